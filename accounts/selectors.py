@@ -1,0 +1,24 @@
+"""Reads for accounts, scoped to what the calling API key may see."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from accounts.exceptions import AccountNotFound
+from accounts.models import Account, ApiKey
+
+
+def accounts_visible_to(api_key: ApiKey) -> QuerySet[Account]:
+    if api_key.is_service:
+        return Account.objects.all()
+    return Account.objects.filter(pk=api_key.account_id)
+
+
+def account_get_for_key(*, api_key: ApiKey, public_id: str) -> Account:
+    """The account, or AccountNotFound if it does not exist *or* this key may not see it."""
+    if not isinstance(public_id, str) or len(public_id) > 64:
+        raise AccountNotFound()
+    account = accounts_visible_to(api_key).filter(public_id=public_id).first()
+    if account is None:
+        raise AccountNotFound()
+    return account

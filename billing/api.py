@@ -1,0 +1,264 @@
+"""REST API v1 for the ledger: grants, charges, balances, transactions.
+
+Thin views: parse and validate input, call a service, serialise the result.
+Money-moving POSTs go through `run_idempotent`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import django_filters
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.generics import ListAPIView
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import Account, ApiKey
+from accounts.permissions import IsServiceKey
+from accounts.selectors import account_get_for_key
+from billing import services
+from billing.fields import AmountField, MetadataField, check_scale, text_field
+from billing.idempotency import run_idempotent
+from billing.models import CreditType, LedgerEntry
+from billing.selectors import credit_type_get, ledger_entries_for_account, wallets_for_account
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    name="Idempotency-Key",
+    type=str,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Up to 255 printable ASCII characters. A retry with the same key replays the first answer.",
+)
+
+
+def money(value: Decimal, credit_type: CreditType) -> str:
+    return format(value.quantize(credit_type.quantum), "f")
+
+
+class LedgerEntryOutput(serializers.Serializer):
+    """A ledger entry as the API shows it."""
+
+    id = serializers.CharField(source="public_id")
+    object = serializers.SerializerMethodField()
+    account = serializers.CharField(source="account.public_id")
+    credit_type = serializers.CharField(source="credit_type.code")
+    kind = serializers.CharField()
+    amount = serializers.SerializerMethodField()
+    balance_after = serializers.SerializerMethodField()
+    related_entry = serializers.SerializerMethodField()
+    task_id = serializers.CharField()
+    route = serializers.CharField()
+    description = serializers.CharField()
+    metadata = serializers.JSONField()
+    idempotency_key = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+    def get_object(self, entry) -> str:
+        return "ledger_entry"
+
+    def get_amount(self, entry) -> str:
+        return money(entry.amount, entry.credit_type)
+
+    def get_balance_after(self, entry) -> str:
+        return money(entry.balance_after, entry.credit_type)
+
+    def get_related_entry(self, entry) -> str | None:
+        return entry.related_entry.public_id if entry.related_entry_id else None
+
+
+def entry_body(entry: LedgerEntry) -> dict:
+    return dict(LedgerEntryOutput(entry).data)
+
+
+def resolve_account(request, public_id: str | None) -> Account:
+    """The account a request acts on: an account key defaults to its own."""
+    api_key: ApiKey = request.auth
+    if not public_id:
+        if api_key.is_service:
+            raise serializers.ValidationError(
+                {"account": [serializers.ErrorDetail("This field is required.", code="required")]}
+            )
+        return api_key.account
+    return account_get_for_key(api_key=api_key, public_id=public_id)
+
+
+class MoneyMovementInput(serializers.Serializer):
+    """Fields shared by grants and charges; resolves account and credit type."""
+
+    account = serializers.CharField(max_length=64, required=False)
+    credit_type = serializers.CharField(max_length=32, required=False)
+    amount = AmountField()
+    task_id = text_field()
+    metadata = MetadataField()
+
+    def validate(self, attrs: dict) -> dict:
+        request = self.context["request"]
+        attrs["account"] = resolve_account(request, attrs.get("account"))
+        attrs["credit_type"] = credit_type_get(attrs.get("credit_type"))
+        if "amount" in attrs:
+            try:
+                check_scale(attrs["amount"], attrs["credit_type"].scale)
+            except serializers.ValidationError as exc:
+                raise serializers.ValidationError({"amount": exc.detail}) from exc
+        return attrs
+
+
+class GrantInput(MoneyMovementInput):
+    reason = text_field(max_length=1000)
+
+
+class ChargeInput(MoneyMovementInput):
+    route = text_field()
+    description = text_field(max_length=1000)
+
+
+class GrantCreateView(APIView):
+    """Add credits to an account (service keys only)."""
+
+    permission_classes = [IsServiceKey]
+
+    @extend_schema(
+        operation_id="grants_create",
+        request=GrantInput,
+        responses={201: LedgerEntryOutput},
+        parameters=[IDEMPOTENCY_HEADER],
+    )
+    def post(self, request):
+        data = GrantInput(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        params = data.validated_data
+        key = request.headers.get("Idempotency-Key", "")
+
+        def effect() -> tuple[int, dict]:
+            entry = services.grant_create(
+                account=params["account"],
+                credit_type=params["credit_type"],
+                amount=params["amount"],
+                reason=params["reason"],
+                task_id=params["task_id"],
+                metadata=params["metadata"],
+                actor=services.Actor(api_key=request.auth),
+                idempotency_key=key,
+            )
+            return 201, entry_body(entry)
+
+        return run_idempotent(request, endpoint="POST /api/v1/grants", params=request.data, effect=effect)
+
+
+class ChargeCreateView(APIView):
+    """Charge an account for one action: 201 with the ledger entry, or 402."""
+
+    @extend_schema(
+        operation_id="charges_create",
+        request=ChargeInput,
+        responses={201: LedgerEntryOutput},
+        parameters=[IDEMPOTENCY_HEADER],
+    )
+    def post(self, request):
+        data = ChargeInput(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        params = data.validated_data
+        key = request.headers.get("Idempotency-Key", "")
+
+        def effect() -> tuple[int, dict]:
+            entry = services.charge_create(
+                account=params["account"],
+                credit_type=params["credit_type"],
+                amount=params["amount"],
+                task_id=params["task_id"],
+                route=params["route"],
+                description=params["description"],
+                metadata=params["metadata"],
+                actor=services.Actor(api_key=request.auth),
+                idempotency_key=key,
+            )
+            return 201, entry_body(entry)
+
+        return run_idempotent(request, endpoint="POST /api/v1/charges", params=request.data, effect=effect)
+
+
+BalanceOutput = inline_serializer(
+    name="Balance",
+    fields={
+        "account": serializers.CharField(),
+        "balances": inline_serializer(
+            name="WalletBalance",
+            many=True,
+            fields={
+                "credit_type": serializers.CharField(),
+                "balance": serializers.CharField(),
+                "held": serializers.CharField(),
+                "available": serializers.CharField(),
+            },
+        ),
+    },
+)
+
+
+def balance_body(account: Account) -> dict:
+    wallets = wallets_for_account(account)
+    balances = [
+        {
+            "credit_type": w.credit_type.code,
+            "balance": money(w.balance, w.credit_type),
+            "held": money(w.held, w.credit_type),
+            "available": money(w.available, w.credit_type),
+        }
+        for w in wallets
+    ]
+    if not balances:
+        default = credit_type_get()
+        zero = money(Decimal(0), default)
+        balances = [{"credit_type": default.code, "balance": zero, "held": zero, "available": zero}]
+    return {"account": account.public_id, "balances": balances}
+
+
+class AccountBalanceView(APIView):
+    """Balance and available credits per credit type (read from the database)."""
+
+    @extend_schema(operation_id="accounts_balance", responses={200: BalanceOutput})
+    def get(self, request, account_id: str):
+        account = account_get_for_key(api_key=request.auth, public_id=account_id)
+        return Response(balance_body(account))
+
+
+class LedgerEntryFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=LedgerEntry.Kind.choices)
+    task_id = django_filters.CharFilter(max_length=255)
+    route = django_filters.CharFilter(max_length=255)
+    credit_type = django_filters.CharFilter(field_name="credit_type__code", max_length=32)
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = LedgerEntry
+        fields = ["kind", "task_id", "route", "credit_type", "created_after", "created_before"]
+
+
+class LedgerCursorPagination(CursorPagination):
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = 200
+
+
+class AccountTransactionsView(ListAPIView):
+    """An account's ledger, newest first, cursor-paginated."""
+
+    serializer_class = LedgerEntryOutput
+    pagination_class = LedgerCursorPagination
+    filterset_class = LedgerEntryFilter
+    queryset = LedgerEntry.objects.none()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return LedgerEntry.objects.none()
+        account = account_get_for_key(api_key=self.request.auth, public_id=self.kwargs["account_id"])
+        return ledger_entries_for_account(account)
+
+    @extend_schema(operation_id="accounts_transactions")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)

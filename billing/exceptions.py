@@ -1,0 +1,59 @@
+"""Billing errors: each has a stable code and HTTP status (rendered by config.errors)."""
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from config.errors import DomainError, InvalidRequest, NotFound
+
+
+class CreditTypeNotFound(NotFound):
+    code = "credit_type_not_found"
+    message = "No such credit type."
+
+
+class InvalidAmount(InvalidRequest):
+    code = "invalid_amount"
+    message = "Amount must be a positive decimal string."
+
+
+class AmountTooLarge(DomainError):
+    code = "amount_too_large"
+    status = 422
+    message = "The amount would take the balance past what the ledger can hold."
+
+
+class InsufficientCredits(DomainError):
+    """The wallet cannot cover the amount.
+
+    Carries the available balance rounded to 2 decimals only: exact balances
+    do not belong in error messages or logs.
+    """
+
+    code = "insufficient_credits"
+    status = 402
+    replayable = True
+
+    def __init__(self, *, available: Decimal, required: Decimal) -> None:
+        self.available = available.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        self.required = required
+        super().__init__(
+            f"Insufficient credits: about {self.available} available, {required} required.",
+            available=f"{self.available}",
+            required=f"{required}",
+        )
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "idempotency_key_reused"
+    status = 409
+    message = "This Idempotency-Key was used with different parameters or another endpoint."
+
+
+class IdempotencyKeyInUse(DomainError):
+    code = "idempotency_key_in_use"
+    status = 409
+    message = "A request with this Idempotency-Key is still in progress; retry shortly."
+
+
+class InvalidIdempotencyKey(InvalidRequest):
+    code = "invalid_idempotency_key"
+    message = "Idempotency-Key must be 1 to 255 printable ASCII characters."

@@ -1,0 +1,114 @@
+"""DRF fields shared by every money-moving endpoint.
+
+Amounts travel as decimal strings ("12.50"). A JSON number is refused: a
+float has already lost precision by the time we would see it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+_AMOUNT_PATTERN = re.compile(r"^[0-9]{1,30}(\.[0-9]{1,30})?$")
+
+
+@extend_schema_field({"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$", "example": "12.50"})
+class AmountField(serializers.Field):
+    """A positive decimal string; the credit type's scale is checked by the serializer."""
+
+    default_error_messages = {
+        "not_a_string": 'Amounts are decimal strings such as "12.50", not JSON numbers.',
+        "invalid_format": 'Not a plain decimal like "12.50" (no sign, exponent, NaN or Infinity).',
+        "not_positive": "Amount must be greater than zero.",
+        "too_large": "Amount must be less than {max_amount}.",
+    }
+
+    def to_internal_value(self, data) -> Decimal:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        if not _AMOUNT_PATTERN.match(data):
+            self.fail("invalid_format")
+        value = Decimal(data)
+        if value <= 0:
+            self.fail("not_positive")
+        if value >= settings.MAX_AMOUNT:
+            self.fail("too_large", max_amount=settings.MAX_AMOUNT)
+        return value
+
+    def to_representation(self, value) -> str:
+        return format(value, "f")
+
+
+def check_scale(value: Decimal, scale: int) -> None:
+    """Raise a field-level validation error if `value` has more places than `scale`."""
+    quantum = Decimal(1).scaleb(-scale)
+    if value != value.quantize(quantum):
+        raise serializers.ValidationError(
+            serializers.ErrorDetail(
+                f"At most {scale} decimal places are allowed for this credit type.", code="too_many_decimals"
+            )
+        )
+
+
+def _depth(value, level: int = 1) -> int:
+    if isinstance(value, dict):
+        return max([level] + [_depth(v, level + 1) for v in value.values()])
+    if isinstance(value, list):
+        return max([level] + [_depth(v, level + 1) for v in value])
+    return level - 1 if level > 1 else 0
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+@extend_schema_field(OpenApiTypes.OBJECT)
+class MetadataField(serializers.Field):
+    """A JSON object of bounded size and depth, kept with the ledger entry."""
+
+    default_error_messages = {
+        "not_an_object": "Metadata must be a JSON object.",
+        "too_large": "Metadata may be at most {max_bytes} bytes of JSON.",
+        "too_deep": "Metadata may be nested at most {max_depth} levels deep.",
+        "nul_character": "Metadata may not contain NUL characters.",
+    }
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("default", dict)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data) -> dict:
+        if not isinstance(data, dict):
+            self.fail("not_an_object")
+        if _depth(data) > settings.MAX_METADATA_DEPTH:
+            self.fail("too_deep", max_depth=settings.MAX_METADATA_DEPTH)
+        encoded = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        if len(encoded.encode()) > settings.MAX_METADATA_BYTES:
+            self.fail("too_large", max_bytes=settings.MAX_METADATA_BYTES)
+        if _has_nul(data):
+            self.fail("nul_character")
+        return data
+
+    def to_representation(self, value) -> dict:
+        return value
+
+
+def text_field(max_length: int = 255, **kwargs) -> serializers.CharField:
+    """Optional free text; NUL characters are refused by DRF's CharField."""
+    kwargs.setdefault("required", False)
+    kwargs.setdefault("allow_blank", True)
+    kwargs.setdefault("default", "")
+    return serializers.CharField(max_length=max_length, **kwargs)

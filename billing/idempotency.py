@@ -1,0 +1,132 @@
+"""Stripe-style idempotency for money-moving POSTs.
+
+A request carrying `Idempotency-Key` runs in one transaction that
+
+1. claims the key with `INSERT ... ON CONFLICT DO NOTHING`. A concurrent
+   duplicate blocks on the unique index until the first transaction ends (at
+   most IDEMPOTENCY_LOCK_TIMEOUT_MS, then 409 idempotency_key_in_use), and
+   then finds the committed record and replays it;
+2. runs the effect in a savepoint;
+3. stores the response (status and body) on the claimed row;
+4. commits effect and record together.
+
+So a crash loses both or neither, and duplicates charge once. The same key
+with other parameters or on another endpoint answers 409
+idempotency_key_reused. Validation errors are raised before the claim and
+store nothing; business declines (`DomainError.replayable`, e.g. 402) are
+stored so a failed charge stays failed on retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
+from django.utils import timezone
+from rest_framework.response import Response
+
+from accounts.models import ApiKey
+from billing.exceptions import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidIdempotencyKey
+from billing.models import IdempotencyRecord
+from config.errors import DomainError
+
+HEADER = "Idempotency-Key"
+_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
+REPLAY_HEADER = "Idempotent-Replayed"
+
+Result = tuple[int, dict]
+
+
+def idempotency_key_from(request) -> str | None:
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    if not _KEY_PATTERN.match(key):
+        raise InvalidIdempotencyKey()
+    return key
+
+
+def request_fingerprint(*, endpoint: str, params: dict) -> str:
+    canonical = json.dumps({"endpoint": endpoint, "params": params}, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _claim(*, api_key: ApiKey, key: str, endpoint: str, fingerprint: str) -> int | None:
+    """Insert the record; its id, or None if a committed record already holds the key."""
+    table = IdempotencyRecord._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL lock_timeout = %s", [f"{settings.IDEMPOTENCY_LOCK_TIMEOUT_MS}ms"])
+        try:
+            cursor.execute(
+                f"INSERT INTO {table} (api_key_id, key, endpoint, request_hash, created_at) "  # noqa: S608 - table name is ours
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (api_key_id, key) DO NOTHING RETURNING id",
+                [api_key.pk, key, endpoint[:255], fingerprint, timezone.now()],
+            )
+        except OperationalError as exc:
+            if getattr(getattr(exc, "__cause__", None), "sqlstate", None) == "55P03":  # lock_not_available
+                raise IdempotencyKeyInUse() from exc
+            raise
+        row = cursor.fetchone()
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL lock_timeout = 0")
+    return row[0] if row else None
+
+
+def _replay(record: IdempotencyRecord) -> Response:
+    response = Response(record.response_body, status=record.response_status)
+    response[REPLAY_HEADER] = "true"
+    return response
+
+
+def run_idempotent(
+    request,
+    *,
+    endpoint: str,
+    params: dict,
+    effect: Callable[[], Result],
+    on_replay: Callable[[], None] | None = None,
+) -> Response:
+    """Run `effect` (which returns (status, body)) at most once per Idempotency-Key.
+
+    `params` are the request's parameters as the client sent them; the same
+    key with different params, or on a different endpoint, is refused.
+    """
+    key = idempotency_key_from(request)
+    if key is None:
+        with transaction.atomic():
+            status, body = effect()
+        return Response(body, status=status)
+
+    fingerprint = request_fingerprint(endpoint=endpoint, params=params)
+    api_key: ApiKey = request.auth
+    with transaction.atomic():
+        record_id = _claim(api_key=api_key, key=key, endpoint=endpoint, fingerprint=fingerprint)
+        if record_id is None:
+            record = IdempotencyRecord.objects.get(api_key=api_key, key=key)
+            if record.request_hash != fingerprint:
+                raise IdempotencyKeyReused()
+            if on_replay:
+                on_replay()
+            return _replay(record)
+        try:
+            with transaction.atomic():
+                status, body = effect()
+        except DomainError as error:
+            if not error.replayable:
+                raise  # rolls back the claim too: nothing is stored
+            status, body = error.status, error.as_body()
+        IdempotencyRecord.objects.filter(pk=record_id).update(response_status=status, response_body=body)
+    return Response(body, status=status)
+
+
+def idempotency_records_purge(*, older_than: timedelta | None = None) -> int:
+    """Delete records past the retention window (never less than 24 hours)."""
+    age = max(older_than or timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS), timedelta(hours=24))
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=timezone.now() - age).delete()
+    return deleted

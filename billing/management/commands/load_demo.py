@@ -1,0 +1,58 @@
+"""Demo data for `make run`. Safe to run again: it creates only what is missing."""
+
+import os
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.models import Account, ApiKey
+from accounts.services import account_create, api_key_create
+from billing.models import CreditType
+from billing.services import Actor, grant_create
+
+CREDIT_TYPES = [("credits", "Credits", 2), ("usd", "US dollars", 6), ("reading", "Readings", 0)]
+ACCOUNTS = [
+    ("demo-alice", "Alice Example", "alice@example.com", "500.00"),
+    ("demo-bob", "Bob Example", "bob@example.com", "25.00"),
+    ("demo-carol", "Carol Example", "carol@example.com", "0.50"),
+]
+
+
+class Command(BaseCommand):
+    help = "Load demo credit types, a staff superuser, funded accounts and a service API key (idempotent)."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        for code, name, scale in CREDIT_TYPES:
+            CreditType.objects.get_or_create(code=code, defaults={"name": name, "scale": scale})
+
+        User = get_user_model()
+        username = os.environ.get("DEMO_ADMIN_USERNAME", "admin")
+        if not User.objects.filter(username=username).exists():
+            password = os.environ.get("DEMO_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+            User.objects.create_superuser(username=username, email="admin@example.com", password=password)
+            shown = "from DEMO_ADMIN_PASSWORD" if os.environ.get("DEMO_ADMIN_PASSWORD") else password
+            self.stdout.write(f"Staff superuser: {username} / {shown}")
+        else:
+            self.stdout.write(
+                f"Staff superuser {username!r} exists (set DEMO_ADMIN_PASSWORD before the first run to choose it)."
+            )
+
+        credits = CreditType.objects.get(code="credits")
+        for external_id, name, email, funding in ACCOUNTS:
+            if Account.objects.filter(external_id=external_id).exists():
+                continue
+            account = account_create(external_id=external_id, name=name, email=email)
+            grant_create(
+                account=account, credit_type=credits, amount=funding, reason="demo funding", actor=Actor.system()
+            )
+            self.stdout.write(f"Account {account.public_id} ({external_id}) funded with {funding} credits")
+
+        if not ApiKey.objects.filter(name="demo service key").exists():
+            issued = api_key_create(kind=ApiKey.Kind.SERVICE, name="demo service key")
+            self.stdout.write("Demo service API key (shown once, keep it):")
+            self.stdout.write(f"  {issued.secret}")
+        else:
+            self.stdout.write("Demo service API key exists (its secret was shown when it was created).")

@@ -1,0 +1,181 @@
+"""The credit ledger.
+
+Design
+------
+* A `Wallet` holds one account's balance in one `CreditType`. The balance is
+  stored on the row (O(1) reads, one row to lock) and is *proven* by the
+  append-only `LedgerEntry` table: for every wallet, balance == sum(amount).
+  `manage.py reconcile` checks exactly that.
+* Every balance change goes through `billing.services`, which locks the wallet
+  row (`SELECT ... FOR NO KEY UPDATE`), updates it and inserts the ledger
+  entry in one transaction: both or neither.
+* The database enforces what it can: balance >= 0, held within balance,
+  non-zero entry amounts, unique idempotency keys per API key, and a trigger
+  that refuses UPDATE and DELETE on the ledger (migration 0002).
+* Money is `Decimal` in NUMERIC(28, 9) columns, quantised to the credit
+  type's scale by the services; floats never touch it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from accounts.ids import public_id
+from accounts.models import Account, ApiKey
+
+MONEY_DIGITS = 28
+MONEY_PLACES = 9
+
+
+def MoneyField(**kwargs) -> models.DecimalField:  # noqa: N802 - reads like a field class
+    kwargs.setdefault("max_digits", MONEY_DIGITS)
+    kwargs.setdefault("decimal_places", MONEY_PLACES)
+    return models.DecimalField(**kwargs)
+
+
+def ledger_entry_id() -> str:
+    return public_id("txn", 24)
+
+
+class CreditType(models.Model):
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=100)
+    scale = models.PositiveSmallIntegerField(
+        default=2, help_text="Decimal places amounts of this type may carry (0-9)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(condition=Q(scale__gte=0, scale__lte=9), name="credittype_scale_0_9"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def quantum(self) -> Decimal:
+        return Decimal(1).scaleb(-self.scale)
+
+
+class Wallet(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="wallets")
+    credit_type = models.ForeignKey(CreditType, on_delete=models.PROTECT, related_name="wallets")
+    balance = MoneyField(default=Decimal(0))
+    held = MoneyField(default=Decimal(0), help_text="Reserved by pending holds; available = balance - held.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "credit_type"], name="wallet_one_per_account_credit_type"),
+            models.CheckConstraint(condition=Q(balance__gte=0), name="wallet_balance_non_negative"),
+            models.CheckConstraint(condition=Q(held__gte=0), name="wallet_held_non_negative"),
+            models.CheckConstraint(condition=Q(held__lte=F("balance")), name="wallet_held_within_balance"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}/{self.credit_type_id}"
+
+    @property
+    def available(self) -> Decimal:
+        return self.balance - self.held
+
+
+class LedgerEntry(models.Model):
+    class Kind(models.TextChoices):
+        GRANT = "grant", "Grant"
+        CHARGE = "charge", "Charge"
+        REFUND = "refund", "Refund"
+        ADJUSTMENT = "adjustment", "Adjustment"
+        EXPIRY = "expiry", "Expiry"
+
+    public_id = models.CharField(max_length=32, unique=True, default=ledger_entry_id, editable=False)
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
+    # Denormalised from the wallet so an account's history is one index range
+    # scan, and so the table can be distributed by account.
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="ledger_entries")
+    credit_type = models.ForeignKey(CreditType, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    amount = MoneyField(help_text="Signed: positive adds credits, negative removes them.")
+    balance_after = MoneyField()
+    # The entry this one relates to: a refund points at its charge.
+    related_entry = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="related_entries"
+    )
+    idempotency_key = models.CharField(max_length=255, blank=True, default="")
+    task_id = models.CharField(max_length=255, blank=True, default="")
+    route = models.CharField(max_length=255, blank=True, default="")
+    description = models.CharField(max_length=1000, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    actor_api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=False)
+
+    class Meta:
+        verbose_name_plural = "ledger entries"
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["account", "-id"], name="ledger_account_history"),
+            models.Index(fields=["wallet", "-id"], name="ledger_wallet_history"),
+            models.Index(fields=["task_id"], name="ledger_task_id", condition=~Q(task_id="")),
+            models.Index(fields=["created_at"], name="ledger_created_at"),
+            models.Index(
+                fields=["related_entry"], name="ledger_related_entry", condition=Q(related_entry__isnull=False)
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="ledger_amount_non_zero"),
+            models.CheckConstraint(condition=Q(balance_after__gte=0), name="ledger_balance_after_non_negative"),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind="grant", amount__gt=0)
+                    | Q(kind="charge", amount__lt=0)
+                    | Q(kind="refund", amount__gt=0)
+                    | Q(kind="expiry", amount__lt=0)
+                    | Q(kind="adjustment")
+                ),
+                name="ledger_amount_sign_matches_kind",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["grant", "charge", "refund", "adjustment", "expiry"]),
+                name="ledger_kind_valid",
+            ),
+        ]
+        permissions = [("refund_charge", "Can refund charges"), ("adjust_balance", "Can adjust balances")]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.kind} {self.amount}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a money-moving POST, replayed for retries with the same key.
+
+    Written in the same transaction as the effect it records, so a crash can
+    never leave an effect without its record or a record without its effect.
+    """
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    endpoint = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    # Null only inside the claiming transaction; set before it commits.
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_key_unique_per_api_key"),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created_at")]
+
+    def __str__(self) -> str:
+        return f"{self.key} -> {self.response_status}"

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from billing import api
+
+urlpatterns = [
+    path("grants", api.GrantCreateView.as_view(), name="grants"),
+    path("charges", api.ChargeCreateView.as_view(), name="charges"),
+    path("accounts/<str:account_id>/balance", api.AccountBalanceView.as_view(), name="account-balance"),
+    path("accounts/<str:account_id>/transactions", api.AccountTransactionsView.as_view(), name="account-transactions"),
+]

@@ -1,0 +1,26 @@
+"""Refuse oversized request bodies before anything reads them."""
+
+from django.conf import settings
+from django.http import JsonResponse
+
+from config.errors import error_response
+
+
+class RequestSizeLimitMiddleware:
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path.startswith("/api/"):
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = -1
+            if length < 0 or length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+                body = error_response(
+                    "request_too_large",
+                    f"Request bodies may be at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.",
+                    413,
+                )
+                return JsonResponse(body, status=413)
+        return self.get_response(request)

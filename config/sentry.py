@@ -1,0 +1,41 @@
+"""Sentry set-up with scrubbing: API keys and exact balances never leave the process."""
+
+import re
+from typing import Any
+
+import sentry_sdk
+from sentry_sdk.integrations.celery import CeleryIntegration
+from sentry_sdk.integrations.django import DjangoIntegration
+
+# Our secrets look like `clk_<prefix>_<secret>`; scrub them wherever they appear.
+API_KEY_PATTERN = re.compile(r"clk_[A-Za-z0-9]+_[A-Za-z0-9_-]+")
+SENSITIVE_KEYS = {"authorization", "balance", "balance_after", "available", "held", "secret", "api_key"}
+REDACTED = "[redacted]"
+
+
+def _scrub(value: Any, depth: int = 0) -> Any:
+    if depth > 12:
+        return value
+    if isinstance(value, dict):
+        return {k: (REDACTED if str(k).lower() in SENSITIVE_KEYS else _scrub(v, depth + 1)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v, depth + 1) for v in value]
+    if isinstance(value, str):
+        return API_KEY_PATTERN.sub(REDACTED, value)
+    return value
+
+
+def scrub_event(event: dict, hint: dict | None = None) -> dict:
+    return _scrub(event)
+
+
+def init_sentry(dsn: str, *, environment: str) -> None:
+    sentry_sdk.init(
+        dsn=dsn,
+        environment=environment,
+        integrations=[DjangoIntegration(), CeleryIntegration()],
+        send_default_pii=False,
+        before_send=scrub_event,
+        before_send_transaction=scrub_event,
+        traces_sample_rate=0.0,
+    )

@@ -1,0 +1,1 @@
+"""The price catalogue (see the pricing issue); empty for now."""

@@ -1,0 +1,1 @@
+"""The refund log (see the refunds issue); empty for now."""

@@ -1,0 +1,69 @@
+"""factory_boy factories for the whole suite."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+
+from accounts.models import Account, ApiKey
+from accounts.services import api_key_create
+from billing.models import CreditType
+from billing.services import Actor, grant_create
+
+
+class AccountFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Account
+
+    external_id = factory.Sequence(lambda n: f"user-{n}")
+    name = factory.Faker("name")
+    email = factory.Faker("email")
+
+
+class CreditTypeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CreditType
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"type{n}")
+    name = factory.LazyAttribute(lambda o: o.code.title())
+    scale = 2
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+
+    username = factory.Sequence(lambda n: f"staff{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
+    is_staff = True
+    password = factory.PostGenerationMethodCall("set_password", "password")
+
+
+def default_credit_type() -> CreditType:
+    return CreditType.objects.get_or_create(code="credits", defaults={"name": "Credits", "scale": 2})[0]
+
+
+def funded_account(amount: str | Decimal = "100.00", credit_type: CreditType | None = None, **kwargs) -> Account:
+    """An account with one grant of `amount`."""
+    account = AccountFactory(**kwargs)
+    grant_create(
+        account=account,
+        credit_type=credit_type or default_credit_type(),
+        amount=Decimal(amount),
+        reason="test funding",
+        actor=Actor.system(),
+    )
+    return account
+
+
+def service_key() -> tuple[ApiKey, str]:
+    issued = api_key_create(kind=ApiKey.Kind.SERVICE, name="test service")
+    return issued.api_key, issued.secret
+
+
+def account_key(account: Account) -> tuple[ApiKey, str]:
+    issued = api_key_create(kind=ApiKey.Kind.ACCOUNT, account=account, name="test account key")
+    return issued.api_key, issued.secret
