@@ -28,11 +28,11 @@ class Command(BaseCommand):
         for code, name, scale in CREDIT_TYPES:
             CreditType.objects.get_or_create(code=code, defaults={"name": name, "scale": scale})
 
-        User = get_user_model()
+        user_model = get_user_model()
         username = os.environ.get("DEMO_ADMIN_USERNAME", "admin")
-        if not User.objects.filter(username=username).exists():
+        if not user_model.objects.filter(username=username).exists():
             password = os.environ.get("DEMO_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
-            User.objects.create_superuser(username=username, email="admin@example.com", password=password)
+            user_model.objects.create_superuser(username=username, email="admin@example.com", password=password)
             shown = "from DEMO_ADMIN_PASSWORD" if os.environ.get("DEMO_ADMIN_PASSWORD") else password
             self.stdout.write(f"Staff superuser: {username} / {shown}")
         else:
