@@ -86,6 +86,14 @@ def wallet_lock(*, account: Account, credit_type: CreditType, create: bool = Fal
     return wallet
 
 
+def wallet_changed(wallet: Wallet) -> None:
+    """Call after any change to a wallet's balance or held amount, inside the transaction.
+
+    Registers the after-commit side effects of a wallet change (display-cache
+    invalidation, metrics). Nothing here may touch the network before commit.
+    """
+
+
 def _append_entry(
     *,
     wallet: Wallet,
@@ -126,6 +134,7 @@ def _append_entry(
         actor_user=actor.user,
     )
     entry.save(force_insert=True)
+    wallet_changed(wallet)
     return entry
 
 
