@@ -1,0 +1,142 @@
+"""Idempotency-Key on money-moving POSTs, Stripe-style."""
+
+from decimal import Decimal
+
+import pytest
+from rest_framework.test import APIClient
+
+from billing.models import IdempotencyRecord, LedgerEntry, Wallet
+from tests.concurrency import run_concurrently
+from tests.factories import funded_account, service_key
+
+
+def client_for(secret: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return client
+
+
+def charge(client, account, amount="1.00", key="key-1", **extra):
+    return client.post(
+        "/api/v1/charges",
+        {"account": account.public_id, "amount": amount, **extra},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=key,
+    )
+
+
+@pytest.mark.django_db
+def test_retry_replays_first_answer_without_charging_again():
+    _, secret = service_key()
+    client = client_for(secret)
+    account = funded_account("10.00")
+    first = charge(client, account)
+    again = charge(client, account)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert LedgerEntry.objects.filter(account=account, kind="charge").count() == 1
+
+
+@pytest.mark.django_db
+def test_reuse_with_different_amount_is_409_reused():
+    _, secret = service_key()
+    client = client_for(secret)
+    account = funded_account("10.00")
+    charge(client, account, amount="1.00")
+    response = charge(client, account, amount="2.00")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "idempotency_key_reused"
+
+
+@pytest.mark.django_db
+def test_reuse_on_another_endpoint_is_409_reused():
+    _, secret = service_key()
+    client = client_for(secret)
+    account = funded_account("10.00")
+    charge(client, account, amount="1.00")
+    response = client.post(
+        "/api/v1/grants", {"account": account.public_id, "amount": "1.00"}, format="json", HTTP_IDEMPOTENCY_KEY="key-1"
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "idempotency_key_reused"
+
+
+@pytest.mark.django_db
+def test_a_declined_charge_stays_declined_on_retry_after_top_up():
+    _, secret = service_key()
+    client = client_for(secret)
+    account = funded_account("1.00")
+    declined = charge(client, account, amount="5.00")
+    assert declined.status_code == 402
+    client.post("/api/v1/grants", {"account": account.public_id, "amount": "10.00"}, format="json")
+    retry = charge(client, account, amount="5.00")
+    assert retry.status_code == 402 and retry.json() == declined.json()
+    fresh = charge(client, account, amount="5.00", key="key-2")
+    assert fresh.status_code == 201
+
+
+@pytest.mark.django_db
+def test_validation_failure_stores_nothing():
+    _, secret = service_key()
+    client = client_for(secret)
+    account = funded_account("10.00")
+    bad = charge(client, account, amount="-1")
+    assert bad.status_code == 400
+    assert IdempotencyRecord.objects.count() == 0
+    good = charge(client, account, amount="1.00")
+    assert good.status_code == 201
+
+
+@pytest.mark.django_db
+def test_keys_are_scoped_to_the_calling_api_key():
+    _, secret_a = service_key()
+    _, secret_b = service_key()
+    account = funded_account("10.00")
+    charge(client_for(secret_a), account)
+    other = charge(client_for(secret_b), account)
+    assert other.status_code == 201 and "Idempotent-Replayed" not in other
+    assert LedgerEntry.objects.filter(account=account, kind="charge").count() == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("key", ["", "x" * 256, "caf\u00e9", "has space"])
+def test_malformed_idempotency_key_is_400(key):
+    _, secret = service_key()
+    account = funded_account("10.00")
+    response = charge(client_for(secret), account, key=key)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_idempotency_key"
+    assert LedgerEntry.objects.filter(kind="charge").count() == 0
+
+
+@pytest.mark.django_db
+def test_255_character_key_is_accepted():
+    _, secret = service_key()
+    account = funded_account("10.00")
+    assert charge(client_for(secret), account, key="k" * 255).status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_concurrent_duplicates_charge_once():
+    _, secret = service_key()
+    account = funded_account("100.00")
+
+    def attempt(i):
+        response = charge(client_for(secret), account, amount="3.00", key="same-key")
+        return response.status_code, response.json()
+
+    results = run_concurrently(attempt, 20)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert LedgerEntry.objects.filter(account=account, kind="charge").count() == 1
+    created = [body for status, body in results if status == 201]
+    in_use = [body for status, body in results if status == 409]
+    assert len(created) + len(in_use) == 20
+    assert all(body["error"]["code"] == "idempotency_key_in_use" for body in in_use)
+    first = created[0]
+    assert all(body == first for body in created)
+    assert Wallet.objects.get(account=account).balance == Decimal("97.00")
+    later = charge(client_for(secret), account, amount="3.00", key="same-key")
+    assert later.status_code == 201 and later.json() == first
+    reused = charge(client_for(secret), account, amount="4.00", key="same-key")
+    assert reused.status_code == 409 and reused.json()["error"]["code"] == "idempotency_key_reused"
