@@ -57,3 +57,30 @@ class IdempotencyKeyInUse(DomainError):
 class InvalidIdempotencyKey(InvalidRequest):
     code = "invalid_idempotency_key"
     message = "Idempotency-Key must be 1 to 255 printable ASCII characters."
+
+
+# --- holds -----------------------------------------------------------------
+
+
+class HoldNotFound(NotFound):
+    code = "hold_not_found"
+    message = "No such hold."
+
+
+class HoldNotPending(DomainError):
+    """The hold was already captured, released or expired with another outcome.
+
+    Replayable: once a hold is resolved, the same request always gets this answer.
+    """
+
+    code = "hold_not_pending"
+    status = 409
+    replayable = True
+
+    def __init__(self, *, hold_id: str, status: str) -> None:
+        super().__init__(f"Hold {hold_id} is already {status}.", hold=hold_id, hold_status=status)
+
+
+class InvalidExpiresIn(InvalidRequest):
+    code = "invalid_expires_in"
+    message = "expires_in is out of range."

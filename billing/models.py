@@ -179,3 +179,98 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} -> {self.response_status}"
+
+
+def hold_public_id() -> str:
+    return public_id("hold", 24)
+
+
+class Hold(models.Model):
+    """Credits reserved for a job in progress: pending, then captured, released or expired.
+
+    A pending hold adds its `amount` to `Wallet.held`, so `available` shrinks
+    while the balance does not. Resolving it removes the amount from `held`
+    and, on capture (or expiry with `on_expiry=capture`), writes one charge
+    entry of `captured_amount` (none when that is zero). Every transition
+    locks the wallet first and moves the row out of `pending` with a
+    conditional update, so exactly one of capture, release and expiry wins.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        CAPTURED = "captured", "Captured"
+        RELEASED = "released", "Released"
+        EXPIRED = "expired", "Expired"
+
+    class OnExpiry(models.TextChoices):
+        RELEASE = "release", "Release"
+        CAPTURE = "capture", "Capture"
+
+    public_id = models.CharField(max_length=32, unique=True, default=hold_public_id, editable=False)
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="holds")
+    # Denormalised like LedgerEntry.account: an account's holds are one index scan.
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="holds")
+    credit_type = models.ForeignKey(CreditType, on_delete=models.PROTECT, related_name="+")
+    amount = MoneyField(help_text="Reserved while pending.")
+    captured_amount = MoneyField(default=Decimal(0), help_text="Charged when resolved (0 unless captured).")
+    # What the client asked to capture; more than `captured_amount` when the
+    # wallet could not cover it all (the capture takes what it can).
+    requested_amount = MoneyField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    on_expiry = models.CharField(max_length=16, choices=OnExpiry.choices, default=OnExpiry.RELEASE)
+    expires_at = models.DateTimeField()
+    price_key = models.CharField(max_length=255, blank=True, default="")
+    estimated_usage = models.JSONField(null=True, blank=True)
+    capture_usage = models.JSONField(null=True, blank=True)
+    price_version = models.CharField(max_length=64, blank=True, default="")
+    task_id = models.CharField(max_length=255, blank=True, default="")
+    route = models.CharField(max_length=255, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    release_reason = models.CharField(max_length=1000, blank=True, default="")
+    capture_entry = models.OneToOneField(
+        LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="captured_hold"
+    )
+    idempotency_key = models.CharField(max_length=255, blank=True, default="")
+    actor_api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["account", "-id"], name="hold_account_history"),
+            # The expiry sweep reads only pending holds by expiry time; resolved
+            # holds (almost all of them) stay out of this index.
+            models.Index(fields=["status", "expires_at"], name="hold_pending_expiry", condition=Q(status="pending")),
+            models.Index(fields=["task_id"], name="hold_task_id", condition=~Q(task_id="")),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="hold_amount_positive"),
+            models.CheckConstraint(condition=Q(captured_amount__gte=0), name="hold_captured_non_negative"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "captured", "released", "expired"]), name="hold_status_valid"
+            ),
+            models.CheckConstraint(condition=Q(on_expiry__in=["release", "capture"]), name="hold_on_expiry_valid"),
+            models.CheckConstraint(
+                condition=(
+                    Q(status="pending", resolved_at__isnull=True)
+                    | (~Q(status="pending") & Q(resolved_at__isnull=False))
+                ),
+                name="hold_resolved_at_iff_resolved",
+            ),
+            models.CheckConstraint(
+                condition=Q(captured_amount=0) | Q(status__in=["captured", "expired"]),
+                name="hold_only_captures_charge",
+            ),
+            models.CheckConstraint(
+                condition=Q(captured_amount=0, capture_entry__isnull=True)
+                | Q(captured_amount__gt=0, capture_entry__isnull=False),
+                name="hold_capture_entry_iff_charged",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.status} {self.amount}"

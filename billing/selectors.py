@@ -8,9 +8,10 @@ import time
 from django.conf import settings
 from django.db.models import QuerySet
 
-from accounts.models import Account
-from billing.exceptions import CreditTypeNotFound
-from billing.models import CreditType, LedgerEntry, Wallet
+from accounts.models import Account, ApiKey
+from accounts.selectors import accounts_visible_to
+from billing.exceptions import CreditTypeNotFound, HoldNotFound
+from billing.models import CreditType, Hold, LedgerEntry, Wallet
 
 _CREDIT_TYPE_TTL_S = 30.0
 _credit_types: dict[str, tuple[float, CreditType]] = {}
@@ -51,3 +52,21 @@ def wallets_for_account(account: Account) -> list[Wallet]:
 
 def ledger_entries_for_account(account: Account) -> QuerySet[LedgerEntry]:
     return LedgerEntry.objects.filter(account=account).select_related("credit_type", "account", "related_entry")
+
+
+def hold_get_for_key(*, api_key: ApiKey, public_id: str) -> Hold:
+    """The hold, or HoldNotFound if it does not exist or this key may not see its account."""
+    if not isinstance(public_id, str) or len(public_id) > 64:
+        raise HoldNotFound()
+    hold = (
+        Hold.objects.filter(public_id=public_id, account__in=accounts_visible_to(api_key))
+        .select_related("account", "credit_type", "capture_entry")
+        .first()
+    )
+    if hold is None:
+        raise HoldNotFound()
+    return hold
+
+
+def holds_for_account(account: Account) -> QuerySet[Hold]:
+    return Hold.objects.filter(account=account).select_related("account", "credit_type", "capture_entry")

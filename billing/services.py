@@ -16,17 +16,27 @@ need the lock (amount format, account status) run before it is taken.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.exceptions import AccountSuspended
 from accounts.models import Account, ApiKey
-from billing.exceptions import AmountTooLarge, InsufficientCredits, InvalidAmount
-from billing.models import MONEY_DIGITS, MONEY_PLACES, CreditType, LedgerEntry, Wallet
+from billing.exceptions import (
+    AmountTooLarge,
+    HoldNotPending,
+    InsufficientCredits,
+    InvalidAmount,
+    InvalidExpiresIn,
+)
+from billing.models import MONEY_DIGITS, MONEY_PLACES, CreditType, Hold, LedgerEntry, Wallet
+from config.errors import InvalidRequest
 
 # NUMERIC(28, 9) holds values below 10**19; refuse anything that would not fit.
 BALANCE_CEILING = Decimal(10) ** (MONEY_DIGITS - MONEY_PLACES)
@@ -232,3 +242,317 @@ def adjustment_create(
             description=reason,
             metadata=metadata,
         )
+
+
+def ledger_entry_append(
+    *,
+    wallet: Wallet,
+    kind: str,
+    amount: Decimal,
+    actor: Actor,
+    related_entry: LedgerEntry | None = None,
+    **fields: Any,
+) -> LedgerEntry:
+    """For sibling services (refunds): apply and record a signed amount on a wallet.
+
+    The caller must hold the wallet's lock (`wallet_lock`) in the current
+    transaction and have checked the bounds; see `_append_entry`.
+    """
+    return _append_entry(wallet=wallet, kind=kind, amount=amount, actor=actor, related_entry=related_entry, **fields)
+
+
+# --- holds -----------------------------------------------------------------
+#
+# A hold reserves credits for a job whose final cost is not known yet. Every
+# transition locks the wallet first (the same single lock as charges), then
+# re-reads the hold: whoever comes second sees the first one's committed
+# status. The move out of `pending` is also a conditional UPDATE whose row
+# count is checked, so even a writer that skipped the wallet lock could not
+# resolve a hold twice. Lock order is always wallet, then hold: no deadlocks
+# between capture, release and the expiry sweep.
+
+logger = logging.getLogger(__name__)
+
+
+def hold_expires_at(expires_in: int | None, *, now: datetime | None = None) -> datetime:
+    """When a hold created now with `expires_in` seconds expires (default and ceiling from settings)."""
+    maximum = settings.CREDITLEDGER_HOLD_MAX_EXPIRES_IN_S
+    if expires_in is None:
+        expires_in = settings.CREDITLEDGER_HOLD_DEFAULT_EXPIRES_IN_S
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int) or not 1 <= expires_in <= maximum:
+        raise InvalidExpiresIn(f"expires_in must be a whole number of seconds from 1 to {maximum}.")
+    return (now or timezone.now()) + timedelta(seconds=expires_in)
+
+
+def capture_amount_validate(amount: Any, credit_type: CreditType) -> Decimal:
+    """Like `amount_validate`, but zero is allowed: a job that used nothing captures 0."""
+    if isinstance(amount, Decimal | int | str) and not isinstance(amount, bool):
+        try:
+            if Decimal(amount) == 0:
+                return Decimal(0).quantize(credit_type.quantum)
+        except (InvalidOperation, ValueError):
+            pass
+    return amount_validate(amount, credit_type)
+
+
+def hold_create(
+    *,
+    account: Account,
+    credit_type: CreditType,
+    actor: Actor,
+    amount: Decimal | str | None = None,
+    expires_in: int | None = None,
+    on_expiry: str = Hold.OnExpiry.RELEASE,
+    task_id: str = "",
+    route: str = "",
+    metadata: dict | None = None,
+    price_key: str = "",
+    estimated_usage: dict | None = None,
+    price_version: str = "",
+    idempotency_key: str = "",
+) -> Hold:
+    """Reserve credits of the wallet's available balance, or raise InsufficientCredits (402).
+
+    The amount is `amount`, or `estimated_usage` priced by the catalogue with
+    `price_key`. A hold with a price key can later be captured by `usage`.
+    """
+    if amount is None:
+        if not price_key or estimated_usage is None:
+            raise InvalidRequest("Give amount, or price_key with estimated_usage.")
+        amount, price_version, _ = _price(key=price_key, usage=estimated_usage, credit_type=credit_type)
+    value = amount_validate(amount, credit_type)
+    if on_expiry not in Hold.OnExpiry.values:
+        raise InvalidRequest("on_expiry must be 'release' or 'capture'.")
+    if not account.is_active:
+        raise AccountSuspended()
+    now = timezone.now()
+    expires_at = hold_expires_at(expires_in, now=now)
+    with transaction.atomic():
+        wallet = wallet_lock(account=account, credit_type=credit_type)
+        available = wallet.available if wallet is not None else Decimal(0)
+        if wallet is None or available < value:
+            raise InsufficientCredits(available=available, required=value)
+        hold = Hold(
+            wallet=wallet,
+            account=account,
+            credit_type=credit_type,
+            amount=value,
+            on_expiry=on_expiry,
+            expires_at=expires_at,
+            price_key=price_key,
+            estimated_usage=estimated_usage,
+            price_version=price_version,
+            task_id=task_id,
+            route=route,
+            metadata=metadata or {},
+            idempotency_key=idempotency_key,
+            actor_api_key=actor.api_key,
+            actor_user=actor.user,
+        )
+        hold.save(force_insert=True)
+        new_held = wallet.held + value
+        Wallet.objects.filter(pk=wallet.pk).update(held=new_held, updated_at=now)
+        wallet.held = new_held
+        wallet_changed(wallet)
+    return hold
+
+
+def _hold_lock(hold: Hold) -> tuple[Wallet, Hold]:
+    """Lock the hold's wallet, then re-read the hold: its status is now settled for this transaction."""
+    wallet = wallet_lock(account=hold.account, credit_type=hold.credit_type)
+    current = Hold.objects.select_related("account", "credit_type").get(pk=hold.pk)
+    return wallet, current
+
+
+def _hold_resolve(
+    *,
+    wallet: Wallet,
+    hold: Hold,
+    status: str,
+    captured: Decimal,
+    actor: Actor,
+    requested: Decimal | None = None,
+    capture_usage: dict | None = None,
+    price_version: str = "",
+    pricing: dict | None = None,
+    release_reason: str = "",
+    metadata: dict | None = None,
+    idempotency_key: str = "",
+) -> Hold:
+    """Move a pending hold (read under the wallet lock) to `status`, charging `captured`."""
+    now = timezone.now()
+    # Free the reservation before charging: CHECK (held <= balance) is checked
+    # per statement, and the charge may take the balance below the old held.
+    new_held = wallet.held - hold.amount
+    Wallet.objects.filter(pk=wallet.pk).update(held=new_held, updated_at=now)
+    wallet.held = new_held
+    entry = None
+    if captured > 0:
+        entry = _append_entry(
+            wallet=wallet,
+            kind=LedgerEntry.Kind.CHARGE,
+            amount=-captured,
+            actor=actor,
+            task_id=hold.task_id,
+            route=hold.route,
+            description=f"{'Expiry capture' if status == Hold.Status.EXPIRED else 'Capture'} of {hold.public_id}",
+            metadata={**hold.metadata, **(metadata or {}), "hold": hold.public_id},
+            idempotency_key=idempotency_key,
+            **({"pricing": pricing} if pricing else {}),
+        )
+    else:
+        wallet_changed(wallet)
+    changes = {
+        "status": status,
+        "captured_amount": captured,
+        "requested_amount": requested,
+        "capture_entry": entry,
+        "resolved_at": now,
+        "release_reason": release_reason,
+        "capture_usage": capture_usage,
+        "price_version": price_version or hold.price_version,
+    }
+    claimed = Hold.objects.filter(pk=hold.pk, status=Hold.Status.PENDING).update(**changes)
+    if claimed != 1:  # pragma: no cover - the wallet lock already excludes this; raising rolls everything back
+        raise HoldNotPending(hold_id=hold.public_id, status=Hold.objects.get(pk=hold.pk).status)
+    for field, value in changes.items():
+        setattr(hold, field, value)
+    return hold
+
+
+def hold_capture(
+    *,
+    hold: Hold,
+    actor: Actor,
+    amount: Decimal | str | None = None,
+    usage: dict | None = None,
+    metadata: dict | None = None,
+    idempotency_key: str = "",
+) -> Hold:
+    """Charge the final cost of a held job and free the rest of the hold.
+
+    The cost is `amount`, or `usage` priced by the catalogue with the hold's
+    price key. It may exceed the hold: the extra comes from the wallet's
+    available credits. If even that is not enough, the capture takes what
+    there is (held + available) rather than nothing, and records the
+    requested amount: the usage has happened, and refusing would let the
+    hold expire or be released with less revenue still. Capturing a hold
+    already captured with the same amount returns it unchanged; any other
+    transition of a resolved hold raises HoldNotPending (409).
+    """
+    if (amount is None) == (usage is None):
+        raise InvalidRequest("Give either amount or usage.")
+    price_version, pricing = "", None
+    if usage is not None:
+        requested, price_version, pricing = _hold_price(hold=hold, usage=usage)
+    else:
+        requested = capture_amount_validate(amount, hold.credit_type)
+    with transaction.atomic():
+        wallet, current = _hold_lock(hold)
+        if current.status != Hold.Status.PENDING:
+            if current.status == Hold.Status.CAPTURED and current.requested_amount == requested:
+                return current
+            raise HoldNotPending(hold_id=current.public_id, status=current.status)
+        captured = min(requested, current.amount + wallet.available)
+        if captured < requested:
+            shortfall = requested - captured
+            hold_id = current.public_id
+            transaction.on_commit(
+                lambda: logger.warning("hold %s captured short by %s: wallet could not cover it", hold_id, shortfall)
+            )
+        return _hold_resolve(
+            wallet=wallet,
+            hold=current,
+            status=Hold.Status.CAPTURED,
+            captured=captured,
+            requested=requested,
+            capture_usage=usage,
+            price_version=price_version,
+            pricing=pricing,
+            actor=actor,
+            metadata=metadata,
+            idempotency_key=idempotency_key,
+        )
+
+
+def _price(*, key: str, usage: dict, credit_type: CreditType) -> tuple[Decimal, str, dict]:
+    """Price usage with the catalogue (outside any lock): amount, price reference, ledger pricing columns."""
+    # Imported late: the pricing app builds on billing, not the reverse.
+    from pricing.exceptions import InvalidUsage
+    from pricing.services import USAGE_FIELDS, Usage, price_quote
+
+    if not isinstance(usage, dict) or set(usage) - set(USAGE_FIELDS):
+        raise InvalidUsage(f"usage may only have the fields {', '.join(USAGE_FIELDS)}.", param="usage")
+    quote = price_quote(key=key, usage=Usage(**usage), credit_type=credit_type)
+    return capture_amount_validate(quote.amount, credit_type), quote.price_ref[:64], quote.ledger_fields()
+
+
+def _hold_price(*, hold: Hold, usage: dict) -> tuple[Decimal, str, dict]:
+    if not hold.price_key:
+        raise InvalidRequest("This hold has no price key: capture it with an amount.")
+    return _price(key=hold.price_key, usage=usage, credit_type=hold.credit_type)
+
+
+def hold_release(*, hold: Hold, actor: Actor, reason: str = "") -> Hold:
+    """Free a pending hold without charging. Releasing a released hold returns it unchanged."""
+    with transaction.atomic():
+        wallet, current = _hold_lock(hold)
+        if current.status != Hold.Status.PENDING:
+            if current.status == Hold.Status.RELEASED:
+                return current
+            raise HoldNotPending(hold_id=current.public_id, status=current.status)
+        return _hold_resolve(
+            wallet=wallet,
+            hold=current,
+            status=Hold.Status.RELEASED,
+            captured=Decimal(0),
+            release_reason=reason,
+            actor=actor,
+        )
+
+
+def hold_expire(*, hold: Hold, now: datetime | None = None) -> Hold | None:
+    """Apply the hold's `on_expiry` if it is still pending and due; None if someone else resolved it.
+
+    `on_expiry=capture` charges the whole held amount, which the wallet always
+    covers: a pending hold's amount is part of `held`, and held <= balance.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        wallet, current = _hold_lock(hold)
+        if current.status != Hold.Status.PENDING or current.expires_at > now:
+            return None
+        captured = current.amount if current.on_expiry == Hold.OnExpiry.CAPTURE else Decimal(0)
+        return _hold_resolve(
+            wallet=wallet,
+            hold=current,
+            status=Hold.Status.EXPIRED,
+            captured=captured,
+            requested=captured if captured else None,
+            actor=Actor.system(),
+        )
+
+
+def holds_expire_due(*, now: datetime | None = None, batch_size: int = 500) -> int:
+    """Expire every pending hold due by `now`, one transaction per hold; how many this call expired.
+
+    Safe to run in several workers at once: each hold is resolved under its
+    wallet's lock after re-reading its status, so a hold another worker (or
+    a capture) got to first is skipped.
+    """
+    now = now or timezone.now()
+    expired = 0
+    last_pk = 0
+    while True:
+        # Keyset by pk so holds skipped (resolved by someone else) are not read again.
+        batch = list(
+            Hold.objects.filter(status=Hold.Status.PENDING, expires_at__lte=now, pk__gt=last_pk)
+            .select_related("account", "credit_type")
+            .order_by("pk")[:batch_size]
+        )
+        for hold in batch:
+            if hold_expire(hold=hold, now=now) is not None:
+                expired += 1
+        if len(batch) < batch_size:
+            return expired
+        last_pk = batch[-1].pk

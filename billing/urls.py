@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from billing import api
 
@@ -7,4 +7,5 @@ urlpatterns = [
     path("charges", api.ChargeCreateView.as_view(), name="charges"),
     path("accounts/<str:account_id>/balance", api.AccountBalanceView.as_view(), name="account-balance"),
     path("accounts/<str:account_id>/transactions", api.AccountTransactionsView.as_view(), name="account-transactions"),
+    path("", include("billing.urls_holds")),
 ]

@@ -156,6 +156,16 @@ MAX_METADATA_DEPTH = env.int("CREDITLEDGER_MAX_METADATA_DEPTH", default=5)
 # An API key's last_used_at is written at most this often (seconds).
 API_KEY_LAST_USED_RESOLUTION_S = env.int("CREDITLEDGER_API_KEY_LAST_USED_RESOLUTION_S", default=60)
 
+# --- holds -----------------------------------------------------------------
+# `expires_in` of a hold when the request omits it, and the most it may ask
+# for (seconds). A hold left pending reserves credits until the expiry sweep.
+CREDITLEDGER_HOLD_DEFAULT_EXPIRES_IN_S = env.int("CREDITLEDGER_HOLD_DEFAULT_EXPIRES_IN_S", default=15 * 60)
+CREDITLEDGER_HOLD_MAX_EXPIRES_IN_S = env.int("CREDITLEDGER_HOLD_MAX_EXPIRES_IN_S", default=24 * 60 * 60)
+if not 1 <= CREDITLEDGER_HOLD_DEFAULT_EXPIRES_IN_S <= CREDITLEDGER_HOLD_MAX_EXPIRES_IN_S:
+    raise ImproperlyConfigured(
+        "CREDITLEDGER_HOLD_DEFAULT_EXPIRES_IN_S must be between 1 and CREDITLEDGER_HOLD_MAX_EXPIRES_IN_S."
+    )
+
 # --- Celery ----------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = None

@@ -1,1 +1,98 @@
-"""The refund log (see the refunds issue); empty for now."""
+"""The refund log: every refund of a charge, automatic or by staff.
+
+A refund is a ledger entry (kind `refund`, `related_entry` = the charge) plus
+one `RefundLog` row saying why, from which route, with which error and by
+whom. `refunds.services.refund_issue` writes both, with the wallet change, in
+one transaction. The database refuses refunds that would exceed their charge
+(trigger in migration 0002) and edits or deletions of the log.
+
+The fields follow seed 003's CreditRefundLog: created_at, account, credit
+type, amount, reason, api_route, error_message, the refunded charge (its
+`transactionId`) and metadata, plus the actor.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from accounts.ids import public_id
+from accounts.models import Account, ApiKey
+from billing.models import CreditType, LedgerEntry, MoneyField
+
+
+def refund_public_id() -> str:
+    return public_id("rfd", 24)
+
+
+class RefundLog(models.Model):
+    class Reason(models.TextChoices):
+        API_ERROR = "api_error", "API error"
+        TIMEOUT = "timeout", "Timeout"
+        BACKEND_FAILURE = "backend_failure", "Backend failure"
+        UNCAUGHT_EXCEPTION = "uncaught_exception", "Uncaught exception"
+        PARSING_ERROR = "parsing_error", "Parsing error"
+        CUSTOMER_SERVICE = "customer_service", "Customer service"
+        DUPLICATE = "duplicate", "Duplicate"
+        OTHER = "other", "Other"
+
+    public_id = models.CharField(max_length=32, unique=True, default=refund_public_id, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="refunds")
+    credit_type = models.ForeignKey(CreditType, on_delete=models.PROTECT, related_name="+")
+    amount = MoneyField()
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    api_route = models.CharField(max_length=255, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    charge = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="refund_logs")
+    refund_entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, related_name="refund_log")
+    metadata = models.JSONField(default=dict, blank=True)
+    note = models.CharField(max_length=1000, blank=True, default="", help_text="Staff note.")
+    idempotency_key = models.CharField(max_length=255, blank=True, default="")
+    actor_api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["account", "created_at"], name="refundlog_account_created"),
+            models.Index(fields=["credit_type", "created_at"], name="refundlog_type_created"),
+            models.Index(fields=["api_route", "created_at"], name="refundlog_route_created"),
+            models.Index(fields=["created_at"], name="refundlog_created_at"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refundlog_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(
+                    reason__in=[
+                        "api_error",
+                        "timeout",
+                        "backend_failure",
+                        "uncaught_exception",
+                        "parsing_error",
+                        "customer_service",
+                        "duplicate",
+                        "other",
+                    ]
+                ),
+                name="refundlog_reason_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(actor_api_key__isnull=True) | Q(actor_user__isnull=True),
+                name="refundlog_one_actor",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.reason} {self.amount}"
+
+    @property
+    def actor_display(self) -> str:
+        if self.actor_user_id:
+            return f"staff: {self.actor_user}"
+        if self.actor_api_key_id:
+            return f"key: {self.actor_api_key.prefix}"
+        return "system"

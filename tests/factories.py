@@ -73,3 +73,44 @@ def service_key() -> tuple[ApiKey, str]:
 def account_key(account: Account) -> tuple[ApiKey, str]:
     issued = api_key_create(kind=ApiKey.Kind.ACCOUNT, account=account, name="test account key")
     return issued.api_key, issued.secret
+
+
+# --- holds and refunds ------------------------------------------------------
+
+
+def hold_for(account: Account, amount: str | Decimal = "10.00", credit_type: CreditType | None = None, **kwargs):
+    """A pending hold on the account's wallet, made through the service."""
+    from billing.services import hold_create
+
+    return hold_create(
+        account=account,
+        credit_type=credit_type or default_credit_type(),
+        amount=Decimal(amount),
+        actor=kwargs.pop("actor", Actor.system()),
+        **kwargs,
+    )
+
+
+def charge_for(account: Account, amount: str | Decimal = "1.00", credit_type: CreditType | None = None, **kwargs):
+    """A charge ledger entry on the account, made through the service."""
+    from billing.services import charge_create
+
+    return charge_create(
+        account=account,
+        credit_type=credit_type or default_credit_type(),
+        amount=Decimal(amount),
+        actor=kwargs.pop("actor", Actor.system()),
+        **kwargs,
+    )
+
+
+def staff_user(*, can_refund: bool = True, **kwargs):
+    """A staff user who may view the ledger and refund log, and (by default) refund charges."""
+    from django.contrib.auth.models import Permission
+
+    user = UserFactory(**kwargs)
+    codenames = ["view_ledgerentry", "view_refundlog", "view_hold"]
+    if can_refund:
+        codenames.append("refund_charge")
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return user

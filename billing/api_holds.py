@@ -1,0 +1,272 @@
+"""REST API v1 for holds: reserve credits, then capture or release them.
+
+A client app opens a hold before a long or streaming job, captures the final
+cost when the job reports it, or releases the hold when the job fails. A
+hold nobody resolves is expired by the sweep (`billing.tasks.expire_holds`)
+according to its `on_expiry`. All POSTs go through `run_idempotent`.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import django_filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing import services
+from billing.api import IDEMPOTENCY_HEADER, LedgerCursorPagination, money, resolve_account
+from billing.fields import AmountField, MetadataField, check_scale, text_field
+from billing.idempotency import run_idempotent
+from billing.models import Hold
+from billing.selectors import credit_type_get, hold_get_for_key, holds_for_account
+
+_ZERO = re.compile(r"^0+(\.0+)?$")
+
+
+class CaptureAmountField(AmountField):
+    """An AmountField that also takes zero: a job that used nothing captures "0"."""
+
+    def to_internal_value(self, data) -> Decimal:
+        if isinstance(data, str) and _ZERO.match(data):
+            return Decimal(0)
+        return super().to_internal_value(data)
+
+
+class UsageField(MetadataField):
+    """Usage figures for the price catalogue, e.g. {"input_tokens": 1200, "output_tokens": 300}."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("default", None)
+        super().__init__(**kwargs)
+
+
+class HoldOutput(serializers.Serializer):
+    """A hold as the API shows it."""
+
+    id = serializers.CharField(source="public_id")
+    object = serializers.SerializerMethodField()
+    account = serializers.CharField(source="account.public_id")
+    credit_type = serializers.CharField(source="credit_type.code")
+    status = serializers.CharField()
+    amount = serializers.SerializerMethodField()
+    captured_amount = serializers.SerializerMethodField()
+    requested_amount = serializers.SerializerMethodField()
+    on_expiry = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    price_key = serializers.CharField()
+    estimated_usage = serializers.JSONField()
+    capture_usage = serializers.JSONField()
+    price_version = serializers.CharField()
+    task_id = serializers.CharField()
+    route = serializers.CharField()
+    metadata = serializers.JSONField()
+    release_reason = serializers.CharField()
+    capture_entry = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    resolved_at = serializers.DateTimeField()
+
+    def get_object(self, hold) -> str:
+        return "hold"
+
+    def get_amount(self, hold) -> str:
+        return money(hold.amount, hold.credit_type)
+
+    def get_captured_amount(self, hold) -> str:
+        return money(hold.captured_amount, hold.credit_type)
+
+    def get_requested_amount(self, hold) -> str | None:
+        return None if hold.requested_amount is None else money(hold.requested_amount, hold.credit_type)
+
+    def get_capture_entry(self, hold) -> str | None:
+        return hold.capture_entry.public_id if hold.capture_entry_id else None
+
+
+def hold_body(hold: Hold) -> dict:
+    return dict(HoldOutput(hold).data)
+
+
+class HoldCreateInput(serializers.Serializer):
+    account = serializers.CharField(max_length=64, required=False)
+    credit_type = serializers.CharField(max_length=32, required=False)
+    amount = AmountField(required=False)
+    price_key = text_field()
+    estimated_usage = UsageField()
+    expires_in = serializers.IntegerField(required=False, min_value=1)
+    on_expiry = serializers.ChoiceField(choices=Hold.OnExpiry.choices, default=Hold.OnExpiry.RELEASE)
+    task_id = text_field()
+    route = text_field()
+    metadata = MetadataField()
+
+    def validate(self, attrs: dict) -> dict:
+        attrs["account"] = resolve_account(self.context["request"], attrs.get("account"))
+        attrs["credit_type"] = credit_type_get(attrs.get("credit_type"))
+        if "amount" in attrs:
+            try:
+                check_scale(attrs["amount"], attrs["credit_type"].scale)
+            except serializers.ValidationError as exc:
+                raise serializers.ValidationError({"amount": exc.detail}) from exc
+        elif not attrs.get("price_key") or attrs.get("estimated_usage") is None:
+            raise serializers.ValidationError(
+                {"amount": [serializers.ErrorDetail("Give amount, or price_key with estimated_usage.", "required")]}
+            )
+        return attrs
+
+
+class HoldCaptureInput(serializers.Serializer):
+    amount = CaptureAmountField(required=False)
+    usage = UsageField()
+    metadata = MetadataField()
+
+    def validate(self, attrs: dict) -> dict:
+        if ("amount" in attrs) == (attrs.get("usage") is not None):
+            raise serializers.ValidationError(
+                {"amount": [serializers.ErrorDetail("Give either amount or usage.", "required")]}
+            )
+        return attrs
+
+
+class HoldReleaseInput(serializers.Serializer):
+    reason = text_field(max_length=1000)
+
+
+class HoldCreateView(APIView):
+    """Reserve credits for a job: 201 with the hold, or 402 if they are not available."""
+
+    @extend_schema(
+        operation_id="holds_create",
+        request=HoldCreateInput,
+        responses={201: HoldOutput},
+        parameters=[IDEMPOTENCY_HEADER],
+    )
+    def post(self, request):
+        data = HoldCreateInput(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        params = data.validated_data
+        key = request.headers.get("Idempotency-Key", "")
+
+        def effect() -> tuple[int, dict]:
+            hold = services.hold_create(
+                account=params["account"],
+                credit_type=params["credit_type"],
+                amount=params.get("amount"),
+                price_key=params["price_key"],
+                estimated_usage=params["estimated_usage"],
+                expires_in=params.get("expires_in"),
+                on_expiry=params["on_expiry"],
+                task_id=params["task_id"],
+                route=params["route"],
+                metadata=params["metadata"],
+                actor=services.Actor(api_key=request.auth),
+                idempotency_key=key,
+            )
+            return 201, hold_body(hold)
+
+        return run_idempotent(request, endpoint="POST /api/v1/holds", params=request.data, effect=effect)
+
+
+class HoldDetailView(APIView):
+    @extend_schema(operation_id="holds_retrieve", responses={200: HoldOutput})
+    def get(self, request, hold_id: str):
+        return Response(hold_body(hold_get_for_key(api_key=request.auth, public_id=hold_id)))
+
+
+class HoldCaptureView(APIView):
+    """Charge the final cost (an amount, or usage priced by the catalogue) and free the rest.
+
+    Capturing more than the hold takes the extra from available credits; if
+    the wallet cannot cover it all, the capture takes what there is and
+    reports `requested_amount` > `captured_amount`. 409 hold_not_pending if
+    the hold was already released or expired (or captured with another amount).
+    """
+
+    @extend_schema(
+        operation_id="holds_capture",
+        request=HoldCaptureInput,
+        responses={200: HoldOutput},
+        parameters=[IDEMPOTENCY_HEADER],
+    )
+    def post(self, request, hold_id: str):
+        hold = hold_get_for_key(api_key=request.auth, public_id=hold_id)
+        data = HoldCaptureInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        params = data.validated_data
+        if "amount" in params:
+            try:
+                check_scale(params["amount"], hold.credit_type.scale)
+            except serializers.ValidationError as exc:
+                raise serializers.ValidationError({"amount": exc.detail}) from exc
+        key = request.headers.get("Idempotency-Key", "")
+
+        def effect() -> tuple[int, dict]:
+            captured = services.hold_capture(
+                hold=hold,
+                amount=params.get("amount"),
+                usage=params.get("usage"),
+                metadata=params["metadata"],
+                actor=services.Actor(api_key=request.auth),
+                idempotency_key=key,
+            )
+            return 200, hold_body(captured)
+
+        return run_idempotent(
+            request, endpoint=f"POST /api/v1/holds/{hold.public_id}/capture", params=request.data, effect=effect
+        )
+
+
+class HoldReleaseView(APIView):
+    """Free the whole hold without charging. 409 hold_not_pending if it was captured or expired."""
+
+    @extend_schema(
+        operation_id="holds_release",
+        request=HoldReleaseInput,
+        responses={200: HoldOutput},
+        parameters=[IDEMPOTENCY_HEADER],
+    )
+    def post(self, request, hold_id: str):
+        hold = hold_get_for_key(api_key=request.auth, public_id=hold_id)
+        data = HoldReleaseInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        reason = data.validated_data["reason"]
+
+        def effect() -> tuple[int, dict]:
+            released = services.hold_release(hold=hold, reason=reason, actor=services.Actor(api_key=request.auth))
+            return 200, hold_body(released)
+
+        return run_idempotent(
+            request, endpoint=f"POST /api/v1/holds/{hold.public_id}/release", params=request.data, effect=effect
+        )
+
+
+class HoldFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=Hold.Status.choices)
+    task_id = django_filters.CharFilter(max_length=255)
+    credit_type = django_filters.CharFilter(field_name="credit_type__code", max_length=32)
+
+    class Meta:
+        model = Hold
+        fields = ["status", "task_id", "credit_type"]
+
+
+class AccountHoldsView(ListAPIView):
+    """An account's holds, newest first, cursor-paginated; filter by status."""
+
+    serializer_class = HoldOutput
+    pagination_class = LedgerCursorPagination
+    filterset_class = HoldFilter
+    queryset = Hold.objects.none()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Hold.objects.none()
+        account = resolve_account(self.request, self.kwargs["account_id"])
+        return holds_for_account(account)
+
+    @extend_schema(operation_id="accounts_holds")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
