@@ -11,7 +11,8 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.utils.functional import cached_property
 
-from billing.models import CreditType, LedgerEntry, Wallet
+from billing.models import CreditType, Hold, LedgerEntry, Wallet
+from refunds.admin_refund import ChargeRefundAdminMixin
 
 
 class EstimatedCountPaginator(Paginator):
@@ -72,7 +73,7 @@ class WalletAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class LedgerEntryAdmin(ChargeRefundAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "public_id",
         "created_at",
@@ -127,3 +128,56 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if entry.actor_api_key_id:
             return f"key: {entry.actor_api_key.prefix}"
         return "system"
+
+
+@admin.register(Hold)
+class HoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Holds are resolved by the API and the expiry sweep, never edited here."""
+
+    list_display = [
+        "public_id",
+        "created_at",
+        "account",
+        "credit_type",
+        "status",
+        "amount",
+        "captured_amount",
+        "on_expiry",
+        "expires_at",
+        "task_id",
+        "route",
+    ]
+    list_select_related = ["account", "credit_type"]
+    list_filter = ["status", "on_expiry", "credit_type", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["=public_id", "=task_id", "route", "=account__public_id", "=account__external_id"]
+    date_hierarchy = "created_at"
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+    fields = [
+        "public_id",
+        "status",
+        "account",
+        "wallet",
+        "credit_type",
+        "amount",
+        "captured_amount",
+        "requested_amount",
+        "capture_entry",
+        "on_expiry",
+        "expires_at",
+        "created_at",
+        "resolved_at",
+        "release_reason",
+        "task_id",
+        "route",
+        "price_key",
+        "estimated_usage",
+        "capture_usage",
+        "price_version",
+        "metadata",
+        "idempotency_key",
+        "actor_api_key",
+        "actor_user",
+    ]
+    readonly_fields = fields

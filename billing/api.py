@@ -20,6 +20,7 @@ from accounts.models import Account, ApiKey
 from accounts.permissions import IsServiceKey
 from accounts.selectors import account_get_for_key
 from billing import services
+from billing.balance_cache import balance_display
 from billing.fields import AmountField, MetadataField, check_scale, text_field
 from billing.idempotency import run_idempotent
 from billing.models import CreditType, LedgerEntry
@@ -32,6 +33,9 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     required=False,
     description="Up to 255 printable ASCII characters. A retry with the same key replays the first answer.",
 )
+
+
+BALANCE_SOURCE_HEADER = "Balance-Source"
 
 
 def money(value: Decimal, credit_type: CreditType) -> str:
@@ -216,13 +220,38 @@ def balance_body(account: Account) -> dict:
     return {"account": account.public_id, "balances": balances}
 
 
-class AccountBalanceView(APIView):
-    """Balance and available credits per credit type (read from the database)."""
+class BalanceQueryInput(serializers.Serializer):
+    refresh = serializers.BooleanField(default=False)
 
-    @extend_schema(operation_id="accounts_balance", responses={200: BalanceOutput})
+
+class AccountBalanceView(APIView):
+    """Balance and available credits per credit type, for display.
+
+    Served from the display cache (invalidated after every committed change
+    to the account's wallets); `?refresh=true` reads the database. The
+    `Balance-Source` header says which. Never use this to decide whether a
+    charge can go ahead: the charge itself decides, from the locked wallet.
+    """
+
+    @extend_schema(
+        operation_id="accounts_balance",
+        parameters=[
+            OpenApiParameter(
+                name="refresh", type=bool, required=False, description="true: read the database, not the cache."
+            )
+        ],
+        responses={200: BalanceOutput},
+    )
     def get(self, request, account_id: str):
+        query = BalanceQueryInput(data=request.query_params)
+        query.is_valid(raise_exception=True)
         account = account_get_for_key(api_key=request.auth, public_id=account_id)
-        return Response(balance_body(account))
+        body, source = balance_display(
+            account=account.public_id, load=lambda: balance_body(account), refresh=query.validated_data["refresh"]
+        )
+        response = Response(body)
+        response[BALANCE_SOURCE_HEADER] = source
+        return response
 
 
 class LedgerEntryFilter(django_filters.FilterSet):

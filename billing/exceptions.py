@@ -2,6 +2,7 @@
 
 from decimal import ROUND_HALF_UP, Decimal
 
+from billing import metrics
 from config.errors import DomainError, InvalidRequest, NotFound
 
 
@@ -40,6 +41,9 @@ class InsufficientCredits(DomainError):
             available=f"{self.available}",
             required=f"{required}",
         )
+        # Counted where it is raised: every refusal, whether the API stores it
+        # for replay or a caller handles it.
+        metrics.INSUFFICIENT_CREDITS.inc()
 
 
 class IdempotencyKeyReused(DomainError):

@@ -31,6 +31,7 @@ from django.utils import timezone
 from rest_framework.response import Response
 
 from accounts.models import ApiKey
+from billing import metrics
 from billing.exceptions import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidIdempotencyKey
 from billing.models import IdempotencyRecord
 from config.errors import DomainError
@@ -113,6 +114,7 @@ def run_idempotent(
                 raise IdempotencyKeyReused()
             if on_replay:
                 on_replay()
+            metrics.IDEMPOTENT_REPLAYS.labels(endpoint=endpoint).inc()
             return _replay(record)
         try:
             with transaction.atomic():

@@ -274,3 +274,114 @@ class Hold(models.Model):
 
     def __str__(self) -> str:
         return f"{self.public_id} {self.status} {self.amount}"
+
+
+class ReconciliationRun(models.Model):
+    """One pass of `manage.py reconcile`: what was checked and what disagreed.
+
+    Reconciliation reports and never repairs: a staff correction is an
+    `adjustment` entry made through the admin with a reason.
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        CLEAN = "clean", "Clean"
+        DRIFT = "drift", "Drift found"
+        FAILED = "failed", "Failed"
+
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="Empty: every wallet."
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    trigger = models.CharField(max_length=32, blank=True, default="", help_text="command, task, admin…")
+    wallets_checked = models.PositiveBigIntegerField(default=0)
+    discrepancy_count = models.PositiveBigIntegerField(default=0)
+    # Only the first CREDITLEDGER_RECONCILE_MAX_RECORDED discrepancies are
+    # stored row by row, so a run over a badly broken ledger stays bounded.
+    truncated = models.BooleanField(default=False)
+    error = models.TextField(blank=True, default="")
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["running", "clean", "drift", "failed"]), name="reconrun_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"reconciliation #{self.pk} {self.status}"
+
+
+class ReconciliationDiscrepancy(models.Model):
+    """One disagreement found by a reconciliation run. Amounts are exact: admin-only."""
+
+    class Kind(models.TextChoices):
+        BALANCE_MISMATCH = "balance_mismatch", "Balance differs from the ledger sum"
+        HELD_MISMATCH = "held_mismatch", "Held differs from the pending holds"
+        NEGATIVE_BALANCE = "negative_balance", "Negative balance or held"
+        OVER_REFUNDED = "over_refunded", "Charge refunded beyond its amount"
+        STALE_HOLD = "stale_hold", "Pending hold past its expiry"
+
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="discrepancies")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    # Plain references rather than constraints to the checked rows: a record
+    # of drift must never stop anything else from being written or deleted.
+    wallet = models.ForeignKey(Wallet, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False)
+    ledger_entry = models.ForeignKey(
+        LedgerEntry, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    hold_id = models.BigIntegerField(null=True, blank=True)
+    expected = MoneyField(null=True, blank=True)
+    actual = MoneyField(null=True, blank=True)
+    detail = models.CharField(max_length=1000, blank=True, default="")
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "reconciliation discrepancies"
+        indexes = [models.Index(fields=["run", "kind"], name="recondisc_run_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} wallet={self.wallet_id}"
+
+
+class OutboxMessage(models.Model):
+    """A side effect that must not be lost, written in the transaction that causes it.
+
+    A row is committed with the change; after commit a Celery task is asked
+    to dispatch it, and a periodic sweep dispatches whatever is still pending
+    (a crash between commit and enqueue, a broker outage). A dispatcher claims
+    a row with a conditional update that pushes `available_at` forward (a
+    lease), so two dispatchers never run it at once; handlers must still be
+    idempotent (delivery is at least once), keyed by the message id.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DISPATCHED = "dispatched", "Dispatched"
+        FAILED = "failed", "Failed (gave up)"
+
+    topic = models.CharField(max_length=100)
+    payload = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    available_at = models.DateTimeField(help_text="Not dispatched before this time (backoff and claim lease).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["available_at"], name="outbox_pending_due", condition=Q(status="pending")),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "dispatched", "failed"]), name="outbox_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic} #{self.pk} {self.status}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -28,6 +29,8 @@ from django.utils import timezone
 
 from accounts.exceptions import AccountSuspended
 from accounts.models import Account, ApiKey
+from billing import metrics
+from billing.balance_cache import balance_cache_invalidate
 from billing.exceptions import (
     AmountTooLarge,
     HoldNotPending,
@@ -96,12 +99,25 @@ def wallet_lock(*, account: Account, credit_type: CreditType, create: bool = Fal
     return wallet
 
 
-def wallet_changed(wallet: Wallet) -> None:
+def wallet_changed(wallet: Wallet, *, entry: LedgerEntry | None = None) -> None:
     """Call after any change to a wallet's balance or held amount, inside the transaction.
 
     Registers the after-commit side effects of a wallet change (display-cache
-    invalidation, metrics). Nothing here may touch the network before commit.
+    invalidation, metrics). Nothing here may touch the network before commit,
+    and nothing here may fail the change: the callbacks swallow and log their
+    own errors (a Redis outage must never break a charge).
     """
+    transaction.on_commit(partial(balance_cache_invalidate, account=wallet.account.public_id), robust=True)
+    if entry is not None:
+        transaction.on_commit(
+            partial(
+                metrics.ledger_entry_committed,
+                kind=entry.kind,
+                credit_type=wallet.credit_type.code,
+                amount=entry.amount,
+            ),
+            robust=True,
+        )
 
 
 def _append_entry(
@@ -144,7 +160,7 @@ def _append_entry(
         actor_user=actor.user,
     )
     entry.save(force_insert=True)
-    wallet_changed(wallet)
+    wallet_changed(wallet, entry=entry)
     return entry
 
 
@@ -354,6 +370,7 @@ def hold_create(
         Wallet.objects.filter(pk=wallet.pk).update(held=new_held, updated_at=now)
         wallet.held = new_held
         wallet_changed(wallet)
+        transaction.on_commit(metrics.HOLDS.labels(event="created").inc, robust=True)
     return hold
 
 
@@ -417,6 +434,7 @@ def _hold_resolve(
         raise HoldNotPending(hold_id=hold.public_id, status=Hold.objects.get(pk=hold.pk).status)
     for field, value in changes.items():
         setattr(hold, field, value)
+    transaction.on_commit(metrics.HOLDS.labels(event=status).inc, robust=True)
     return hold
 
 

@@ -1,8 +1,11 @@
-"""Refuse oversized request bodies before anything reads them."""
+"""Refuse oversized request bodies before anything reads them; time every request."""
+
+import time
 
 from django.conf import settings
 from django.http import JsonResponse
 
+from billing.metrics import REQUEST_LATENCY
 from config.errors import error_response
 
 
@@ -24,3 +27,22 @@ class RequestSizeLimitMiddleware:
                 )
                 return JsonResponse(body, status=413)
         return self.get_response(request)
+
+
+class RequestMetricsMiddleware:
+    """Request latency for Prometheus, labelled by URL pattern (not path: bounded cardinality)."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        route = match.route if match is not None and match.route else "unmatched"
+        if route in ("metrics", "healthz"):
+            return response  # scrapes and probes would drown the API's numbers
+        REQUEST_LATENCY.labels(method=request.method, route=route, status=str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response

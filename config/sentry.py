@@ -9,15 +9,33 @@ from sentry_sdk.integrations.django import DjangoIntegration
 
 # Our secrets look like `clk_<prefix>_<secret>`; scrub them wherever they appear.
 API_KEY_PATTERN = re.compile(r"clk_[A-Za-z0-9]+_[A-Za-z0-9_-]+")
-SENSITIVE_KEYS = {"authorization", "balance", "balance_after", "available", "held", "secret", "api_key"}
+# A key containing any of these is redacted whole, wherever it appears: request
+# data, headers, extra and context data, and stack-frame locals (`new_balance`,
+# `available`, `wallet_held` ...). Amounts that are not balances stay.
+SENSITIVE_KEY_PARTS = (
+    "authorization",
+    "balance",
+    "available",
+    "held",
+    "secret",
+    "api_key",
+    "apikey",
+    "password",
+    "cookie",
+)
 REDACTED = "[redacted]"
+
+
+def _sensitive(key: Any) -> bool:
+    lowered = str(key).lower()
+    return any(part in lowered for part in SENSITIVE_KEY_PARTS)
 
 
 def _scrub(value: Any, depth: int = 0) -> Any:
     if depth > 12:
         return value
     if isinstance(value, dict):
-        return {k: (REDACTED if str(k).lower() in SENSITIVE_KEYS else _scrub(v, depth + 1)) for k, v in value.items()}
+        return {k: (REDACTED if _sensitive(k) else _scrub(v, depth + 1)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(v, depth + 1) for v in value]
     if isinstance(value, str):
@@ -33,7 +51,9 @@ def init_sentry(dsn: str, *, environment: str) -> None:
     sentry_sdk.init(
         dsn=dsn,
         environment=environment,
-        integrations=[DjangoIntegration(), CeleryIntegration()],
+        # monitor_beat_tasks: every beat-scheduled task reports a cron check-in,
+        # so a scheduled task that fails, or never runs, is a Sentry event.
+        integrations=[DjangoIntegration(), CeleryIntegration(monitor_beat_tasks=True)],
         send_default_pii=False,
         before_send=scrub_event,
         before_send_transaction=scrub_event,

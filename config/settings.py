@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -174,7 +176,50 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict = {}
+# A dead broker must not hang the request that enqueues after commit: connect
+# fast, publish without retrying (the outbox sweep covers a lost enqueue).
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2}
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE: dict = {
+    # Holds past expires_at are released (or captured, per on_expiry).
+    "expire-holds": {"task": "billing.tasks.expire_holds", "schedule": 60.0},
+    # Outbox messages whose after-commit enqueue was lost, and retries that are due.
+    "outbox-sweep": {"task": "billing.tasks.outbox_sweep", "schedule": 30.0},
+    # Nightly proof of every balance against the ledger (drift alerts via the outbox).
+    "reconcile-nightly": {
+        "task": "billing.tasks.reconcile",
+        "schedule": crontab(
+            hour=env.int("CREDITLEDGER_RECONCILE_HOUR", default=3),
+            minute=env.int("CREDITLEDGER_RECONCILE_MINUTE", default=17),
+        ),
+    },
+    "purge-idempotency-records": {
+        "task": "billing.tasks.purge_idempotency_records",
+        "schedule": crontab(hour=4, minute=41),
+    },
+}
+
+# --- operations ------------------------------------------------------------
+# Display cache for GET /accounts/{id}/balance (seconds). Never used to
+# authorise a charge; invalidated after every commit that changes a wallet.
+CREDITLEDGER_BALANCE_CACHE_TTL_S = env.int("CREDITLEDGER_BALANCE_CACHE_TTL_S", default=60)
+# Reconciliation: a pending hold this long past its expiry is a discrepancy
+# (the expiry task runs every minute); at most this many discrepancies are
+# stored row by row per run (the count is always exact).
+CREDITLEDGER_RECONCILE_HOLD_GRACE_S = env.int("CREDITLEDGER_RECONCILE_HOLD_GRACE_S", default=15 * 60)
+CREDITLEDGER_RECONCILE_MAX_RECORDED = env.int("CREDITLEDGER_RECONCILE_MAX_RECORDED", default=1000)
+# Outbox: attempts before a message is marked failed, first retry delay
+# (doubling, capped at an hour), and the claim lease of a dispatcher.
+CREDITLEDGER_OUTBOX_MAX_ATTEMPTS = env.int("CREDITLEDGER_OUTBOX_MAX_ATTEMPTS", default=10)
+CREDITLEDGER_OUTBOX_BACKOFF_S = env.int("CREDITLEDGER_OUTBOX_BACKOFF_S", default=30)
+CREDITLEDGER_OUTBOX_LEASE_S = env.int("CREDITLEDGER_OUTBOX_LEASE_S", default=300)
+# /metrics: open by default (bind it to an internal network); when set,
+# Prometheus must send `Authorization: Bearer <token>`.
+CREDITLEDGER_METRICS_TOKEN = env.str("CREDITLEDGER_METRICS_TOKEN", default="")
+for _name in ("CREDITLEDGER_BALANCE_CACHE_TTL_S", "CREDITLEDGER_OUTBOX_MAX_ATTEMPTS", "CREDITLEDGER_OUTBOX_LEASE_S"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1.")
 
 LOGGING = {
     "version": 1,

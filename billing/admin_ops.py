@@ -1,0 +1,124 @@
+"""Admin for operations: reconciliation runs and the outbox. Imported by billing/admin.py.
+
+Both are records, read-only here. Reconciliation never repairs: staff correct
+a wallet with an `adjustment` (Accounts admin, with a reason). An outbox
+message that gave up can be retried with the "retry now" action, which needs
+the `billing.change_outboxmessage` permission.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
+
+from billing.models import OutboxMessage, ReconciliationDiscrepancy, ReconciliationRun
+from billing.outbox import outbox_message_retry
+
+
+class _ReadOnly:
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReconciliationDiscrepancyInline(_ReadOnly, admin.TabularInline):
+    model = ReconciliationDiscrepancy
+    extra = 0
+    fields = ["kind", "wallet_link", "account_link", "ledger_entry", "hold_id", "expected", "actual", "detail"]
+    readonly_fields = fields
+    show_change_link = False
+    # A run stores at most CREDITLEDGER_RECONCILE_MAX_RECORDED rows; the page shows the first 200.
+    max_num = 200
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("wallet__account", "wallet__credit_type", "ledger_entry")
+
+    @admin.display(description="wallet")
+    def wallet_link(self, discrepancy: ReconciliationDiscrepancy):
+        if discrepancy.wallet is None:
+            return "-"
+        url = reverse("admin:billing_wallet_change", args=[discrepancy.wallet_id])
+        return format_html('<a href="{}">{}</a>', url, discrepancy.wallet)
+
+    @admin.display(description="account (correct with an adjustment there)")
+    def account_link(self, discrepancy: ReconciliationDiscrepancy):
+        if discrepancy.wallet is None:
+            return "-"
+        url = reverse("admin:accounts_account_change", args=[discrepancy.wallet.account_id])
+        return format_html('<a href="{}">{}</a>', url, discrepancy.wallet.account)
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(_ReadOnly, admin.ModelAdmin):
+    """Every run of `manage.py reconcile` and the nightly task, newest first."""
+
+    list_display = [
+        "id",
+        "started_at",
+        "status",
+        "account",
+        "trigger",
+        "wallets_checked",
+        "discrepancy_count",
+        "truncated",
+        "finished_at",
+    ]
+    list_filter = ["status", "trigger", ("started_at", admin.DateFieldListFilter)]
+    list_select_related = ["account"]
+    search_fields = ["=account__public_id", "=account__external_id"]
+    date_hierarchy = "started_at"
+    fields = [*list_display, "error"]
+    readonly_fields = fields
+    inlines = [ReconciliationDiscrepancyInline]
+
+
+@admin.register(ReconciliationDiscrepancy)
+class ReconciliationDiscrepancyAdmin(_ReadOnly, admin.ModelAdmin):
+    """All discrepancies across runs, to find every run that saw a given wallet drift."""
+
+    list_display = ["id", "run", "kind", "wallet", "ledger_entry", "hold_id", "expected", "actual", "detail"]
+    list_filter = ["kind", ("run__started_at", admin.DateFieldListFilter)]
+    list_select_related = ["run", "wallet__account", "wallet__credit_type", "ledger_entry"]
+    search_fields = ["=wallet__account__public_id", "=wallet__account__external_id", "=ledger_entry__public_id"]
+    fields = ["run", "kind", "wallet", "ledger_entry", "hold_id", "expected", "actual", "detail"]
+    readonly_fields = fields
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(_ReadOnly, admin.ModelAdmin):
+    list_display = ["id", "topic", "status", "attempts", "available_at", "created_at", "dispatched_at", "error_short"]
+    list_filter = ["status", "topic", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["=id", "topic"]
+    fields = [
+        "topic",
+        "status",
+        "attempts",
+        "available_at",
+        "created_at",
+        "dispatched_at",
+        "payload",
+        "last_error",
+    ]
+    readonly_fields = fields
+    actions = ["retry_now"]
+
+    @admin.display(description="last error")
+    def error_short(self, message: OutboxMessage) -> str:
+        return message.last_error[:80]
+
+    def has_retry_permission(self, request) -> bool:
+        return request.user.has_perm("billing.change_outboxmessage")
+
+    @admin.action(description="Retry now (failed or backing off)", permissions=["retry"])
+    def retry_now(self, request, queryset):
+        retried = 0
+        for message in queryset.exclude(status=OutboxMessage.Status.DISPATCHED):
+            outbox_message_retry(message=message)
+            retried += 1
+        self.message_user(request, f"{retried} message(s) queued for dispatch.", messages.SUCCESS)

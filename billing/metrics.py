@@ -1,0 +1,61 @@
+"""Prometheus metrics for the ledger, exposed at /metrics.
+
+Counters are incremented after commit (see `billing.services.wallet_changed`)
+so a rolled-back charge is never counted. Amounts are exported as floats:
+metrics are for dashboards and alerts, never for money; the ledger is the
+record.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from prometheus_client import Counter, Gauge, Histogram
+
+LEDGER_ENTRIES = Counter(
+    "creditledger_ledger_entries_total", "Committed ledger entries by kind.", ["kind", "credit_type"]
+)
+CHARGES = Counter("creditledger_charges_total", "Committed charges.", ["credit_type"])
+CHARGE_AMOUNT = Counter(
+    "creditledger_charge_amount_total", "Credits charged (approximate, for dashboards).", ["credit_type"]
+)
+REFUNDS = Counter("creditledger_refunds_total", "Committed refunds.", ["credit_type"])
+REFUND_AMOUNT = Counter(
+    "creditledger_refund_amount_total", "Credits refunded (approximate, for dashboards).", ["credit_type"]
+)
+GRANTS = Counter("creditledger_grants_total", "Committed grants.", ["credit_type"])
+HOLDS = Counter("creditledger_holds_total", "Hold lifecycle events.", ["event"])  # created/captured/released/expired
+INSUFFICIENT_CREDITS = Counter(
+    "creditledger_insufficient_credits_total", "Charges and holds refused for insufficient credits."
+)
+IDEMPOTENT_REPLAYS = Counter(
+    "creditledger_idempotent_replays_total", "Requests answered from a stored idempotent response.", ["endpoint"]
+)
+BALANCE_CACHE = Counter(
+    "creditledger_balance_cache_total", "Display-cache lookups for GET balance.", ["result"]
+)  # hit / miss / bypass / error / invalidate_error
+OUTBOX_DISPATCH = Counter(
+    "creditledger_outbox_dispatch_total", "Outbox dispatch attempts.", ["result"]
+)  # dispatched / retry / failed
+DEPENDENCY_UP = Gauge(
+    "creditledger_dependency_up", "1 if the dependency answered the last /healthz check.", ["dependency"]
+)
+REQUEST_LATENCY = Histogram(
+    "creditledger_http_request_duration_seconds",
+    "HTTP request latency by route.",
+    ["method", "route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+
+def ledger_entry_committed(*, kind: str, credit_type: str, amount: Decimal) -> None:
+    """Count one committed ledger entry (called from an on_commit callback)."""
+    LEDGER_ENTRIES.labels(kind=kind, credit_type=credit_type).inc()
+    if kind == "charge":
+        CHARGES.labels(credit_type=credit_type).inc()
+        CHARGE_AMOUNT.labels(credit_type=credit_type).inc(float(-amount))
+    elif kind == "refund":
+        REFUNDS.labels(credit_type=credit_type).inc()
+        REFUND_AMOUNT.labels(credit_type=credit_type).inc(float(amount))
+    elif kind == "grant":
+        GRANTS.labels(credit_type=credit_type).inc()

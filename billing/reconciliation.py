@@ -1,0 +1,230 @@
+"""Reconciliation: prove the stored balances against the ledger, and report.
+
+Each check is one SQL statement with a GROUP BY (or a plain filter) that
+returns only the rows that disagree, read through a server-side cursor in
+chunks. So memory stays flat however large the ledger grows, and each check
+sees one consistent snapshot of the tables it joins (a statement's snapshot),
+even while charges keep landing.
+
+What is checked, per wallet (or per wallet of one account):
+
+* `balance_mismatch`: the stored balance differs from the sum of its entries;
+* `held_mismatch`: `held` differs from the sum of its pending holds;
+* `negative_balance`: balance or held below zero, or held above balance
+  (the CHECK constraints forbid it; this catches a constraint dropped or
+  bypassed);
+* `over_refunded`: refunds pointing at an entry add up to more than the
+  charge they refund, or point at something that is not a charge;
+* `stale_hold`: a hold still pending longer than the grace period after its
+  expiry (the expiry task is not running or is failing).
+
+A run is stored with its discrepancies (the first
+CREDITLEDGER_RECONCILE_MAX_RECORDED row by row; the count is always exact)
+and, on drift, an `alert.reconciliation_drift` outbox message is written in
+the same transaction. Nothing is ever "fixed" here: a correction is an
+`adjustment` entry made by staff with a reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.models import Account
+from billing.models import Hold, LedgerEntry, ReconciliationDiscrepancy, ReconciliationRun, Wallet
+from billing.outbox import outbox_enqueue
+
+logger = logging.getLogger(__name__)
+
+DRIFT_TOPIC = "alert.reconciliation_drift"
+_CHUNK = 2000
+
+Kind = ReconciliationDiscrepancy.Kind
+
+
+def _stream(sql: str, params: list) -> Iterator[tuple]:
+    """Rows of `sql`, fetched in chunks through a server-side cursor (PostgreSQL)."""
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(_CHUNK):
+            yield from rows
+
+
+def _scope(column: str, account: Account | None) -> tuple[str, list]:
+    if account is None:
+        return "", []
+    return f" AND {column} = %s", [account.pk]
+
+
+def _balance_mismatches(account: Account | None) -> Iterator[ReconciliationDiscrepancy]:
+    wallet, ledger = Wallet._meta.db_table, LedgerEntry._meta.db_table
+    inner, inner_params = _scope("account_id", account)
+    outer, outer_params = _scope("w.account_id", account)
+    sql = (
+        f"SELECT w.id, w.balance, COALESCE(l.total, 0) FROM {wallet} w "  # noqa: S608 - table names are ours
+        f"LEFT JOIN (SELECT wallet_id, SUM(amount) AS total FROM {ledger} WHERE 1=1{inner} GROUP BY wallet_id) l "
+        f"ON l.wallet_id = w.id WHERE w.balance <> COALESCE(l.total, 0){outer}"
+    )
+    for wallet_id, balance, total in _stream(sql, inner_params + outer_params):
+        yield ReconciliationDiscrepancy(
+            kind=Kind.BALANCE_MISMATCH,
+            wallet_id=wallet_id,
+            expected=total,
+            actual=balance,
+            detail="Stored balance differs from the sum of the wallet's ledger entries.",
+        )
+
+
+def _held_mismatches(account: Account | None) -> Iterator[ReconciliationDiscrepancy]:
+    wallet, hold = Wallet._meta.db_table, Hold._meta.db_table
+    inner, inner_params = _scope("account_id", account)
+    outer, outer_params = _scope("w.account_id", account)
+    sql = (
+        f"SELECT w.id, w.held, COALESCE(h.total, 0) FROM {wallet} w "  # noqa: S608 - table names are ours
+        f"LEFT JOIN (SELECT wallet_id, SUM(amount) AS total FROM {hold} "
+        f"WHERE status = %s{inner} GROUP BY wallet_id) h "
+        f"ON h.wallet_id = w.id WHERE w.held <> COALESCE(h.total, 0){outer}"
+    )
+    params = [Hold.Status.PENDING.value, *inner_params, *outer_params]
+    for wallet_id, held, total in _stream(sql, params):
+        yield ReconciliationDiscrepancy(
+            kind=Kind.HELD_MISMATCH,
+            wallet_id=wallet_id,
+            expected=total,
+            actual=held,
+            detail="Held amount differs from the sum of the wallet's pending holds.",
+        )
+
+
+def _negative_balances(account: Account | None) -> Iterator[ReconciliationDiscrepancy]:
+    wallet = Wallet._meta.db_table
+    scope, params = _scope("account_id", account)
+    sql = (
+        f"SELECT id, balance, held FROM {wallet} "  # noqa: S608 - table name is ours
+        f"WHERE (balance < 0 OR held < 0 OR held > balance){scope}"
+    )
+    for wallet_id, balance, held in _stream(sql, params):
+        yield ReconciliationDiscrepancy(
+            kind=Kind.NEGATIVE_BALANCE,
+            wallet_id=wallet_id,
+            expected=held,
+            actual=balance,
+            detail="Balance or held is negative, or held exceeds the balance (expected=held, actual=balance).",
+        )
+
+
+def _over_refunds(account: Account | None) -> Iterator[ReconciliationDiscrepancy]:
+    ledger = LedgerEntry._meta.db_table
+    scope, params = _scope("r.account_id", account)
+    sql = (
+        f"SELECT c.id, c.wallet_id, c.kind, c.amount, SUM(r.amount) FROM {ledger} r "  # noqa: S608 - ours
+        f"JOIN {ledger} c ON c.id = r.related_entry_id "
+        f"WHERE r.kind = %s{scope} "
+        "GROUP BY c.id, c.wallet_id, c.kind, c.amount "
+        "HAVING c.kind <> %s OR SUM(r.amount) > -c.amount"
+    )
+    params = [LedgerEntry.Kind.REFUND.value, *params, LedgerEntry.Kind.CHARGE.value]
+    for entry_id, wallet_id, kind, amount, refunded in _stream(sql, params):
+        is_charge = kind == LedgerEntry.Kind.CHARGE
+        yield ReconciliationDiscrepancy(
+            kind=Kind.OVER_REFUNDED,
+            wallet_id=wallet_id,
+            ledger_entry_id=entry_id,
+            expected=-amount if is_charge else None,
+            actual=refunded,
+            detail=(
+                "Refunds exceed the charge they refund."
+                if is_charge
+                else f"Refunds point at a {kind} entry, not a charge."
+            ),
+        )
+
+
+def _stale_holds(account: Account | None) -> Iterator[ReconciliationDiscrepancy]:
+    hold = Hold._meta.db_table
+    scope, params = _scope("account_id", account)
+    cutoff = timezone.now() - timedelta(seconds=settings.CREDITLEDGER_RECONCILE_HOLD_GRACE_S)
+    # The partial index hold_pending_expiry serves exactly this filter.
+    sql = (
+        f"SELECT id, wallet_id, amount, expires_at FROM {hold} "  # noqa: S608 - table name is ours
+        f"WHERE status = %s AND expires_at < %s{scope}"
+    )
+    for hold_id, wallet_id, amount, expires_at in _stream(sql, [Hold.Status.PENDING.value, cutoff, *params]):
+        yield ReconciliationDiscrepancy(
+            kind=Kind.STALE_HOLD,
+            wallet_id=wallet_id,
+            hold_id=hold_id,
+            actual=amount,
+            detail=f"Hold still pending; it expired at {expires_at.isoformat()}.",
+        )
+
+
+CHECKS = (_balance_mismatches, _held_mismatches, _negative_balances, _over_refunds, _stale_holds)
+
+
+def reconciliation_run(*, account: Account | None = None, trigger: str = "") -> ReconciliationRun:
+    """Check every wallet (or one account's) and store what disagrees.
+
+    The run row is committed first, so a run that crashes stays visible as
+    `running`/`failed`. Returns the finished run; `status` is `clean` or
+    `drift`. Raises on a database error after marking the run `failed`.
+    """
+    run = ReconciliationRun.objects.create(account=account, trigger=trigger[:32])
+    limit = settings.CREDITLEDGER_RECONCILE_MAX_RECORDED
+    counts: Counter[str] = Counter()
+    run.alert_message = None  # the drift alert's OutboxMessage, when there is one
+    try:
+        with transaction.atomic():
+            wallets = Wallet.objects.all() if account is None else Wallet.objects.filter(account=account)
+            run.wallets_checked = wallets.count()
+            batch: list[ReconciliationDiscrepancy] = []
+            recorded = 0
+            for check in CHECKS:
+                for discrepancy in check(account):
+                    counts[discrepancy.kind] += 1
+                    if recorded >= limit:
+                        continue
+                    discrepancy.run = run
+                    batch.append(discrepancy)
+                    recorded += 1
+                    if len(batch) >= 500:
+                        ReconciliationDiscrepancy.objects.bulk_create(batch)
+                        batch.clear()
+            ReconciliationDiscrepancy.objects.bulk_create(batch)
+            total = sum(counts.values())
+            run.discrepancy_count = total
+            run.truncated = total > recorded
+            run.status = ReconciliationRun.Status.DRIFT if total else ReconciliationRun.Status.CLEAN
+            run.finished_at = timezone.now()
+            run.save(update_fields=["wallets_checked", "discrepancy_count", "truncated", "status", "finished_at"])
+            if total:
+                # Counts and ids only: exact balances stay in the database and the admin.
+                run.alert_message = outbox_enqueue(
+                    topic=DRIFT_TOPIC,
+                    payload={
+                        "message": f"Reconciliation found {total} discrepancies (run {run.pk}).",
+                        "level": "error",
+                        "run_id": run.pk,
+                        "account": account.public_id if account else None,
+                        "counts": dict(counts),
+                        "wallets_checked": run.wallets_checked,
+                    },
+                )
+    except Exception as exc:
+        ReconciliationRun.objects.filter(pk=run.pk).update(
+            status=ReconciliationRun.Status.FAILED,
+            error=f"{type(exc).__name__}: {exc}"[:5000],
+            finished_at=timezone.now(),
+        )
+        raise
+    if total:
+        logger.error("reconciliation run %s found drift: %s", run.pk, dict(counts))
+    else:
+        logger.info("reconciliation run %s clean (%s wallets)", run.pk, run.wallets_checked)
+    return run

@@ -1,0 +1,145 @@
+"""Admin for the refund log: read-only, filterable, with a stats page and chart.
+
+The staff refund itself lives on the ledger (refunds.admin_refund, mixed into
+billing.admin.LedgerEntryAdmin): refunds are made from the charge.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.admin.utils import quote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from billing.admin import EstimatedCountPaginator, ReadOnlyAdminMixin
+from refunds.forms import RefundStatsForm
+from refunds.models import RefundLog
+from refunds.selectors import refund_stats, refunds_filtered
+
+ROUTE_FILTER_CHOICES = 50
+CHART_TOP = 15
+
+
+class ApiRouteFilter(admin.SimpleListFilter):
+    """The routes that refunds name, most frequent first (bounded: the log can be large)."""
+
+    title = "API route"
+    parameter_name = "api_route"
+
+    def lookups(self, request, model_admin):
+        routes = (
+            RefundLog.objects.exclude(api_route="")
+            .values("api_route")
+            .annotate(n=Count("id"))
+            .order_by("-n", "api_route")[:ROUTE_FILTER_CHOICES]
+        )
+        return [(row["api_route"], row["api_route"]) for row in routes]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(api_route=self.value())
+        return queryset
+
+
+@admin.register(RefundLog)
+class RefundLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "public_id",
+        "created_at",
+        "account",
+        "credit_type",
+        "amount",
+        "reason",
+        "api_route",
+        "charge_link",
+        "actor_display",
+    ]
+    list_select_related = ["account", "credit_type", "charge", "actor_api_key", "actor_user"]
+    list_filter = ["reason", ApiRouteFilter, "credit_type", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["=public_id", "=account__public_id", "=account__external_id", "=charge__public_id", "api_route"]
+    date_hierarchy = "created_at"
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+    fields = [
+        "public_id",
+        "created_at",
+        "account",
+        "credit_type",
+        "amount",
+        "reason",
+        "api_route",
+        "error_message",
+        "charge",
+        "refund_entry",
+        "metadata",
+        "note",
+        "idempotency_key",
+        "actor_api_key",
+        "actor_user",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="charge")
+    def charge_link(self, log: RefundLog):
+        url = reverse("admin:billing_ledgerentry_change", args=[quote(log.charge_id)], current_app=self.admin_site.name)
+        return format_html('<a href="{}">{}</a>', url, log.charge.public_id)
+
+    @admin.display(description="actor")
+    def actor_display(self, log: RefundLog) -> str:
+        return log.actor_display
+
+    def get_urls(self):
+        return [
+            path("stats/", self.admin_site.admin_view(self.stats_view), name="refunds_refundlog_stats"),
+            *super().get_urls(),
+        ]
+
+    def stats_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = RefundStatsForm(request.GET or None)
+        since, until, start, end = form.period()
+        credit_type = form.cleaned_data.get("credit_type") if form.is_bound and form.is_valid() else None
+        queryset = refunds_filtered(since=start, until=end, credit_type=credit_type.code if credit_type else None)
+        stats = refund_stats(queryset)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Refund stats",
+            "opts": self.opts,
+            "form": form,
+            "since": since,
+            "until": until,
+            "stats": stats,
+            "reason_chart": bar_chart(stats["by_reason"], "reason", labels=dict(RefundLog.Reason.choices)),
+            "route_chart": bar_chart(stats["by_route"], "api_route", labels={"": "(no route)"}),
+        }
+        return TemplateResponse(request, "admin/refunds/refundlog/stats.html", context)
+
+
+def bar_chart(rows: list[dict], key: str, *, labels: dict | None = None, width: int = 360) -> dict:
+    """Bars for an inline SVG chart: refund counts per `key`, largest first (top CHART_TOP).
+
+    Rendered server-side so the admin needs no JavaScript or CDN.
+    """
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row[key]] = counts.get(row[key], 0) + row["count"]
+    top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:CHART_TOP]
+    peak = max((n for _, n in top), default=0) or 1
+    bar_height, gap = 18, 6
+    bars = [
+        {
+            "label": (labels or {}).get(name, name),
+            "count": n,
+            "y": i * (bar_height + gap),
+            "text_y": i * (bar_height + gap) + 13,
+            "width": max(1, round(width * n / peak)),
+            "value_x": 200 + max(1, round(width * n / peak)) + 6,
+        }
+        for i, (name, n) in enumerate(top)
+    ]
+    return {"bars": bars, "height": max(1, len(bars) * (bar_height + gap)), "bar_height": bar_height}

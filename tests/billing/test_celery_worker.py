@@ -1,0 +1,98 @@
+"""A real Celery worker, started as a subprocess against the test database and Redis.
+
+The worker gets this run's broker (CELERY_BROKER_URL / REDIS_URL) and the
+pytest-django test database through DATABASE_URL; tests commit
+(transaction=True) so the worker sees their rows.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.db import connection, transaction
+
+from billing.models import OutboxMessage, ReconciliationRun
+from billing.outbox import outbox_enqueue
+from billing.tasks import reconcile
+from config.celery import app
+from tests.factories import funded_account
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+WAIT_S = 60
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    auth = quote(db["USER"] or "postgres")
+    if db.get("PASSWORD"):
+        auth += ":" + quote(db["PASSWORD"])
+    return f"postgres://{auth}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+def wait_for(condition: Callable[[], bool], log_path: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    with open(log_path) as log:
+        pytest.fail(f"worker did not do it within {WAIT_S}s; its log:\n{log.read()[-4000:]}")
+
+
+@pytest.fixture
+def worker():
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge(app.conf.task_default_queue)  # nothing left over from other tests
+    log = tempfile.NamedTemporaryFile(prefix="celery-worker-", suffix=".log", delete=False)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "SENTRY_DSN": "",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "config", "worker",
+            "--pool=solo", "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "-n", f"test-{uuid.uuid4().hex[:8]}@%h",
+        ],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    yield log.name
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+    log.close()
+    os.unlink(log.name)
+
+
+def test_an_outbox_message_is_dispatched_by_a_worker_after_commit(worker):
+    with transaction.atomic():
+        message = outbox_enqueue(topic="alert.worker_test", payload={"message": "hello from the test"})
+    wait_for(lambda: OutboxMessage.objects.get(pk=message.pk).status == "dispatched", worker)
+    assert OutboxMessage.objects.get(pk=message.pk).attempts == 1
+
+
+def test_the_reconcile_task_runs_in_a_worker(worker):
+    funded_account("10.00")
+    reconcile.delay()
+    wait_for(lambda: ReconciliationRun.objects.filter(trigger="task", status="clean").exists(), worker)
+    assert ReconciliationRun.objects.get().wallets_checked == 1

@@ -1,0 +1,34 @@
+"""A real Sentry client whose transport keeps events in memory instead of sending them."""
+
+from __future__ import annotations
+
+import pytest
+import sentry_sdk
+from sentry_sdk.transport import Transport
+
+from config.sentry import scrub_event
+
+
+class CapturingTransport(Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[dict] = []
+
+    def capture_envelope(self, envelope) -> None:
+        for item in envelope.items:
+            if item.type == "event":
+                self.events.append(item.payload.json)
+
+
+@pytest.fixture
+def sentry_events():
+    """Events sent to Sentry during the test (scrubbed as in production), newest last."""
+    transport = CapturingTransport()
+    sentry_sdk.init(
+        dsn="https://public@sentry.invalid/1",
+        transport=transport,
+        default_integrations=False,
+        before_send=scrub_event,
+    )
+    yield transport.events
+    sentry_sdk.init()  # no DSN: back to a disabled client
