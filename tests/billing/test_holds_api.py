@@ -29,9 +29,7 @@ def balance(client, account) -> dict:
 
 def test_create_hold_reserves_and_shows_held_and_available(service):
     account = funded_account("100.00")
-    body = open_hold(
-        service, account, "30.00", task_id="job-1", route="/api/chat", on_expiry="capture", expires_in=120
-    )
+    body = open_hold(service, account, "30.00", task_id="job-1", route="/api/chat", on_expiry="capture", expires_in=120)
     assert body["id"].startswith("hold_") and body["object"] == "hold" and body["status"] == "pending"
     assert (body["amount"], body["captured_amount"], body["on_expiry"]) == ("30.00", "0.00", "capture")
     shown = balance(service, account)
