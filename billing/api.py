@@ -25,6 +25,8 @@ from billing.fields import AmountField, MetadataField, check_scale, text_field
 from billing.idempotency import run_idempotent
 from billing.models import CreditType, LedgerEntry
 from billing.selectors import credit_type_get, ledger_entries_for_account, wallets_for_account
+from pricing.api import PricedUsageInput, priced_usage_validate
+from pricing.services import price_quote, zero_charge_settle
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     name="Idempotency-Key",
@@ -59,9 +61,24 @@ class LedgerEntryOutput(serializers.Serializer):
     metadata = serializers.JSONField()
     idempotency_key = serializers.CharField()
     created_at = serializers.DateTimeField()
+    pricing = serializers.SerializerMethodField()
 
     def get_object(self, entry) -> str:
         return "ledger_entry"
+
+    def get_pricing(self, entry) -> dict | None:
+        """What a priced charge was priced by (null for an explicit amount)."""
+        if not entry.price_source:
+            return None
+        return {
+            "key": entry.price_key,
+            "resolved_key": entry.resolved_key,
+            "price_version": entry.price_version.public_id if entry.price_version_id else None,
+            "version": entry.price_version.version if entry.price_version_id else None,
+            "source": entry.price_source,
+            "unit_prices": entry.unit_prices,
+            "usage": entry.usage,
+        }
 
     def get_amount(self, entry) -> str:
         return money(entry.amount, entry.credit_type)
@@ -114,9 +131,15 @@ class GrantInput(MoneyMovementInput):
     reason = text_field(max_length=1000)
 
 
-class ChargeInput(MoneyMovementInput):
+class ChargeInput(PricedUsageInput, MoneyMovementInput):
+    """Either an explicit `amount`, or a price `key` and `usage` priced by the catalogue."""
+
+    amount = AmountField(required=False)
     route = text_field()
     description = text_field(max_length=1000)
+
+    def validate(self, attrs: dict) -> dict:
+        return priced_usage_validate(super().validate(attrs), amount_allowed=True)
 
 
 class GrantCreateView(APIView):
@@ -168,10 +191,17 @@ class ChargeCreateView(APIView):
         key = request.headers.get("Idempotency-Key", "")
 
         def effect() -> tuple[int, dict]:
+            quote = None
+            if "key" in params:
+                # Priced before charge_create takes the wallet lock.
+                quote = price_quote(key=params["key"], usage=params["usage"], credit_type=params["credit_type"])
+                if quote.amount == 0:
+                    return 200, zero_charge_settle(params=params, quote=quote, idempotency_key=key)
             entry = services.charge_create(
                 account=params["account"],
                 credit_type=params["credit_type"],
-                amount=params["amount"],
+                amount=params.get("amount"),
+                quote=quote,
                 task_id=params["task_id"],
                 route=params["route"],
                 description=params["description"],

@@ -117,6 +117,17 @@ class LedgerEntry(models.Model):
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # A charge priced from the catalogue records what it was priced by: the
+    # key as asked, the key it resolved to, the exact price version (none for
+    # environment and default prices), the unit prices applied and the usage.
+    price_key = models.CharField(max_length=200, blank=True, default="")
+    resolved_key = models.CharField(max_length=200, blank=True, default="")
+    price_version = models.ForeignKey(
+        "pricing.Price", null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_entries"
+    )
+    price_source = models.CharField(max_length=16, blank=True, default="")
+    unit_prices = models.JSONField(null=True, blank=True)
+    usage = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=False)
 
     class Meta:

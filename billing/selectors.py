@@ -51,7 +51,9 @@ def wallets_for_account(account: Account) -> list[Wallet]:
 
 
 def ledger_entries_for_account(account: Account) -> QuerySet[LedgerEntry]:
-    return LedgerEntry.objects.filter(account=account).select_related("credit_type", "account", "related_entry")
+    return LedgerEntry.objects.filter(account=account).select_related(
+        "credit_type", "account", "related_entry", "price_version"
+    )
 
 
 def hold_get_for_key(*, api_key: ApiKey, public_id: str) -> Hold:

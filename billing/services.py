@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import partial
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
@@ -40,6 +40,9 @@ from billing.exceptions import (
 )
 from billing.models import MONEY_DIGITS, MONEY_PLACES, CreditType, Hold, LedgerEntry, Wallet
 from config.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from pricing.services import Quote
 
 # NUMERIC(28, 9) holds values below 10**19; refuse anything that would not fit.
 BALANCE_CEILING = Decimal(10) ** (MONEY_DIGITS - MONEY_PLACES)
@@ -132,8 +135,12 @@ def _append_entry(
     description: str = "",
     metadata: dict | None = None,
     related_entry: LedgerEntry | None = None,
+    pricing: dict | None = None,
 ) -> LedgerEntry:
-    """Apply a signed amount to a locked wallet and record it. Caller checked the bounds."""
+    """Apply a signed amount to a locked wallet and record it. Caller checked the bounds.
+
+    `pricing` holds the ledger's pricing columns (`Quote.ledger_fields()`).
+    """
     new_balance = wallet.balance + amount
     if new_balance < 0:  # pragma: no cover - callers check first; the CHECK constraint is the backstop
         raise InsufficientCredits(available=wallet.available, required=-amount)
@@ -158,6 +165,7 @@ def _append_entry(
         metadata=metadata or {},
         actor_api_key=actor.api_key,
         actor_user=actor.user,
+        **(pricing or {}),
     )
     entry.save(force_insert=True)
     wallet_changed(wallet, entry=entry)
@@ -195,15 +203,27 @@ def charge_create(
     *,
     account: Account,
     credit_type: CreditType,
-    amount: Decimal | str,
+    amount: Decimal | str | None = None,
     actor: Actor,
     task_id: str = "",
     route: str = "",
     description: str = "",
     metadata: dict | None = None,
     idempotency_key: str = "",
+    quote: Quote | None = None,
 ) -> LedgerEntry:
-    """Take credits for one action, or raise InsufficientCredits and change nothing."""
+    """Take credits for one action, or raise InsufficientCredits and change nothing.
+
+    With a `quote` (from `pricing.services.price_quote`, computed before this
+    call so no pricing work happens under the wallet lock) the amount is the
+    quote's, and the entry records the key, price version and usage.
+    """
+    if quote is not None:
+        if quote.credit_type.pk != credit_type.pk:
+            raise InvalidAmount("The quote is in another credit type.")
+        if amount is not None and Decimal(amount) != quote.amount:
+            raise InvalidAmount("The amount does not match the quote.")
+        amount = quote.amount
     value = amount_validate(amount, credit_type)
     if not account.is_active:
         raise AccountSuspended()
@@ -222,6 +242,7 @@ def charge_create(
             description=description,
             metadata=metadata,
             idempotency_key=idempotency_key,
+            pricing=quote.ledger_fields() if quote is not None else None,
         )
 
 

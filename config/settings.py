@@ -236,3 +236,80 @@ if SENTRY_DSN:
     from config.sentry import init_sentry
 
     init_sentry(SENTRY_DSN, environment=env.str("SENTRY_ENVIRONMENT", default="production"))
+
+# --- pricing ---------------------------------------------------------------
+# The catalogue's guards (see pricing/ and the README's Pricing section).
+
+
+def _pricing_decimal(name: str, default: str) -> Decimal:
+    raw = env.str(name, default=default)
+    try:
+        value = Decimal(raw)
+    except ArithmeticError as exc:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a decimal.") from exc
+    if not value.is_finite() or value < 0:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be a finite, non-negative decimal.")
+    return value
+
+
+# Sanity bounds for unit prices, in units of the price's credit type: a
+# non-zero unit price outside [min, max] cannot be saved, and a quote that
+# would use one is refused (422 pricing_anomaly). They exist to catch 1000x
+# normalisation mistakes (per token vs per 1K tokens, dollars vs cents).
+PRICING_BOUNDS = {
+    "per_request": (
+        _pricing_decimal("CREDITLEDGER_PRICING_MIN_PER_REQUEST", "0.000001"),
+        _pricing_decimal("CREDITLEDGER_PRICING_MAX_PER_REQUEST", "1000"),
+    ),
+    "per_1k_input_tokens": (
+        _pricing_decimal("CREDITLEDGER_PRICING_MIN_PER_1K_TOKENS", "0.000001"),
+        _pricing_decimal("CREDITLEDGER_PRICING_MAX_PER_1K_TOKENS", "100"),
+    ),
+    "per_1k_output_tokens": (
+        _pricing_decimal("CREDITLEDGER_PRICING_MIN_PER_1K_TOKENS", "0.000001"),
+        _pricing_decimal("CREDITLEDGER_PRICING_MAX_PER_1K_TOKENS", "100"),
+    ),
+    "per_unit": (
+        _pricing_decimal("CREDITLEDGER_PRICING_MIN_PER_UNIT", "0.000001"),
+        _pricing_decimal("CREDITLEDGER_PRICING_MAX_PER_UNIT", "1000"),
+    ),
+}
+for _name, (_low, _high) in PRICING_BOUNDS.items():
+    if _low > _high:
+        raise ImproperlyConfigured(f"Pricing bounds for {_name}: minimum {_low} is above maximum {_high}.")
+# No single quote may exceed this amount (422 pricing_anomaly).
+PRICING_MAX_QUOTE = _pricing_decimal("CREDITLEDGER_PRICING_MAX_QUOTE", "100000")
+# Keys that never fall back to the operator's default price (fnmatch patterns,
+# matched case-insensitively against the whole key and the part after the
+# last "/"): a missing price for these is always 422 price_not_configured.
+PRICING_HIGH_VALUE_PATTERNS = env.list(
+    "CREDITLEDGER_PRICING_HIGH_VALUE_PATTERNS",
+    default=[
+        "gpt-4*", "gpt-5*", "o1*", "o3*", "o4*", "claude-*", "*opus*", "*sonnet*",
+        "gemini-*pro*", "gemini-2*", "gemini-3*", "command-r-plus*", "mixtral-8x22b*", "grok-*",
+    ],
+)  # fmt: skip
+# Optional operator default price for keys missing from the catalogue (in the
+# default credit type). Unset (the default): a missing price is always 422.
+PRICING_DEFAULT_PRICE = {
+    field: _pricing_decimal(f"CREDITLEDGER_PRICING_DEFAULT_{field.upper()}", "0")
+    for field in ("per_request", "per_1k_input_tokens", "per_1k_output_tokens")
+}
+if not any(PRICING_DEFAULT_PRICE.values()):
+    PRICING_DEFAULT_PRICE = None
+# In-process price cache: entries live at most this long, and every look-up
+# also checks the catalogue revision, so a change is seen by the next charge.
+PRICING_CACHE_TTL_S = env.float("CREDITLEDGER_PRICING_CACHE_TTL_S", default=60.0)
+# Usage bounds per charge or quote (anything above is a 400).
+PRICING_MAX_TOKENS = env.int("CREDITLEDGER_PRICING_MAX_TOKENS", default=100_000_000)
+PRICING_MAX_UNITS = env.int("CREDITLEDGER_PRICING_MAX_UNITS", default=10_000_000)
+PRICING_MAX_REQUESTS = env.int("CREDITLEDGER_PRICING_MAX_REQUESTS", default=100_000)
+# Fixed action costs: CREDIT_COST_<ACTION>=<decimal> prices the key made by
+# lower-casing <ACTION> and turning "_" into "." (CREDIT_COST_AUDIO_UPLOAD=2
+# prices `audio.upload`, also reachable as `audio_upload`) at that many
+# credits of DEFAULT_CREDIT_TYPE per request. Environment beats database.
+CREDIT_COSTS = {
+    _name.removeprefix("CREDIT_COST_"): _pricing_decimal(_name, "0")
+    for _name in sorted(environ.Env.ENVIRON)
+    if _name.startswith("CREDIT_COST_") and len(_name) > len("CREDIT_COST_")
+}

@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/v1/", include("accounts.urls")),
     path("api/v1/", include("billing.urls")),
+    path("api/v1/", include("pricing.urls")),
     path("api/v1/", include("refunds.urls")),
 ]
 

@@ -114,3 +114,31 @@ def staff_user(*, can_refund: bool = True, **kwargs):
         codenames.append("refund_charge")
     user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
     return user
+
+
+# --- pricing ----------------------------------------------------------------
+
+
+class PriceFactory(factory.django.DjangoModelFactory):
+    """A price version, created through `pricing.services.price_create` (so bounds apply
+    and the catalogue revision changes). Defaults: 2.5 / 10 credits per 1K input / output tokens."""
+
+    class Meta:
+        model = "pricing.Price"
+
+    key = factory.Sequence(lambda n: f"provider/model-{n}")
+    credit_type = factory.LazyFunction(default_credit_type)
+    per_1k_input_tokens = Decimal("2.5")
+    per_1k_output_tokens = Decimal("10")
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        from pricing.services import price_create
+
+        return price_create(**kwargs)
+
+
+def alias_for(alias: str, target: str):
+    from pricing.services import alias_set
+
+    return alias_set(alias=alias, target=target)

@@ -1,0 +1,225 @@
+"""Admin for the price catalogue.
+
+Prices are insert-only: saving the change form of a price creates a new
+version through `pricing.services.price_create` (the old one stays, and
+ledger entries keep pointing at it). The change list shows where every price
+comes from, including the CREDIT_COST_<ACTION> environment prices that take
+precedence over the database.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from pricing import services
+from pricing.models import UNIT_PRICE_FIELDS, ModelAlias, Price, PricingAnomaly
+from pricing.selectors import catalogue_snapshot, env_price_get, prices_current
+
+
+class PriceStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("current", "In force now"), ("scheduled", "Scheduled"), ("superseded", "Superseded")]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        now = timezone.now()
+        if self.value() == "scheduled":
+            return queryset.filter(effective_from__gt=now)
+        current_ids = [row.version.pk for row in prices_current() if row.version is not None]
+        if self.value() == "current":
+            return queryset.filter(pk__in=current_ids)
+        return queryset.filter(effective_from__lte=now).exclude(pk__in=current_ids)
+
+
+@admin.register(Price)
+class PriceAdmin(admin.ModelAdmin):
+    change_list_template = "admin/pricing/price/change_list.html"
+    list_display = [
+        "key",
+        "credit_type",
+        "version",
+        "state_display",
+        "source_display",
+        "effective_from",
+        "is_free",
+        "per_request",
+        "per_1k_input_tokens",
+        "per_1k_output_tokens",
+        "per_unit",
+        "unit_name",
+        "created_by",
+    ]
+    list_select_related = ["credit_type", "created_by"]
+    list_filter = [PriceStateFilter, "credit_type", "is_free"]
+    search_fields = ["key", "public_id"]
+    ordering = ["key", "credit_type", "-version"]
+    fields = [
+        "key",
+        "credit_type",
+        "effective_from",
+        "is_free",
+        "per_request",
+        "per_1k_input_tokens",
+        "per_1k_output_tokens",
+        "per_unit",
+        "unit_name",
+        "note",
+        "version",
+        "public_id",
+        "source_display",
+        "created_by",
+        "created_at",
+        "history_display",
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        base = ["version", "public_id", "source_display", "created_by", "created_at", "history_display"]
+        # The key and credit type identify the price: a new version keeps them.
+        return [*base, "key", "credit_type"] if obj else base
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # versions are kept forever; ledger entries point at them
+
+    @admin.display(description="state")
+    def state_display(self, price: Price) -> str:
+        if price.effective_from > timezone.now():
+            return "scheduled"
+        current = catalogue_snapshot().version_at(price.key, price.credit_type_id, timezone.now())
+        return "in force" if current is not None and current.pk == price.pk else "superseded"
+
+    @admin.display(description="source")
+    def source_display(self, price: Price) -> str:
+        if price.pk is None:
+            return "database"
+        env = env_price_get(price.key) if price.credit_type.code == _default_code() else None
+        if env is not None:
+            return f"database (overridden by environment {env.variable})"
+        return "database"
+
+    @admin.display(description="version history")
+    def history_display(self, price: Price):
+        if price.pk is None:
+            return "-"
+        versions = Price.objects.filter(key=price.key, credit_type=price.credit_type).order_by("-version")
+        rows = format_html_join(
+            "",
+            "<tr><td>v{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    v.version,
+                    v.effective_from.isoformat(timespec="seconds"),
+                    "free" if v.is_free else "",
+                    *(format(getattr(v, n).normalize(), "f") for n in UNIT_PRICE_FIELDS),
+                    v.note,
+                )
+                for v in versions
+            ),
+        )
+        return format_html(
+            "<table><tr><th>version</th><th>effective from</th><th></th><th>per request</th>"
+            "<th>per 1K input</th><th>per 1K output</th><th>per unit</th><th>note</th></tr>{}</table>",
+            rows,
+        )
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        initial.setdefault("effective_from", timezone.now())
+        return initial
+
+    def save_model(self, request, obj: Price, form, change: bool) -> None:
+        data = form.cleaned_data
+        effective_from = data.get("effective_from")
+        if change and "effective_from" not in form.changed_data:
+            effective_from = None  # an edit takes effect now unless a new date was chosen
+        request._pricing_new_version = services.price_create(
+            key=obj.key,
+            credit_type=obj.credit_type,
+            per_request=data["per_request"],
+            per_1k_input_tokens=data["per_1k_input_tokens"],
+            per_1k_output_tokens=data["per_1k_output_tokens"],
+            per_unit=data["per_unit"],
+            unit_name=data["unit_name"],
+            is_free=data["is_free"],
+            effective_from=effective_from,
+            note=data["note"],
+            user=request.user,
+        )
+        # The admin's own bookkeeping (log entry, redirect) uses the new version.
+        obj.pk = request._pricing_new_version.pk
+        obj.version = request._pricing_new_version.version
+
+    def response_change(self, request, obj):
+        new = getattr(request, "_pricing_new_version", None)
+        if new is None:
+            return super().response_change(request, obj)
+        self.message_user(
+            request, f"Saved {new.key} as version {new.version}; earlier versions are kept.", messages.SUCCESS
+        )
+        return HttpResponseRedirect(reverse("admin:pricing_price_change", args=[new.pk]))
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = extra_context or {}
+        extra_context["environment_prices"] = [row for row in prices_current() if row.source == "environment"]
+        return super().changelist_view(request, extra_context=extra_context)
+
+
+def _default_code() -> str:
+    return settings.DEFAULT_CREDIT_TYPE
+
+
+@admin.register(ModelAlias)
+class ModelAliasAdmin(admin.ModelAdmin):
+    list_display = ["alias", "target", "resolves_to", "note", "updated_at"]
+    search_fields = ["alias", "target"]
+    fields = ["alias", "target", "note", "resolves_to"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Renaming would leave the old alias behind: repoint or delete instead.
+        return ["alias", "resolves_to"] if obj else ["resolves_to"]
+
+    @admin.display(description="resolves to")
+    def resolves_to(self, alias: ModelAlias) -> str:
+        if alias.pk is None:
+            return "-"
+        try:
+            return services.alias_resolve(alias.alias, catalogue_snapshot().aliases)
+        except services.PriceNotConfigured:
+            return "(does not resolve)"
+
+    def save_model(self, request, obj: ModelAlias, form, change: bool) -> None:
+        saved = services.alias_set(alias=obj.alias, target=obj.target, note=obj.note)
+        obj.pk = saved.pk
+
+    def delete_model(self, request, obj: ModelAlias) -> None:
+        services.alias_delete(alias=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for alias in queryset:
+            services.alias_delete(alias=alias)
+
+
+@admin.register(PricingAnomaly)
+class PricingAnomalyAdmin(admin.ModelAdmin):
+    list_display = ["public_id", "created_at", "kind", "account", "price_key", "resolved_key", "price_source", "usage"]
+    list_select_related = ["account", "price_version"]
+    list_filter = ["kind", "price_source"]
+    search_fields = ["public_id", "price_key", "resolved_key", "account__public_id", "task_id"]
+    readonly_fields = [f.name for f in PricingAnomaly._meta.fields]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,236 @@
+"""REST API v1 for pricing: the current catalogue and quotes.
+
+`PricedUsageInput` (a `key` and a `usage`) is shared with the charge
+endpoint, so a quote and a charge with the same body are priced by the same
+code and agree to the last decimal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing.selectors import credit_type_get
+from pricing.models import KEY_MAX_LENGTH, KEY_PATTERN
+from pricing.selectors import CatalogueRow, aliases_all, prices_current
+from pricing.services import USAGE_FIELDS, Usage, price_quote, usage_limits
+
+USAGE_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {name: {"type": "integer", "minimum": 0} for name in USAGE_FIELDS},
+    "example": {"input_tokens": 1200, "output_tokens": 350},
+}
+
+
+@extend_schema_field(USAGE_SCHEMA)
+class UsageField(serializers.Field):
+    """Usage counts: non-negative JSON integers within the configured bounds; unknown names refused."""
+
+    default_error_messages = {
+        "not_an_object": "Usage must be a JSON object of counts: input_tokens, output_tokens, units, requests.",
+    }
+
+    def to_internal_value(self, data: Any) -> Usage:
+        if not isinstance(data, dict):
+            self.fail("not_an_object")
+        errors: dict[str, list[serializers.ErrorDetail]] = {}
+        limits = usage_limits()
+        for name in data:
+            if name not in USAGE_FIELDS:
+                errors[str(name)[:64]] = [
+                    serializers.ErrorDetail(
+                        f"Unknown usage field; expected one of {', '.join(USAGE_FIELDS)}.", "unknown_field"
+                    )
+                ]
+        values: dict[str, int] = {}
+        for name in USAGE_FIELDS:
+            value = data.get(name, 0)
+            if isinstance(value, bool) or not isinstance(value, int):
+                errors[name] = [serializers.ErrorDetail("Must be a JSON integer.", "not_an_integer")]
+            elif value < 0:
+                errors[name] = [serializers.ErrorDetail("May not be negative.", "negative")]
+            elif value > limits[name]:
+                errors[name] = [serializers.ErrorDetail(f"May be at most {limits[name]}.", "too_large")]
+            else:
+                values[name] = value
+        if errors:
+            raise serializers.ValidationError(errors)
+        return Usage(**values)
+
+    def to_representation(self, value: Usage) -> dict:
+        return value.as_dict()
+
+
+class PriceKeyField(serializers.CharField):
+    default_error_messages = {
+        "invalid_key": "A price key is 1-200 characters: letters, digits and . _ : / @ + -.",
+    }
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("max_length", KEY_MAX_LENGTH)
+        kwargs.setdefault("help_text", "A model id (`openai/gpt-4o`) or an action (`image.generate`).")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):  # a JSON number is not a key
+            self.fail("invalid_key")
+        value = super().to_internal_value(data)
+        if not KEY_PATTERN.match(value.strip().lower()):
+            self.fail("invalid_key")
+        return value
+
+
+class PricedUsageInput(serializers.Serializer):
+    """`key` plus `usage`. Usage omitted means one request.
+
+    Mix into an input serializer and call `priced_usage_validate(attrs)` from
+    its `validate`.
+    """
+
+    key = PriceKeyField(required=False)
+    usage = UsageField(required=False)
+
+
+def priced_usage_validate(attrs: dict, *, amount_allowed: bool) -> dict:
+    """Exactly one of `amount` and `key` (with optional `usage`), or a 400 with a code."""
+    has_key = "key" in attrs
+    has_amount = "amount" in attrs
+    if has_key and has_amount:
+        raise serializers.ValidationError(
+            {"amount": [serializers.ErrorDetail("Give either amount or key with usage, not both.", "amount_and_key")]}
+        )
+    if not has_key and not has_amount:
+        message = "Give either amount or key with usage." if amount_allowed else "This field is required."
+        field = "amount" if amount_allowed else "key"
+        raise serializers.ValidationError({field: [serializers.ErrorDetail(message, "required")]})
+    if "usage" in attrs and not has_key:
+        raise serializers.ValidationError(
+            {"usage": [serializers.ErrorDetail("Usage is only priced with a key.", "usage_without_key")]}
+        )
+    if has_key and "usage" not in attrs:
+        attrs["usage"] = Usage(requests=1)
+    return attrs
+
+
+class QuoteInput(PricedUsageInput):
+    """The body of a priced charge; fields that do not affect the price are ignored."""
+
+    credit_type = serializers.CharField(max_length=32, required=False)
+
+    def validate(self, attrs: dict) -> dict:
+        attrs = priced_usage_validate(attrs, amount_allowed=False)
+        attrs["credit_type"] = credit_type_get(attrs.get("credit_type"))
+        return attrs
+
+
+UnitPricesOutput = inline_serializer(
+    name="UnitPrices",
+    fields={
+        "per_request": serializers.CharField(),
+        "per_1k_input_tokens": serializers.CharField(),
+        "per_1k_output_tokens": serializers.CharField(),
+        "per_unit": serializers.CharField(),
+        "unit_name": serializers.CharField(),
+    },
+)
+
+QuoteOutput = inline_serializer(
+    name="Quote",
+    fields={
+        "object": serializers.CharField(),
+        "amount": serializers.CharField(),
+        "credit_type": serializers.CharField(),
+        "key": serializers.CharField(),
+        "resolved_key": serializers.CharField(),
+        "price_version": serializers.CharField(allow_null=True),
+        "version": serializers.IntegerField(allow_null=True),
+        "source": serializers.ChoiceField(choices=["database", "environment", "default"]),
+        "is_free": serializers.BooleanField(),
+        "unit_prices": UnitPricesOutput,
+        "usage": serializers.DictField(child=serializers.IntegerField()),
+        "anomaly": serializers.CharField(allow_null=True),
+        "notices": serializers.ListField(child=serializers.CharField()),
+    },
+)
+
+
+class QuoteCreateView(APIView):
+    """What a usage of a key would cost now, and by which price version. Charges nothing."""
+
+    @extend_schema(operation_id="quotes_create", request=QuoteInput, responses={200: QuoteOutput})
+    def post(self, request):
+        data = QuoteInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        params = data.validated_data
+        quote = price_quote(key=params["key"], usage=params["usage"], credit_type=params["credit_type"])
+        return Response({"object": "quote", **quote.as_json()})
+
+
+def price_row_body(row: CatalogueRow) -> dict:
+    # Unit prices keep their own precision (they are per 1K tokens, per
+    # unit), not the credit type's scale, which applies to amounts.
+    return {
+        "key": row.key,
+        "credit_type": row.credit_type.code,
+        "source": row.source,
+        "price_version": row.version.public_id if row.version else None,
+        "version": row.version.version if row.version else None,
+        "effective_from": row.effective_from.isoformat() if row.effective_from else None,
+        "is_free": row.is_free,
+        "per_request": format(row.per_request.normalize(), "f"),
+        "per_1k_input_tokens": format(row.per_1k_input_tokens.normalize(), "f"),
+        "per_1k_output_tokens": format(row.per_1k_output_tokens.normalize(), "f"),
+        "per_unit": format(row.per_unit.normalize(), "f"),
+        "unit_name": row.unit_name,
+        "env_variable": row.env_variable or None,
+        "shadowed_by": row.shadowed_by or None,
+    }
+
+
+PriceListOutput = inline_serializer(
+    name="PriceList",
+    fields={
+        "object": serializers.CharField(),
+        "data": inline_serializer(
+            name="PriceEntry",
+            many=True,
+            fields={
+                "key": serializers.CharField(),
+                "credit_type": serializers.CharField(),
+                "source": serializers.ChoiceField(choices=["database", "environment"]),
+                "price_version": serializers.CharField(allow_null=True),
+                "version": serializers.IntegerField(allow_null=True),
+                "effective_from": serializers.DateTimeField(allow_null=True),
+                "is_free": serializers.BooleanField(),
+                "per_request": serializers.CharField(),
+                "per_1k_input_tokens": serializers.CharField(),
+                "per_1k_output_tokens": serializers.CharField(),
+                "per_unit": serializers.CharField(),
+                "unit_name": serializers.CharField(),
+                "env_variable": serializers.CharField(allow_null=True),
+                "shadowed_by": serializers.CharField(allow_null=True),
+            },
+        ),
+        "aliases": serializers.DictField(child=serializers.CharField()),
+    },
+)
+
+
+class PriceListView(APIView):
+    """The catalogue in force now: every priced key, its source and version, and the aliases."""
+
+    @extend_schema(operation_id="prices_list", responses={200: PriceListOutput})
+    def get(self, request):
+        rows = prices_current()
+        return Response(
+            {
+                "object": "list",
+                "data": [price_row_body(r) for r in rows],
+                "aliases": dict(sorted(aliases_all().items())),
+            }
+        )
