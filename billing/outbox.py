@@ -22,6 +22,7 @@ topic, or a prefix ending in `.*`).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
@@ -62,13 +63,24 @@ def handler_for(topic: str) -> Handler | None:
     return None
 
 
+# After a failed enqueue this process stops trying for a while: a dead broker
+# costs seconds per attempt (client retries), and the message is safe in the
+# table anyway; the sweep dispatches it once the broker is back.
+_BROKER_PAUSE_S = 30.0
+_broker_paused_until = 0.0
+
+
 def _enqueue_dispatch(message_id: int) -> None:
     """After commit: ask a worker to dispatch now. Failure is fine: the sweep catches it."""
+    global _broker_paused_until
+    if time.monotonic() < _broker_paused_until:
+        return
     try:
         from billing.tasks import outbox_dispatch
 
         outbox_dispatch.apply_async(args=[message_id], retry=False)
     except Exception:
+        _broker_paused_until = time.monotonic() + _BROKER_PAUSE_S
         logger.warning("outbox message %s not enqueued; the sweep will dispatch it", message_id, exc_info=True)
 
 

@@ -47,7 +47,8 @@ def scrub_event(event: dict, hint: dict | None = None) -> dict:
     return _scrub(event)
 
 
-def init_sentry(dsn: str, *, environment: str) -> None:
+def init_sentry(dsn: str, *, environment: str, **overrides: Any) -> None:
+    """Start Sentry; `overrides` (e.g. a test transport) are passed to sentry_sdk.init."""
     sentry_sdk.init(
         dsn=dsn,
         environment=environment,
@@ -58,4 +59,5 @@ def init_sentry(dsn: str, *, environment: str) -> None:
         before_send=scrub_event,
         before_send_transaction=scrub_event,
         traces_sample_rate=0.0,
+        **overrides,
     )

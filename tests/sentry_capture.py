@@ -6,7 +6,7 @@ import pytest
 import sentry_sdk
 from sentry_sdk.transport import Transport
 
-from config.sentry import scrub_event
+from config.sentry import init_sentry
 
 
 class CapturingTransport(Transport):
@@ -24,11 +24,7 @@ class CapturingTransport(Transport):
 def sentry_events():
     """Events sent to Sentry during the test (scrubbed as in production), newest last."""
     transport = CapturingTransport()
-    sentry_sdk.init(
-        dsn="https://public@sentry.invalid/1",
-        transport=transport,
-        default_integrations=False,
-        before_send=scrub_event,
-    )
+    # The production set-up (integrations, scrubbing), with only the transport swapped.
+    init_sentry("https://public@sentry.invalid/1", environment="test", transport=transport)
     yield transport.events
     sentry_sdk.init()  # no DSN: back to a disabled client

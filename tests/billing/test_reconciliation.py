@@ -7,6 +7,7 @@ disabled for the test (inside the test's transaction, so it is restored).
 
 from __future__ import annotations
 
+import tracemalloc
 from decimal import Decimal
 from io import StringIO
 
@@ -202,3 +203,30 @@ def test_reconciliation_never_changes_a_balance():
     reconciliation_run()
     assert wallet_of(account).balance == Decimal("25.00")
     assert LedgerEntry.objects.filter(account=account).count() == 1
+
+
+def test_memory_stays_flat_however_long_the_ledger():
+    """The checks aggregate in SQL: Python sees one row per disagreeing wallet, never the entries."""
+
+    def peak_for(extra_entries: int) -> int:
+        account = funded_account("1.00")
+        entry = LedgerEntry.objects.get(account=account)
+        columns = [f.column for f in LedgerEntry._meta.concrete_fields if f.column not in ("id", "public_id")]
+        listed = ", ".join(columns)
+        # Copies of the one grant, made by the database: the ledger grows without Python holding it.
+        raw(
+            f"INSERT INTO billing_ledgerentry ({listed}, public_id) "
+            f"SELECT {listed}, 'txn_bulk_' || %s || '_' || g FROM billing_ledgerentry, generate_series(1, %s) g "
+            "WHERE id = %s",
+            [account.pk, extra_entries, entry.pk],
+        )
+        raw("UPDATE billing_wallet SET balance = balance + %s WHERE account_id = %s", [extra_entries, account.pk])
+        tracemalloc.start()
+        run = reconciliation_run(account=account)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert run.status == "clean"
+        return peak
+
+    small, large = peak_for(100), peak_for(20_000)
+    assert large < small + 512 * 1024, (small, large)

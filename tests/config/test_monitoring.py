@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import sentry_sdk
+from celery import shared_task
 from django.test import override_settings
 from prometheus_client import REGISTRY
 from rest_framework.test import APIClient
@@ -166,3 +167,14 @@ def test_hold_events_are_counted():
     hold_release(hold=hold, actor=Actor.system())
     assert sample("creditledger_holds_total", event="created") == created + 1
     assert sample("creditledger_holds_total", event="released") == released + 1
+
+
+@shared_task(name="tests.config.failing_scheduled_task")
+def failing_scheduled_task():
+    raise RuntimeError("the scheduled job broke")
+
+
+def test_a_failing_scheduled_task_is_reported_to_sentry(sentry_events):  # noqa: F811
+    failing_scheduled_task.apply()
+    values = [v.get("value") for event in sentry_events for v in event.get("exception", {}).get("values", [])]
+    assert "the scheduled job broke" in values
