@@ -38,7 +38,10 @@ OUTBOX_DISPATCH = Counter(
     "creditledger_outbox_dispatch_total", "Outbox dispatch attempts.", ["result"]
 )  # dispatched / retry / failed
 DEPENDENCY_UP = Gauge(
-    "creditledger_dependency_up", "1 if the dependency answered the last /healthz check.", ["dependency"]
+    "creditledger_dependency_up",
+    "1 if the dependency answered the last /healthz check.",
+    ["dependency"],
+    multiprocess_mode="livemostrecent",  # under PROMETHEUS_MULTIPROC_DIR: the latest check of any live worker
 )
 REQUEST_LATENCY = Histogram(
     "creditledger_http_request_duration_seconds",
