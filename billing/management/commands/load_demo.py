@@ -11,8 +11,20 @@ from accounts.models import Account, ApiKey
 from accounts.services import account_create, api_key_create
 from billing.models import CreditType
 from billing.services import Actor, grant_create
+from pricing.models import Price
+from pricing.services import alias_set, price_create
 
 CREDIT_TYPES = [("credits", "Credits", 2), ("usd", "US dollars", 6), ("reading", "Readings", 0)]
+# Credits per request / per 1K input / per 1K output tokens / per unit.
+PRICES = [
+    {"key": "openai/gpt-4o", "per_1k_input_tokens": "0.25", "per_1k_output_tokens": "1.00"},
+    {"key": "anthropic/claude-3-opus", "per_1k_input_tokens": "1.50", "per_1k_output_tokens": "7.50"},
+    {"key": "meta-llama/llama-3-8b-instruct:free", "is_free": True},
+    {"key": "image.generate", "per_unit": "4", "unit_name": "image"},
+    {"key": "export.premium", "per_request": "10"},
+]
+ALIASES = [("gpt-4o", "openai/gpt-4o")]
+
 ACCOUNTS = [
     ("demo-alice", "Alice Example", "alice@example.com", "500.00"),
     ("demo-bob", "Bob Example", "bob@example.com", "25.00"),
@@ -41,6 +53,12 @@ class Command(BaseCommand):
             )
 
         credits = CreditType.objects.get(code="credits")
+        for price in PRICES:
+            if not Price.objects.filter(key=price["key"], credit_type=credits).exists():
+                price_create(credit_type=credits, note="demo", **price)
+                self.stdout.write(f"Price {price['key']}")
+        for alias, target in ALIASES:
+            alias_set(alias=alias, target=target, note="demo")
         for external_id, name, email, funding in ACCOUNTS:
             if Account.objects.filter(external_id=external_id).exists():
                 continue
