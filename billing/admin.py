@@ -6,12 +6,23 @@ services, which the admin actions call with the staff user as actor.
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db import connection
 from django.utils.functional import cached_property
 
-from billing.models import CreditType, Hold, LedgerEntry, Wallet
+from billing.models import (
+    AllowanceGrant,
+    CreditLot,
+    CreditType,
+    DailyLimitOverride,
+    DailyUsage,
+    Hold,
+    LedgerEntry,
+    Plan,
+    Subscription,
+    Wallet,
+)
 from refunds.admin_refund import ChargeRefundAdminMixin
 
 
@@ -181,3 +192,172 @@ class HoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "actor_user",
     ]
     readonly_fields = fields
+
+
+# --- plans, subscriptions, lots and daily limits ------------------------------
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    """Plans are configuration: editable, never deleted once subscribed to (PROTECT)."""
+
+    list_display = [
+        "code",
+        "name",
+        "credit_type",
+        "monthly_allowance",
+        "daily_limit",
+        "trial_allowance",
+        "trial_daily_limit",
+        "allowance_expires",
+        "is_active",
+    ]
+    list_select_related = ["credit_type"]
+    list_filter = ["is_active", "credit_type"]
+    search_fields = ["code", "name"]
+    readonly_fields = ["created_at"]
+
+
+class AllowanceGrantInline(admin.TabularInline):
+    model = AllowanceGrant
+    extra = 0
+    can_delete = False
+    fields = ["period_start", "period_end", "amount", "entry", "created_at"]
+    readonly_fields = fields
+    ordering = ["-period_start"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    """Created through `subscription_create` (which grants the first allowance).
+
+    Status changes go through the actions, which call `subscription_status_set`;
+    the form edits only what the payment provider told us (ids, trial_end,
+    metadata), none of which decides trial versus paid.
+    """
+
+    list_display = [
+        "id",
+        "account",
+        "plan",
+        "status",
+        "current_period_start",
+        "current_period_end",
+        "stripe_subscription_id",
+        "updated_at",
+    ]
+    list_select_related = ["account", "plan"]
+    list_filter = ["status", "plan"]
+    search_fields = ["=account__public_id", "account__external_id", "=stripe_subscription_id", "=stripe_customer_id"]
+    autocomplete_fields = ["account", "plan"]
+    inlines = [AllowanceGrantInline]
+    actions = ["mark_active", "mark_past_due", "mark_canceled", "renew_due"]
+    add_fields = ["account", "plan", "status", "trial_end", "stripe_customer_id", "stripe_subscription_id", "metadata"]
+    change_readonly = [
+        "account",
+        "plan",
+        "status",
+        "current_period_start",
+        "current_period_end",
+        "canceled_at",
+        "created_at",
+        "updated_at",
+    ]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return self.add_fields
+        return [*self.change_readonly, "trial_end", "stripe_customer_id", "stripe_subscription_id", "metadata"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.change_readonly if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        from billing.services import Actor, subscription_create
+
+        created = subscription_create(
+            account=obj.account,
+            plan=obj.plan,
+            status=obj.status,
+            actor=Actor(user=request.user),
+            trial_end=obj.trial_end,
+            stripe_customer_id=obj.stripe_customer_id,
+            stripe_subscription_id=obj.stripe_subscription_id,
+            metadata=obj.metadata,
+        )
+        obj.pk = created.pk
+        obj.current_period_start, obj.current_period_end = created.current_period_start, created.current_period_end
+        obj._state.adding = False
+
+    def _set_status(self, request, queryset, status: str) -> None:
+        from billing.services import Actor, subscription_status_set
+        from config.errors import DomainError
+
+        done = 0
+        for subscription in queryset:
+            try:
+                subscription_status_set(subscription=subscription, status=status, actor=Actor(user=request.user))
+                done += 1
+            except DomainError as error:
+                self.message_user(request, f"{subscription}: {error.message}", messages.ERROR)
+        self.message_user(request, f"{done} subscription(s) now {status}.", messages.SUCCESS)
+
+    @admin.action(description="Mark active (a trial converts: new paid period)", permissions=["change"])
+    def mark_active(self, request, queryset):
+        self._set_status(request, queryset, Subscription.Status.ACTIVE)
+
+    @admin.action(description="Mark past due", permissions=["change"])
+    def mark_past_due(self, request, queryset):
+        self._set_status(request, queryset, Subscription.Status.PAST_DUE)
+
+    @admin.action(description="Cancel", permissions=["change"])
+    def mark_canceled(self, request, queryset):
+        self._set_status(request, queryset, Subscription.Status.CANCELED)
+
+    @admin.action(description="Renew ended periods now (grants each allowance once)", permissions=["change"])
+    def renew_due(self, request, queryset):
+        from billing.services import Actor, subscription_renew
+
+        granted = sum(subscription_renew(subscription=s, actor=Actor(user=request.user)) is not None for s in queryset)
+        self.message_user(request, f"{granted} allowance(s) granted.", messages.SUCCESS)
+
+
+@admin.register(CreditLot)
+class CreditLotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Grants with a priority or an expiry, and what is left of them."""
+
+    list_display = ["id", "wallet", "amount", "remaining", "priority", "expires_at", "created_at"]
+    list_select_related = ["wallet__account", "wallet__credit_type"]
+    list_filter = [("expires_at", admin.DateFieldListFilter), "wallet__credit_type"]
+    search_fields = ["=wallet__account__public_id", "=wallet__account__external_id", "=entry__public_id"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+
+@admin.register(DailyLimitOverride)
+class DailyLimitOverrideAdmin(admin.ModelAdmin):
+    """Per-account daily limits in place of the plan's; an empty limit means none."""
+
+    list_display = ["account", "credit_type", "daily_limit", "reason", "updated_at"]
+    list_select_related = ["account", "credit_type"]
+    list_filter = ["credit_type"]
+    search_fields = ["=account__public_id", "account__external_id", "account__email"]
+    autocomplete_fields = ["account"]
+    readonly_fields = ["created_at", "updated_at"]
+
+
+@admin.register(DailyUsage)
+class DailyUsageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["wallet", "day", "used"]
+    list_select_related = ["wallet__account", "wallet__credit_type"]
+    list_filter = [("day", admin.DateFieldListFilter)]
+    search_fields = ["=wallet__account__public_id", "=wallet__account__external_id"]
+    date_hierarchy = "day"
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False

@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import django_filters
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
@@ -24,7 +25,12 @@ from billing.balance_cache import balance_display
 from billing.fields import AmountField, MetadataField, check_scale, text_field
 from billing.idempotency import run_idempotent
 from billing.models import CreditType, LedgerEntry
-from billing.selectors import credit_type_get, ledger_entries_for_account, wallets_for_account
+from billing.selectors import (
+    credit_type_get,
+    ledger_entries_for_account,
+    lots_expiring_for_account,
+    wallets_for_account,
+)
 from pricing.api import PricedUsageInput, priced_usage_validate
 from pricing.services import price_quote, zero_charge_settle
 
@@ -129,6 +135,15 @@ class MoneyMovementInput(serializers.Serializer):
 
 class GrantInput(MoneyMovementInput):
     reason = text_field(max_length=1000)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    priority = serializers.IntegerField(
+        required=False, default=0, min_value=services.LOT_PRIORITY_MIN, max_value=services.LOT_PRIORITY_MAX
+    )
+
+    def validate_expires_at(self, value):
+        if value is not None and value <= timezone.now():
+            raise serializers.ValidationError("Must be in the future.", code="expires_at_past")
+        return value
 
 
 class ChargeInput(PricedUsageInput, MoneyMovementInput):
@@ -169,6 +184,8 @@ class GrantCreateView(APIView):
                 metadata=params["metadata"],
                 actor=services.Actor(api_key=request.auth),
                 idempotency_key=key,
+                expires_at=params["expires_at"],
+                priority=params["priority"],
             )
             return 201, entry_body(entry)
 
@@ -226,6 +243,11 @@ BalanceOutput = inline_serializer(
                 "balance": serializers.CharField(),
                 "held": serializers.CharField(),
                 "available": serializers.CharField(),
+                "expiring": inline_serializer(
+                    name="ExpiringCredits",
+                    many=True,
+                    fields={"amount": serializers.CharField(), "expires_at": serializers.DateTimeField()},
+                ),
             },
         ),
     },
@@ -234,19 +256,26 @@ BalanceOutput = inline_serializer(
 
 def balance_body(account: Account) -> dict:
     wallets = wallets_for_account(account)
+    # Only wallets with lots can have anything expiring: skip the query otherwise.
+    expiring = lots_expiring_for_account(account) if any(w.lot_balance for w in wallets) else {}
+    as_time = serializers.DateTimeField().to_representation
     balances = [
         {
             "credit_type": w.credit_type.code,
             "balance": money(w.balance, w.credit_type),
             "held": money(w.held, w.credit_type),
             "available": money(w.available, w.credit_type),
+            "expiring": [
+                {"amount": money(lot["amount"], w.credit_type), "expires_at": as_time(lot["expires_at"])}
+                for lot in expiring.get(w.credit_type_id, [])
+            ],
         }
         for w in wallets
     ]
     if not balances:
         default = credit_type_get()
         zero = money(Decimal(0), default)
-        balances = [{"credit_type": default.code, "balance": zero, "held": zero, "available": zero}]
+        balances = [{"credit_type": default.code, "balance": zero, "held": zero, "available": zero, "expiring": []}]
     return {"account": account.public_id, "balances": balances}
 
 

@@ -88,3 +88,38 @@ class HoldNotPending(DomainError):
 class InvalidExpiresIn(InvalidRequest):
     code = "invalid_expires_in"
     message = "expires_in is out of range."
+
+
+# --- plans and daily limits --------------------------------------------------
+
+
+class DailyLimitExceeded(DomainError):
+    """The charge would take today's spending past the account's daily limit.
+
+    Like InsufficientCredits it shows the remaining allowance rounded to 2
+    decimals only.
+    """
+
+    code = "daily_limit_exceeded"
+    status = 429
+    replayable = True
+
+    def __init__(self, *, remaining: Decimal, required: Decimal, resets_at: str) -> None:
+        self.remaining = max(remaining, Decimal(0)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        super().__init__(
+            f"Daily limit reached: about {self.remaining} left today, {required} required.",
+            remaining=f"{self.remaining}",
+            required=f"{required}",
+            resets_at=resets_at,
+        )
+
+
+class SubscriptionConflict(DomainError):
+    code = "subscription_conflict"
+    status = 409
+    message = "The account already has a live subscription."
+
+
+class InvalidGrantTerms(InvalidRequest):
+    code = "invalid_grant_terms"
+    message = "expires_at must be in the future and priority between -1000 and 1000."

@@ -6,12 +6,12 @@ import threading
 import time
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 
 from accounts.models import Account, ApiKey
 from accounts.selectors import accounts_visible_to
 from billing.exceptions import CreditTypeNotFound, HoldNotFound
-from billing.models import CreditType, Hold, LedgerEntry, Wallet
+from billing.models import CreditLot, CreditType, Hold, LedgerEntry, Wallet
 
 _CREDIT_TYPE_TTL_S = 30.0
 _credit_types: dict[str, tuple[float, CreditType]] = {}
@@ -72,3 +72,23 @@ def hold_get_for_key(*, api_key: ApiKey, public_id: str) -> Hold:
 
 def holds_for_account(account: Account) -> QuerySet[Hold]:
     return Hold.objects.filter(account=account).select_related("account", "credit_type", "capture_entry")
+
+
+def lots_expiring_for_account(account: Account, *, per_credit_type: int = 20) -> dict[int, list[dict]]:
+    """What will expire when, per credit type id: [{"amount", "expires_at"}] soonest first.
+
+    Lots expiring at the same instant are summed (a plan's allowance and a
+    promotion ending together show as one line).
+    """
+    rows = (
+        CreditLot.objects.filter(wallet__account=account, remaining__gt=0, expires_at__isnull=False)
+        .values("wallet__credit_type_id", "expires_at")
+        .annotate(amount=Sum("remaining"))
+        .order_by("wallet__credit_type_id", "expires_at")
+    )
+    expiring: dict[int, list[dict]] = {}
+    for row in rows:
+        items = expiring.setdefault(row["wallet__credit_type_id"], [])
+        if len(items) < per_credit_type:
+            items.append({"amount": row["amount"], "expires_at": row["expires_at"]})
+    return expiring

@@ -16,15 +16,19 @@ need the lock (amount format, account status) run before it is taken.
 
 from __future__ import annotations
 
+import calendar
 import logging
 from dataclasses import dataclass
-from functools import partial
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, F, OuterRef, Subquery, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.exceptions import AccountSuspended
@@ -33,12 +37,28 @@ from billing import metrics
 from billing.balance_cache import balance_cache_invalidate
 from billing.exceptions import (
     AmountTooLarge,
+    DailyLimitExceeded,
     HoldNotPending,
     InsufficientCredits,
     InvalidAmount,
     InvalidExpiresIn,
+    InvalidGrantTerms,
+    SubscriptionConflict,
 )
-from billing.models import MONEY_DIGITS, MONEY_PLACES, CreditType, Hold, LedgerEntry, Wallet
+from billing.models import (
+    MONEY_DIGITS,
+    MONEY_PLACES,
+    AllowanceGrant,
+    CreditLot,
+    CreditType,
+    DailyLimitOverride,
+    DailyUsage,
+    Hold,
+    LedgerEntry,
+    Plan,
+    Subscription,
+    Wallet,
+)
 from config.errors import InvalidRequest
 
 if TYPE_CHECKING:
@@ -147,6 +167,7 @@ def _append_entry(
     if new_balance >= BALANCE_CEILING:
         raise AmountTooLarge()
     now = timezone.now()
+    _lots_debit(wallet=wallet, kind=kind, amount=-amount)
     Wallet.objects.filter(pk=wallet.pk).update(balance=new_balance, updated_at=now)
     wallet.balance = new_balance
     wallet.updated_at = now
@@ -182,12 +203,19 @@ def grant_create(
     task_id: str = "",
     metadata: dict | None = None,
     idempotency_key: str = "",
+    expires_at: datetime | None = None,
+    priority: int = 0,
 ) -> LedgerEntry:
-    """Add credits to the account's wallet, creating the wallet if needed."""
+    """Add credits to the account's wallet, creating the wallet if needed.
+
+    With an `expires_at` or a non-zero `priority` the credits form their own
+    lot (consumed by priority, then soonest expiry; see `_lots_debit`).
+    """
     value = amount_validate(amount, credit_type)
+    grant_terms_validate(priority=priority, expires_at=expires_at)
     with transaction.atomic():
         wallet = wallet_lock(account=account, credit_type=credit_type, create=True)
-        return _append_entry(
+        entry = _append_entry(
             wallet=wallet,
             kind=LedgerEntry.Kind.GRANT,
             amount=value,
@@ -197,6 +225,8 @@ def grant_create(
             metadata=metadata,
             idempotency_key=idempotency_key,
         )
+        _lot_create(wallet=wallet, entry=entry, priority=priority, expires_at=expires_at)
+        return entry
 
 
 def charge_create(
@@ -227,11 +257,13 @@ def charge_create(
     value = amount_validate(amount, credit_type)
     if not account.is_active:
         raise AccountSuspended()
+    daily_limit = daily_limit_get(account=account, credit_type=credit_type)
     with transaction.atomic():
         wallet = wallet_lock(account=account, credit_type=credit_type)
         available = wallet.available if wallet is not None else Decimal(0)
         if wallet is None or available < value:
             raise InsufficientCredits(available=available, required=value)
+        daily_usage_add(wallet=wallet, amount=value, limit=daily_limit)
         return _append_entry(
             wallet=wallet,
             kind=LedgerEntry.Kind.CHARGE,
@@ -364,11 +396,13 @@ def hold_create(
         raise AccountSuspended()
     now = timezone.now()
     expires_at = hold_expires_at(expires_in, now=now)
+    daily_limit = daily_limit_get(account=account, credit_type=credit_type)
     with transaction.atomic():
         wallet = wallet_lock(account=account, credit_type=credit_type)
         available = wallet.available if wallet is not None else Decimal(0)
         if wallet is None or available < value:
             raise InsufficientCredits(available=available, required=value)
+        daily_usage_add(wallet=wallet, amount=value, limit=daily_limit, now=now)
         hold = Hold(
             wallet=wallet,
             account=account,
@@ -424,6 +458,7 @@ def _hold_resolve(
     new_held = wallet.held - hold.amount
     Wallet.objects.filter(pk=wallet.pk).update(held=new_held, updated_at=now)
     wallet.held = new_held
+    daily_usage_settle(wallet=wallet, reserved_at=hold.created_at, reserved=hold.amount, used=captured)
     entry = None
     if captured > 0:
         entry = _append_entry(
@@ -595,3 +630,434 @@ def holds_expire_due(*, now: datetime | None = None, batch_size: int = 500) -> i
         if len(batch) < batch_size:
             return expired
         last_pk = batch[-1].pk
+
+
+# --- grant lots: priority and expiry -----------------------------------------
+#
+# A grant with a priority or an expiry gets a CreditLot; any other credit
+# joins the wallet's plain pool (balance - lot_balance), which has no row.
+# Debits take lots in order: priority (higher first), then soonest expiry
+# (never-expiring last), then oldest; the pool stands where a priority-0,
+# never-expiring lot would. Because most wallets have no lots, a debit reads
+# `lot_balance` from the already-locked wallet row and, when it is zero,
+# touches no lot table at all. Refunds and positive adjustments return
+# credits to the pool (they never expire). Every lot change happens under the
+# wallet lock, so lots need no lock of their own.
+
+LOT_PRIORITY_MIN = -1000
+LOT_PRIORITY_MAX = 1000
+
+
+def grant_terms_validate(*, priority: int, expires_at: datetime | None) -> None:
+    """A priority in range and, if given, a timezone-aware expiry."""
+    in_range = isinstance(priority, int) and not isinstance(priority, bool) and LOT_PRIORITY_MIN <= priority
+    if not in_range or priority > LOT_PRIORITY_MAX:
+        raise InvalidGrantTerms(f"priority must be a whole number from {LOT_PRIORITY_MIN} to {LOT_PRIORITY_MAX}.")
+    if expires_at is not None and (not isinstance(expires_at, datetime) or timezone.is_naive(expires_at)):
+        raise InvalidGrantTerms("expires_at must be a timezone-aware datetime.")
+
+
+def _lot_balance_set(wallet: Wallet, value: Decimal) -> None:
+    Wallet.objects.filter(pk=wallet.pk).update(lot_balance=value)
+    wallet.lot_balance = value
+
+
+def _lot_create(*, wallet: Wallet, entry: LedgerEntry, priority: int, expires_at: datetime | None) -> CreditLot | None:
+    """Give a just-recorded grant its own lot if it has a priority or an expiry (wallet locked)."""
+    if priority == 0 and expires_at is None:
+        return None
+    lot = CreditLot(
+        wallet=wallet,
+        entry=entry,
+        amount=entry.amount,
+        remaining=entry.amount,
+        priority=priority,
+        expires_at=expires_at,
+    )
+    lot.save(force_insert=True)
+    # After the balance update in _append_entry: CHECK (lot_balance <= balance) holds at every statement.
+    _lot_balance_set(wallet, wallet.lot_balance + entry.amount)
+    return lot
+
+
+def _lot_before_pool(lot: CreditLot) -> bool:
+    return lot.priority > 0 or (lot.priority == 0 and lot.expires_at is not None)
+
+
+def _lots_debit(*, wallet: Wallet, kind: str, amount: Decimal) -> None:
+    """Take a debit of `amount` (positive) from the wallet's lots in consumption order.
+
+    Called by `_append_entry` for every negative entry except expiries (which
+    drain one named lot), before the balance is updated. No query at all when
+    the locked wallet has nothing in lots.
+    """
+    if kind == LedgerEntry.Kind.EXPIRY or amount <= 0 or not wallet.lot_balance:
+        return
+    pool = wallet.balance - wallet.lot_balance
+    lots = list(
+        CreditLot.objects.filter(wallet_id=wallet.pk, remaining__gt=0)
+        .order_by("-priority", F("expires_at").asc(nulls_last=True), "id")
+        .only("id", "remaining", "priority", "expires_at")
+    )
+    left = amount
+    taken = Decimal(0)
+    changed: list[CreditLot] = []
+
+    def take_from(lot_list: list[CreditLot]) -> None:
+        nonlocal left, taken
+        for lot in lot_list:
+            if left <= 0:
+                return
+            part = min(lot.remaining, left)
+            lot.remaining -= part
+            left -= part
+            taken += part
+            changed.append(lot)
+
+    take_from([lot for lot in lots if _lot_before_pool(lot)])
+    left -= min(pool, left)
+    take_from([lot for lot in lots if not _lot_before_pool(lot)])
+    if changed:
+        CreditLot.objects.bulk_update(changed, ["remaining"])
+        _lot_balance_set(wallet, wallet.lot_balance - taken)
+
+
+def lot_expire(*, lot: CreditLot, now: datetime | None = None) -> LedgerEntry | None:
+    """Write the `expiry` entry for what is left of a due lot; None if nothing (more) to expire.
+
+    Expires only what is not held: if pending holds reserve part of the
+    wallet, the lot gives up at most `available`, and the rest stays in the
+    (past-due, so first-consumed) lot until the holds resolve and a later
+    sweep expires it. Idempotent: a second run finds `remaining` at zero.
+    """
+    now = now or timezone.now()
+    if lot.expires_at is None or lot.expires_at > now:
+        return None
+    wallet_row = Wallet.objects.select_related("account", "credit_type").get(pk=lot.wallet_id)
+    grant_entry = LedgerEntry.objects.only("id", "public_id").get(pk=lot.entry_id)
+    with transaction.atomic():
+        wallet = wallet_lock(account=wallet_row.account, credit_type=wallet_row.credit_type)
+        # Re-read under the wallet lock: every lot change holds that lock.
+        remaining = CreditLot.objects.filter(pk=lot.pk).values_list("remaining", flat=True).get()
+        amount = min(remaining, wallet.available)
+        if amount <= 0:
+            return None
+        CreditLot.objects.filter(pk=lot.pk).update(remaining=remaining - amount)
+        lot.remaining = remaining - amount
+        _lot_balance_set(wallet, wallet.lot_balance - amount)
+        return _append_entry(
+            wallet=wallet,
+            kind=LedgerEntry.Kind.EXPIRY,
+            amount=-amount,
+            actor=Actor.system(),
+            related_entry=grant_entry,
+            description="Unused grant credits expired",
+            metadata={"lot": lot.pk, "expires_at": lot.expires_at.isoformat()},
+        )
+
+
+def grants_expire_due(*, now: datetime | None = None, batch_size: int = 500) -> int:
+    """Expire every lot due by `now`, one short transaction per lot; how many expiry entries were written.
+
+    Safe to run twice or in two workers at once: each lot is re-read under
+    its wallet's lock, and one that is already drained writes nothing.
+    """
+    now = now or timezone.now()
+    written = 0
+    last_pk = 0
+    while True:
+        # Keyset by pk, so a lot that stays due (held credits) is not read again in this run.
+        batch = list(
+            CreditLot.objects.filter(remaining__gt=0, expires_at__lte=now, pk__gt=last_pk)
+            .only("id", "wallet_id", "entry_id", "expires_at")
+            .order_by("pk")[:batch_size]
+        )
+        for lot in batch:
+            if lot_expire(lot=lot, now=now) is not None:
+                written += 1
+        if len(batch) < batch_size:
+            return written
+        last_pk = batch[-1].pk
+
+
+# --- daily limits --------------------------------------------------------------
+#
+# The limit is resolved before the wallet lock (it is configuration, not
+# money); the day's usage is counted under the lock in the charge's own
+# transaction with one upsert, so concurrent charges are serialised by the
+# wallet lock and cannot overshoot. The counter is keyed by the calendar day
+# in CREDITLEDGER_DAILY_LIMIT_TIMEZONE: a new day is a new row, and no job
+# ever resets anything. Usage is counted only while a limit applies.
+
+_DAILY_USAGE_UPSERT = """
+INSERT INTO {table} (wallet_id, day, used) VALUES (%s, %s, %s)
+ON CONFLICT (wallet_id, day) DO UPDATE SET used = {table}.used + EXCLUDED.used
+RETURNING used
+"""
+
+
+def daily_limit_timezone() -> ZoneInfo:
+    return ZoneInfo(settings.CREDITLEDGER_DAILY_LIMIT_TIMEZONE)
+
+
+def daily_limit_day(now: datetime | None = None) -> date:
+    """The calendar day that `now` falls on in the daily-limit time zone."""
+    return timezone.localtime(now or timezone.now(), daily_limit_timezone()).date()
+
+
+def daily_limit_get(*, account: Account, credit_type: CreditType) -> Decimal | None:
+    """The daily limit on this account's spending of `credit_type`, or None.
+
+    The account's override if it has one (an empty override means none);
+    else its live subscription's plan, with the trial or the paid figure
+    chosen by the subscription's status alone; else no limit. One query.
+    """
+    overrides = DailyLimitOverride.objects.filter(account_id=OuterRef("pk"), credit_type_id=credit_type.pk)
+    subscriptions = Subscription.objects.filter(
+        account_id=OuterRef("pk"), status__in=Subscription.LIVE_STATUSES, plan__credit_type_id=credit_type.pk
+    )
+    row = (
+        Account.objects.filter(pk=account.pk)
+        .values(
+            has_override=Exists(overrides),
+            override=Subquery(overrides.values("daily_limit")[:1]),
+            plan_status=Subquery(subscriptions.values("status")[:1]),
+            paid_limit=Subquery(subscriptions.values("plan__daily_limit")[:1]),
+            trial_limit=Subquery(subscriptions.values("plan__trial_daily_limit")[:1]),
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    if row["has_override"]:
+        return row["override"]
+    if row["plan_status"] is None:
+        return None
+    return row["trial_limit"] if Subscription.status_is_trial(row["plan_status"]) else row["paid_limit"]
+
+
+def daily_usage_add(*, wallet: Wallet, amount: Decimal, limit: Decimal | None, now: datetime | None = None) -> None:
+    """Count `amount` against today's usage of the locked wallet, or raise DailyLimitExceeded.
+
+    Must run under the wallet lock inside the debit's transaction: raising
+    rolls the increment back with everything else.
+    """
+    if limit is None:
+        return
+    now = now or timezone.now()
+    day = daily_limit_day(now)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_DAILY_USAGE_UPSERT.format(table=DailyUsage._meta.db_table), [wallet.pk, day, amount])
+            used = cursor.fetchone()[0]
+    else:  # SQLite for `make run`: writers are already serialised (IMMEDIATE transactions).
+        usage, _ = DailyUsage.objects.get_or_create(wallet_id=wallet.pk, day=day)
+        used = usage.used + amount
+        DailyUsage.objects.filter(pk=usage.pk).update(used=used)
+    if used > limit:
+        resets_at = datetime.combine(day + timedelta(days=1), time.min, tzinfo=daily_limit_timezone())
+        raise DailyLimitExceeded(remaining=limit - (used - amount), required=amount, resets_at=resets_at.isoformat())
+
+
+def daily_usage_settle(*, wallet: Wallet, reserved_at: datetime, reserved: Decimal, used: Decimal) -> None:
+    """A hold resolved: replace its reservation on the day it was made by what it actually used.
+
+    A hold counts its whole amount against the limit when it is created (so
+    concurrent holds cannot overshoot either); capture, release and expiry
+    correct that day's figure and never refuse (the work is done). Only a day
+    that has a row (a limit applied that day) is corrected; never below zero.
+    """
+    delta = used - reserved
+    if not delta:
+        return
+    DailyUsage.objects.filter(wallet_id=wallet.pk, day=daily_limit_day(reserved_at)).update(
+        used=Greatest(F("used") + delta, Value(Decimal(0)))
+    )
+
+
+def daily_usage_get(*, wallet: Wallet, now: datetime | None = None) -> Decimal:
+    """What the wallet has spent today (counted only while a limit applied)."""
+    used = DailyUsage.objects.filter(wallet=wallet, day=daily_limit_day(now)).values_list("used", flat=True).first()
+    return used if used is not None else Decimal(0)
+
+
+# --- plans and subscriptions ---------------------------------------------------
+
+
+def period_add_month(start: datetime) -> datetime:
+    """One calendar month later, clamped to the month's last day (Jan 31 -> Feb 28)."""
+    month = start.month % 12 + 1
+    year = start.year + (1 if start.month == 12 else 0)
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    return start.replace(year=year, month=month, day=day)
+
+
+def _allowance_grant(*, subscription: Subscription, actor: Actor) -> AllowanceGrant | None:
+    """Grant the subscription's current period allowance, unless that period already had it.
+
+    The AllowanceGrant row is inserted first: its unique constraint on
+    (subscription, period_start) makes a second grant for the same period
+    fail (or wait for the first and then fail) before any credit moves.
+    """
+    amount = subscription.allowance
+    record = AllowanceGrant(
+        subscription=subscription,
+        period_start=subscription.current_period_start,
+        period_end=subscription.current_period_end,
+        amount=amount,
+    )
+    try:
+        with transaction.atomic():  # a savepoint: a duplicate leaves the caller's transaction usable
+            record.save(force_insert=True)
+    except IntegrityError:
+        return None
+    if amount > 0:
+        plan = subscription.plan
+        entry = grant_create(
+            account=subscription.account,
+            credit_type=plan.credit_type,
+            amount=amount,
+            actor=actor,
+            reason=f"{'Trial' if subscription.is_trial else 'Monthly'} allowance: {plan.code}",
+            metadata={"subscription": subscription.pk, "period_start": subscription.current_period_start.isoformat()},
+            expires_at=subscription.current_period_end if plan.allowance_expires else None,
+        )
+        AllowanceGrant.objects.filter(pk=record.pk).update(entry=entry)
+        record.entry = entry
+    return record
+
+
+def subscription_create(
+    *,
+    account: Account,
+    plan: Plan,
+    status: str = Subscription.Status.ACTIVE,
+    actor: Actor | None = None,
+    period_start: datetime | None = None,
+    period_end: datetime | None = None,
+    trial_end: datetime | None = None,
+    stripe_customer_id: str = "",
+    stripe_subscription_id: str = "",
+    metadata: dict | None = None,
+) -> Subscription:
+    """Start a subscription and grant its first period's allowance (trial or paid, by status).
+
+    The first period runs from `period_start` (default now) to `period_end`
+    (default one calendar month later; e.g. a 14-day trial passes its end);
+    later periods are calendar months from there.
+    """
+    if status not in Subscription.LIVE_STATUSES:
+        raise InvalidRequest("A new subscription must be trialing, active or past_due.")
+    if not plan.is_active:
+        raise InvalidRequest("This plan takes no new subscriptions.")
+    start = period_start or timezone.now()
+    end = period_end or period_add_month(start)
+    if end <= start:
+        raise InvalidRequest("period_end must be after period_start.")
+    subscription = Subscription(
+        account=account,
+        plan=plan,
+        status=status,
+        current_period_start=start,
+        current_period_end=end,
+        trial_end=trial_end,
+        stripe_customer_id=stripe_customer_id,
+        stripe_subscription_id=stripe_subscription_id,
+        metadata=metadata or {},
+    )
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                subscription.save(force_insert=True)
+        except IntegrityError as exc:
+            raise SubscriptionConflict() from exc
+        if status in Subscription.RENEWING_STATUSES:
+            _allowance_grant(subscription=subscription, actor=actor or Actor.system())
+    return subscription
+
+
+def subscription_renew(
+    *, subscription: Subscription, now: datetime | None = None, actor: Actor | None = None
+) -> AllowanceGrant | None:
+    """If the period has ended, move to the period containing `now` and grant its allowance once.
+
+    Periods missed while renewals were not running are skipped, not granted
+    retroactively. The move is claimed with a conditional update on the old
+    period end, so of two concurrent renewals only one advances and grants;
+    the AllowanceGrant constraint backs that up.
+    """
+    now = now or timezone.now()
+    subscription = Subscription.objects.select_related("plan__credit_type", "account").get(pk=subscription.pk)
+    if subscription.status not in Subscription.RENEWING_STATUSES or subscription.current_period_end > now:
+        return None
+    start, end = subscription.current_period_start, subscription.current_period_end
+    while end <= now:
+        start, end = end, period_add_month(end)
+    with transaction.atomic():
+        claimed = Subscription.objects.filter(
+            pk=subscription.pk,
+            status=subscription.status,
+            current_period_end=subscription.current_period_end,
+        ).update(current_period_start=start, current_period_end=end, updated_at=now)
+        if claimed != 1:
+            return None
+        subscription.current_period_start, subscription.current_period_end = start, end
+        return _allowance_grant(subscription=subscription, actor=actor or Actor.system())
+
+
+def subscriptions_renew_due(*, now: datetime | None = None, batch_size: int = 500) -> int:
+    """Renew every subscription whose period has ended; how many allowances this call granted."""
+    now = now or timezone.now()
+    granted = 0
+    last_pk = 0
+    while True:
+        batch = list(
+            Subscription.objects.filter(
+                status__in=Subscription.RENEWING_STATUSES, current_period_end__lte=now, pk__gt=last_pk
+            )
+            .order_by("pk")
+            .only("pk")[:batch_size]
+        )
+        for subscription in batch:
+            if subscription_renew(subscription=subscription, now=now) is not None:
+                granted += 1
+        if len(batch) < batch_size:
+            return granted
+        last_pk = batch[-1].pk
+
+
+def subscription_status_set(
+    *, subscription: Subscription, status: str, now: datetime | None = None, actor: Actor | None = None
+) -> Subscription:
+    """Change a subscription's status (e.g. from a payment-provider webhook or the admin).
+
+    A trial that converts to active starts a new, paid period at once and
+    gets the paid allowance; canceling stops renewals (credits already
+    granted stay until they expire).
+    """
+    if status not in Subscription.Status.values:
+        raise InvalidRequest("Unknown subscription status.")
+    now = now or timezone.now()
+    with transaction.atomic():
+        current = (
+            Subscription.objects.select_for_update()
+            .select_related("plan__credit_type", "account")
+            .get(pk=subscription.pk)
+        )
+        if current.status == status:
+            return current
+        if current.status == Subscription.Status.CANCELED:
+            raise InvalidRequest("A canceled subscription cannot be resumed; start a new one.")
+        converting = current.is_trial and status == Subscription.Status.ACTIVE
+        current.status = status
+        fields = ["status", "updated_at"]
+        if status == Subscription.Status.CANCELED:
+            current.canceled_at = now
+            fields.append("canceled_at")
+        if converting:
+            current.current_period_start, current.current_period_end = now, period_add_month(now)
+            fields += ["current_period_start", "current_period_end"]
+        current.save(update_fields=fields)
+        if converting:
+            _allowance_grant(subscription=current, actor=actor or Actor.system())
+    return current

@@ -313,3 +313,26 @@ CREDIT_COSTS = {
     for _name in sorted(environ.Env.ENVIRON)
     if _name.startswith("CREDIT_COST_") and len(_name) > len("CREDIT_COST_")
 }
+
+# --- plans and limits --------------------------------------------------------
+# Daily limits count spending per calendar day in this time zone (an IANA
+# name such as "Europe/Paris"); default: TIME_ZONE.
+CREDITLEDGER_DAILY_LIMIT_TIMEZONE = env.str("CREDITLEDGER_DAILY_LIMIT_TIMEZONE", default=TIME_ZONE)
+try:
+    from zoneinfo import ZoneInfo
+
+    ZoneInfo(CREDITLEDGER_DAILY_LIMIT_TIMEZONE)
+except (ValueError, KeyError, OSError) as _exc:
+    raise ImproperlyConfigured(
+        f"CREDITLEDGER_DAILY_LIMIT_TIMEZONE={CREDITLEDGER_DAILY_LIMIT_TIMEZONE!r} is not a known time zone."
+    ) from _exc
+# Due grant lots expire and ended subscription periods renew on these
+# schedules (seconds); both jobs are idempotent, so a doubled run is harmless.
+CELERY_BEAT_SCHEDULE["expire-grants"] = {
+    "task": "billing.tasks.expire_grants",
+    "schedule": float(env.int("CREDITLEDGER_EXPIRE_GRANTS_EVERY_S", default=60)),
+}
+CELERY_BEAT_SCHEDULE["renew-allowances"] = {
+    "task": "billing.tasks.renew_allowances",
+    "schedule": float(env.int("CREDITLEDGER_RENEW_ALLOWANCES_EVERY_S", default=300)),
+}

@@ -116,6 +116,21 @@ def staff_user(*, can_refund: bool = True, **kwargs):
     return user
 
 
+class PlanFactory(factory.django.DjangoModelFactory):
+    """A paid plan of 100 credits a month and 20 a day; a trial gets 10 and 5 a day."""
+
+    class Meta:
+        model = "billing.Plan"
+
+    code = factory.Sequence(lambda n: f"plan-{n}")
+    name = factory.LazyAttribute(lambda o: o.code.title())
+    credit_type = factory.LazyFunction(default_credit_type)
+    monthly_allowance = Decimal("100.00")
+    daily_limit = Decimal("20.00")
+    trial_allowance = Decimal("10.00")
+    trial_daily_limit = Decimal("5.00")
+
+
 # --- pricing ----------------------------------------------------------------
 
 
