@@ -17,9 +17,11 @@ from billing.services import (
     charge_create,
     grant_create,
     grants_expire_due,
+    hold_capture,
     hold_create,
     hold_release,
 )
+from refunds.services import refund_issue
 from tests.concurrency import run_concurrently
 from tests.factories import AccountFactory, default_credit_type
 
@@ -194,6 +196,28 @@ def test_expiry_takes_only_what_pending_holds_do_not_reserve():
     hold_release(hold=hold, actor=Actor.system())
     assert grants_expire_due(now=later) == 1  # the rest, once no longer reserved
     assert wallet_of(account).balance == 0
+    assert_invariants(account)
+
+
+@pytest.mark.django_db
+def test_a_capture_consumes_lots_like_a_charge():
+    account = AccountFactory()
+    grant(account, "10")
+    lot = grant(account, "10", days=1)
+    pending = hold_create(account=account, credit_type=default_credit_type(), amount=D("6"), actor=Actor.system())
+    hold_capture(hold=pending, amount=D("4"), actor=Actor.system())
+    assert remaining(lot) == D("6")
+    assert_invariants(account)
+
+
+@pytest.mark.django_db
+def test_a_refund_returns_credits_to_the_pool_not_to_the_expiring_lot():
+    account = AccountFactory()
+    lot = grant(account, "10", days=1)
+    spent = charge(account, "4")
+    refund_issue(charge=spent, actor=Actor.system(), reason="backend_failure")
+    wallet = wallet_of(account)
+    assert remaining(lot) == D("6") and wallet.balance == D("10") and wallet.lot_balance == D("6")
     assert_invariants(account)
 
 
