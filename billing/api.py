@@ -31,6 +31,7 @@ from billing.selectors import (
     lots_expiring_for_account,
     wallets_for_account,
 )
+from config.filters import UtcIsoDateTimeFilter
 from pricing.api import PricedUsageInput, priced_usage_validate
 from pricing.services import price_quote, zero_charge_settle
 
@@ -318,8 +319,8 @@ class LedgerEntryFilter(django_filters.FilterSet):
     task_id = django_filters.CharFilter(max_length=255)
     route = django_filters.CharFilter(max_length=255)
     credit_type = django_filters.CharFilter(field_name="credit_type__code", max_length=32)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = LedgerEntry

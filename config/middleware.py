@@ -29,6 +29,26 @@ class RequestSizeLimitMiddleware:
         return self.get_response(request)
 
 
+class NulCharacterMiddleware:
+    """Refuse API requests with a NUL character in the path or query string (400).
+
+    PostgreSQL text cannot hold NUL, so such a value reaching a query is a
+    DataError (a 500) wherever a path parameter or filter is looked up.
+    Refusing it once, here, covers every endpoint, present and future.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path.startswith("/api/"):
+            query = request.META.get("QUERY_STRING", "")
+            if "\x00" in request.path or "\x00" in query or "%00" in query:
+                body = error_response("bad_request", "NUL characters are not allowed in URLs.", 400)
+                return JsonResponse(body, status=400)
+        return self.get_response(request)
+
+
 class RequestMetricsMiddleware:
     """Request latency for Prometheus, labelled by URL pattern (not path: bounded cardinality)."""
 

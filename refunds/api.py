@@ -21,6 +21,7 @@ from billing.api import IDEMPOTENCY_HEADER, LedgerCursorPagination, LedgerEntryO
 from billing.fields import AmountField, MetadataField, check_scale, text_field
 from billing.idempotency import run_idempotent
 from billing.services import Actor
+from config.filters import UtcIsoDateTimeFilter
 from refunds import services
 from refunds.models import RefundLog
 from refunds.selectors import charge_get_for_key, refund_stats, refunds_filtered, refunds_for_account
@@ -110,8 +111,8 @@ class RefundFilter(django_filters.FilterSet):
     reason = django_filters.ChoiceFilter(choices=RefundLog.Reason.choices)
     api_route = django_filters.CharFilter(max_length=255)
     credit_type = django_filters.CharFilter(field_name="credit_type__code", max_length=32)
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = RefundLog
