@@ -10,7 +10,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve test lint format bench migrations-check clean
+.PHONY: install run serve test lint format bench soak migrations-check clean
 
 $(BIN)/.installed: requirements.txt
 	@if [ -z "$(PYTHON)" ]; then echo "Python >= 3.12 is required (Django 6.1). Install one or set PYTHON=/path/to/python3.12"; exit 1; fi
@@ -44,7 +44,11 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: install
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# 5 minutes, 32 clients mixing every money-moving call: zero deadlocks, zero lost requests.
+soak: install
+	$(BIN)/python -m bench --soak $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache
