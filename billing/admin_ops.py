@@ -30,7 +30,17 @@ class _ReadOnly:
 class ReconciliationDiscrepancyInline(_ReadOnly, admin.TabularInline):
     model = ReconciliationDiscrepancy
     extra = 0
-    fields = ["kind", "wallet_link", "account_link", "ledger_entry", "hold_id", "expected", "actual", "detail"]
+    fields = [
+        "kind",
+        "wallet_link",
+        "account_link",
+        "ledger_entry",
+        "hold_id",
+        "lot_id",
+        "expected",
+        "actual",
+        "detail",
+    ]
     readonly_fields = fields
     show_change_link = False
     # A run stores at most CREDITLEDGER_RECONCILE_MAX_RECORDED rows; the page shows the first 200.
@@ -82,11 +92,11 @@ class ReconciliationRunAdmin(_ReadOnly, admin.ModelAdmin):
 class ReconciliationDiscrepancyAdmin(_ReadOnly, admin.ModelAdmin):
     """All discrepancies across runs, to find every run that saw a given wallet drift."""
 
-    list_display = ["id", "run", "kind", "wallet", "ledger_entry", "hold_id", "expected", "actual", "detail"]
+    list_display = ["id", "run", "kind", "wallet", "ledger_entry", "hold_id", "lot_id", "expected", "actual", "detail"]
     list_filter = ["kind", ("run__started_at", admin.DateFieldListFilter)]
     list_select_related = ["run", "wallet__account", "wallet__credit_type", "ledger_entry"]
     search_fields = ["=wallet__account__public_id", "=wallet__account__external_id", "=ledger_entry__public_id"]
-    fields = ["run", "kind", "wallet", "ledger_entry", "hold_id", "expected", "actual", "detail"]
+    fields = ["run", "kind", "wallet", "ledger_entry", "hold_id", "lot_id", "expected", "actual", "detail"]
     readonly_fields = fields
 
 

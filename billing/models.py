@@ -343,6 +343,8 @@ class ReconciliationDiscrepancy(models.Model):
         NEGATIVE_BALANCE = "negative_balance", "Negative balance or held"
         OVER_REFUNDED = "over_refunded", "Charge refunded beyond its amount"
         STALE_HOLD = "stale_hold", "Pending hold past its expiry"
+        LOT_MISMATCH = "lot_mismatch", "Lot balance differs from the grant lots"
+        STALE_LOT = "stale_lot", "Grant lot past its expiry with credits left"
 
     run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="discrepancies")
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -353,6 +355,7 @@ class ReconciliationDiscrepancy(models.Model):
         LedgerEntry, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
     )
     hold_id = models.BigIntegerField(null=True, blank=True)
+    lot_id = models.BigIntegerField(null=True, blank=True)
     expected = MoneyField(null=True, blank=True)
     actual = MoneyField(null=True, blank=True)
     detail = models.CharField(max_length=1000, blank=True, default="")

@@ -10,13 +10,17 @@ What is checked, per wallet (or per wallet of one account):
 
 * `balance_mismatch`: the stored balance differs from the sum of its entries;
 * `held_mismatch`: `held` differs from the sum of its pending holds;
-* `negative_balance`: balance or held below zero, or held above balance
-  (the CHECK constraints forbid it; this catches a constraint dropped or
-  bypassed);
+* `negative_balance`: balance, held or lot balance below zero, or held or
+  lot balance above the balance (the CHECK constraints forbid it; this
+  catches a constraint dropped or bypassed);
 * `over_refunded`: refunds pointing at an entry add up to more than the
   charge they refund, or point at something that is not a charge;
 * `stale_hold`: a hold still pending longer than the grace period after its
   expiry (the expiry task is not running or is failing).
+* `lot_mismatch`: `lot_balance` (the part of the balance in grant lots)
+  differs from the sum of the wallet's lots' `remaining`;
+* `stale_lot`: a grant lot past its expiry (by more than the same grace)
+  with credits left (the grant expiry task is not running or is failing).
 
 A run is stored with its discrepancies (the first
 CREDITLEDGER_RECONCILE_MAX_RECORDED row by row; the count is always exact)
@@ -37,7 +41,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Account
-from billing.models import Hold, LedgerEntry, ReconciliationDiscrepancy, ReconciliationRun, Wallet
+from billing.models import CreditLot, Hold, LedgerEntry, ReconciliationDiscrepancy, ReconciliationRun, Wallet
 from billing.outbox import outbox_enqueue
 
 logger = logging.getLogger(__name__)
@@ -107,7 +111,7 @@ def _negative_balances(account: Account | None) -> Iterator[ReconciliationDiscre
     scope, params = _scope("account_id", account)
     sql = (
         f"SELECT id, balance, held FROM {wallet} "  # noqa: S608 - table name is ours
-        f"WHERE (balance < 0 OR held < 0 OR held > balance){scope}"
+        f"WHERE (balance < 0 OR held < 0 OR held > balance OR lot_balance < 0 OR lot_balance > balance){scope}"
     )
     for wallet_id, balance, held in _stream(sql, params):
         yield ReconciliationDiscrepancy(
@@ -115,7 +119,10 @@ def _negative_balances(account: Account | None) -> Iterator[ReconciliationDiscre
             wallet_id=wallet_id,
             expected=held,
             actual=balance,
-            detail="Balance or held is negative, or held exceeds the balance (expected=held, actual=balance).",
+            detail=(
+                "Balance, held or lot balance is negative, or held or lot balance exceeds the balance "
+                "(expected=held, actual=balance)."
+            ),
         )
 
 
@@ -165,7 +172,57 @@ def _stale_holds(account: Account | None) -> Iterator[ReconciliationDiscrepancy]
         )
 
 
-CHECKS = (_balance_mismatches, _held_mismatches, _negative_balances, _over_refunds, _stale_holds)
+def _lot_mismatches(account: Account | None) -> Iterator[ReconciliationDiscrepancy]:
+    wallet, lot = Wallet._meta.db_table, CreditLot._meta.db_table
+    outer, outer_params = _scope("w.account_id", account)
+    inner = (
+        f" AND wallet_id IN (SELECT id FROM {wallet} WHERE account_id = %s)" if account is not None else ""  # noqa: S608
+    )
+    sql = (
+        f"SELECT w.id, w.lot_balance, COALESCE(l.total, 0) FROM {wallet} w "  # noqa: S608 - table names are ours
+        f"LEFT JOIN (SELECT wallet_id, SUM(remaining) AS total FROM {lot} WHERE 1=1{inner} GROUP BY wallet_id) l "
+        f"ON l.wallet_id = w.id WHERE w.lot_balance <> COALESCE(l.total, 0){outer}"
+    )
+    params = ([account.pk] if account is not None else []) + outer_params
+    for wallet_id, lot_balance, total in _stream(sql, params):
+        yield ReconciliationDiscrepancy(
+            kind=Kind.LOT_MISMATCH,
+            wallet_id=wallet_id,
+            expected=total,
+            actual=lot_balance,
+            detail="Lot balance differs from the sum of the wallet's grant lots.",
+        )
+
+
+def _stale_lots(account: Account | None) -> Iterator[ReconciliationDiscrepancy]:
+    wallet, lot = Wallet._meta.db_table, CreditLot._meta.db_table
+    cutoff = timezone.now() - timedelta(seconds=settings.CREDITLEDGER_RECONCILE_HOLD_GRACE_S)
+    scope = f" AND wallet_id IN (SELECT id FROM {wallet} WHERE account_id = %s)" if account is not None else ""  # noqa: S608
+    # The partial index lot_expiry_due serves exactly this filter.
+    sql = (
+        f"SELECT id, wallet_id, remaining, expires_at FROM {lot} "  # noqa: S608 - table name is ours
+        f"WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at < %s{scope}"
+    )
+    params = [cutoff] + ([account.pk] if account is not None else [])
+    for lot_id, wallet_id, remaining, expires_at in _stream(sql, params):
+        yield ReconciliationDiscrepancy(
+            kind=Kind.STALE_LOT,
+            wallet_id=wallet_id,
+            lot_id=lot_id,
+            actual=remaining,
+            detail=f"Grant lot still holds credits; it expired at {expires_at.isoformat()}.",
+        )
+
+
+CHECKS = (
+    _balance_mismatches,
+    _held_mismatches,
+    _negative_balances,
+    _over_refunds,
+    _stale_holds,
+    _lot_mismatches,
+    _stale_lots,
+)
 
 
 def reconciliation_run(*, account: Account | None = None, trigger: str = "") -> ReconciliationRun:

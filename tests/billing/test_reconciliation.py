@@ -8,6 +8,7 @@ disabled for the test (inside the test's transaction, so it is restored).
 from __future__ import annotations
 
 import tracemalloc
+from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
 
@@ -15,10 +16,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import override_settings
+from django.utils import timezone
 
-from billing.models import LedgerEntry, OutboxMessage, ReconciliationRun, Wallet
+from billing.models import CreditLot, LedgerEntry, OutboxMessage, ReconciliationRun, Wallet
 from billing.reconciliation import DRIFT_TOPIC, reconciliation_run
-from billing.services import Actor, charge_create, hold_create
+from billing.services import Actor, charge_create, grant_create, hold_create
 from tests.factories import default_credit_type, funded_account
 
 pytestmark = pytest.mark.django_db
@@ -155,6 +157,39 @@ def test_pending_hold_just_past_expiry_within_grace_is_not_drift():
     raw("UPDATE billing_hold SET expires_at = now() - interval '1 minute' WHERE id = %s", [hold.pk])
     with override_settings(CREDITLEDGER_RECONCILE_HOLD_GRACE_S=3600):
         assert reconciliation_run().status == "clean"
+
+
+def test_lot_balance_not_matching_the_grant_lots_is_drift():
+    account = funded_account("20.00")
+    grant_create(
+        account=account,
+        credit_type=default_credit_type(),
+        amount="5.00",
+        actor=Actor.system(),
+        expires_at=timezone.now() + timedelta(days=30),
+    )
+    assert reconciliation_run().status == "clean"
+    raw("UPDATE billing_wallet SET lot_balance = 2 WHERE id = %s", [wallet_of(account).pk])
+    discrepancy = reconciliation_run().discrepancies.get()
+    assert discrepancy.kind == "lot_mismatch"
+    assert discrepancy.expected == Decimal("5.00") and discrepancy.actual == Decimal("2.00")
+
+
+def test_grant_lot_past_expiry_with_credits_left_is_drift():
+    account = funded_account("20.00")
+    grant_create(
+        account=account,
+        credit_type=default_credit_type(),
+        amount="5.00",
+        actor=Actor.system(),
+        expires_at=timezone.now() + timedelta(days=30),
+    )
+    lot = CreditLot.objects.get(wallet__account=account)
+    raw("UPDATE billing_creditlot SET expires_at = now() - interval '2 hours' WHERE id = %s", [lot.pk])
+    with override_settings(CREDITLEDGER_RECONCILE_HOLD_GRACE_S=3600):
+        run = reconciliation_run()
+    stale = run.discrepancies.get()
+    assert stale.kind == "stale_lot" and stale.lot_id == lot.pk and stale.actual == Decimal("5.00")
 
 
 def test_account_option_checks_only_that_account():
