@@ -244,7 +244,7 @@ def reconciliation_run(*, account: Account | None = None, trigger: str = "") -> 
             recorded = 0
             for check in CHECKS:
                 for discrepancy in check(account):
-                    counts[discrepancy.kind] += 1
+                    counts[str(discrepancy.kind)] += 1
                     if recorded >= limit:
                         continue
                     discrepancy.run = run
@@ -269,7 +269,9 @@ def reconciliation_run(*, account: Account | None = None, trigger: str = "") -> 
                         "level": "error",
                         "run_id": run.pk,
                         "account": account.public_id if account else None,
-                        "counts": dict(counts),
+                        # A list, not {kind: n}: kind names such as "balance_mismatch"
+                        # are keys Sentry's scrubber would redact.
+                        "counts": [{"kind": kind, "count": n} for kind, n in sorted(counts.items())],
                         "wallets_checked": run.wallets_checked,
                     },
                 )

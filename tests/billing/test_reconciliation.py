@@ -22,6 +22,7 @@ from billing.models import CreditLot, LedgerEntry, OutboxMessage, Reconciliation
 from billing.reconciliation import DRIFT_TOPIC, reconciliation_run
 from billing.services import Actor, charge_create, grant_create, hold_create
 from tests.factories import default_credit_type, funded_account
+from tests.sentry_capture import sentry_events  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -227,7 +228,7 @@ def test_drift_writes_an_alert_to_the_outbox_without_exact_balances():
     message = OutboxMessage.objects.get()
     assert message.topic == DRIFT_TOPIC and message == run.alert_message
     assert message.payload["run_id"] == run.pk
-    assert message.payload["counts"] == {"balance_mismatch": 1}
+    assert message.payload["counts"] == [{"kind": "balance_mismatch", "count": 1}]
     assert "20.5" not in str(message.payload) and "20.00" not in str(message.payload)
 
 
@@ -265,3 +266,14 @@ def test_memory_stays_flat_however_long_the_ledger():
 
     small, large = peak_for(100), peak_for(20_000)
     assert large < small + 512 * 1024, (small, large)
+
+
+def test_drift_found_by_the_command_is_reported_to_sentry(sentry_events):  # noqa: F811
+    account = funded_account("20.00")
+    raw("UPDATE billing_wallet SET balance = %s WHERE id = %s", ["21.234567", wallet_of(account).pk])
+    assert run_command()[0] == 2
+    event = next(e for e in sentry_events if "Reconciliation found" in (e.get("message") or ""))
+    assert event["level"] == "error" and event["tags"]["alert"] == DRIFT_TOPIC
+    assert event["contexts"]["alert"]["counts"] == [{"kind": "balance_mismatch", "count": 1}]
+    assert "21.23" not in str(event)  # nor in the SQL breadcrumbs: their parameters are not sent
+    assert OutboxMessage.objects.get().status == "dispatched"
