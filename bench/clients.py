@@ -61,6 +61,7 @@ class Client:
     def __init__(self) -> None:
         self.pg: psycopg.Connection | None = None
         self.locked_at = 0.0
+        self.committed_at = 0.0
         self._inserts: dict[str, Any] = {}
 
     # --- plumbing ---------------------------------------------------------
@@ -160,7 +161,7 @@ class Client:
         services.charge_create(
             account=target.account, credit_type=STATE["credit_type"], amount=AMOUNT, actor=services.Actor.system()
         )
-        return perf_counter() - self.locked_at
+        return self.committed_at - self.locked_at
 
     def charge_http(self, target: Target, rng: random.Random) -> None:
         self.http("POST", "/api/v1/charges", {"account": target.public_id, "amount": AMOUNT_STR})
@@ -224,7 +225,7 @@ class Client:
             account=target.account, credit_type=STATE["credit_type"], amount=AMOUNT, actor=actor
         )
         services.hold_capture(hold=hold, amount=AMOUNT, actor=actor)
-        return perf_counter() - self.locked_at
+        return self.committed_at - self.locked_at
 
     def hold_capture_http(self, target: Target, rng: random.Random) -> None:
         hold = self.http("POST", "/api/v1/holds", {"account": target.public_id, "amount": AMOUNT_STR})
@@ -278,7 +279,7 @@ class Client:
 
         charge = self._charge_for(target, rng, scenario)
         services.refund_issue(charge=charge, amount=AMOUNT, reason="api_error", actor=Actor.system())
-        return perf_counter() - self.locked_at
+        return self.committed_at - self.locked_at
 
     def refund_http(self, target: Target, rng: random.Random, scenario: str) -> None:
         charge = self._charge_for(target, rng, scenario)
@@ -326,14 +327,25 @@ class Client:
 
 
 def _patch_lock_timer(client: Client) -> None:
-    """Record when each service call is granted its wallet lock (for lock-hold time)."""
+    """Record when each service call is granted its wallet lock and when it commits.
+
+    The commit time comes from an on-commit callback registered as the lock
+    is taken, so it runs first after COMMIT returns, before the service's own
+    after-commit work (cache invalidation, metrics), which holds no lock.
+    """
+    from django.db import transaction
+
     from billing import services
 
     original = services.wallet_lock
 
+    def committed() -> None:
+        client.committed_at = perf_counter()
+
     def timed_wallet_lock(**kwargs):
         wallet = original(**kwargs)
         client.locked_at = perf_counter()
+        transaction.on_commit(committed)
         return wallet
 
     services.wallet_lock = timed_wallet_lock
