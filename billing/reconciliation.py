@@ -53,7 +53,20 @@ Kind = ReconciliationDiscrepancy.Kind
 
 
 def _stream(sql: str, params: list) -> Iterator[tuple]:
-    """Rows of `sql`, fetched in chunks through a server-side cursor (PostgreSQL)."""
+    """Rows of `sql`, fetched in chunks through a server-side cursor (PostgreSQL).
+
+    PostgreSQL never runs a cursor's query in parallel, and these GROUP BYs
+    over the whole ledger are exactly what parallel workers speed up (about
+    3x at a million rows on two cores; `python -m bench`). So the statement
+    first fills a temporary table (CREATE TABLE AS may run in parallel, and
+    holds only the disagreeing rows, usually none), which the cursor then
+    reads: still one statement's snapshot, still flat memory.
+    """
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS reconcile_rows")
+            cursor.execute(f"CREATE TEMPORARY TABLE reconcile_rows ON COMMIT DROP AS {sql}", params)
+        sql, params = "SELECT * FROM reconcile_rows", []
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(_CHUNK):
