@@ -55,7 +55,6 @@ def init_sentry(dsn: str, *, environment: str, **overrides: Any) -> None:
         # monitor_beat_tasks: every beat-scheduled task reports a cron check-in,
         # so a scheduled task that fails, or never runs, is a Sentry event.
         integrations=[DjangoIntegration(), CeleryIntegration(monitor_beat_tasks=True)],
-        send_default_pii=False,
         before_send=scrub_event,
         before_send_transaction=scrub_event,
         traces_sample_rate=0.0,
