@@ -31,7 +31,7 @@ test: install
 	@test -x /usr/bin/chromium || (echo "Installing chromium for the browser test"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 		(echo "Could not install chromium: run 'apt-get update && apt-get install -y chromium' as root"; exit 1)
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python manage.py makemigrations --check --dry-run --settings=config.settings_test >/dev/null || \
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -W ignore::RuntimeWarning manage.py makemigrations --check --dry-run --settings=config.settings_test >/dev/null || \
 		(echo "Models changed without a migration: run manage.py makemigrations"; exit 1)
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 

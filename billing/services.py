@@ -654,6 +654,23 @@ def hold_expire(*, hold: Hold, now: datetime | None = None) -> Hold | None:
         )
 
 
+def _sweep(queryset, apply, *, batch_size: int) -> int:
+    """Apply `apply` to every row of `queryset`, in pk-keyset batches; count the non-None results.
+
+    Keyset paging (not OFFSET) so rows that stay due, or that another worker
+    resolved and `apply` skipped, are not read again in this run. Each `apply`
+    is its own transaction under its wallet's lock: safe in several workers.
+    """
+    done = 0
+    last_pk = 0
+    while True:
+        batch = list(queryset.filter(pk__gt=last_pk).order_by("pk")[:batch_size])
+        done += sum(1 for row in batch if apply(row) is not None)
+        if len(batch) < batch_size:
+            return done
+        last_pk = batch[-1].pk
+
+
 def holds_expire_due(*, now: datetime | None = None, batch_size: int = 500) -> int:
     """Expire every pending hold due by `now`, one transaction per hold; how many this call expired.
 
@@ -662,21 +679,8 @@ def holds_expire_due(*, now: datetime | None = None, batch_size: int = 500) -> i
     a capture) got to first is skipped.
     """
     now = now or timezone.now()
-    expired = 0
-    last_pk = 0
-    while True:
-        # Keyset by pk so holds skipped (resolved by someone else) are not read again.
-        batch = list(
-            Hold.objects.filter(status=Hold.Status.PENDING, expires_at__lte=now, pk__gt=last_pk)
-            .select_related("account", "credit_type")
-            .order_by("pk")[:batch_size]
-        )
-        for hold in batch:
-            if hold_expire(hold=hold, now=now) is not None:
-                expired += 1
-        if len(batch) < batch_size:
-            return expired
-        last_pk = batch[-1].pk
+    due = Hold.objects.filter(status=Hold.Status.PENDING, expires_at__lte=now).select_related("account", "credit_type")
+    return _sweep(due, lambda hold: hold_expire(hold=hold, now=now), batch_size=batch_size)
 
 
 # --- grant lots: priority and expiry -----------------------------------------
@@ -810,21 +814,10 @@ def grants_expire_due(*, now: datetime | None = None, batch_size: int = 500) -> 
     its wallet's lock, and one that is already drained writes nothing.
     """
     now = now or timezone.now()
-    written = 0
-    last_pk = 0
-    while True:
-        # Keyset by pk, so a lot that stays due (held credits) is not read again in this run.
-        batch = list(
-            CreditLot.objects.filter(remaining__gt=0, expires_at__lte=now, pk__gt=last_pk)
-            .only("id", "wallet_id", "entry_id", "expires_at")
-            .order_by("pk")[:batch_size]
-        )
-        for lot in batch:
-            if lot_expire(lot=lot, now=now) is not None:
-                written += 1
-        if len(batch) < batch_size:
-            return written
-        last_pk = batch[-1].pk
+    due = CreditLot.objects.filter(remaining__gt=0, expires_at__lte=now).only(
+        "id", "wallet_id", "entry_id", "expires_at"
+    )
+    return _sweep(due, lambda lot: lot_expire(lot=lot, now=now), batch_size=batch_size)
 
 
 # --- daily limits --------------------------------------------------------------
@@ -1099,22 +1092,10 @@ def subscription_renew(
 def subscriptions_renew_due(*, now: datetime | None = None, batch_size: int = 500) -> int:
     """Renew every subscription whose period has ended; how many allowances this call granted."""
     now = now or timezone.now()
-    granted = 0
-    last_pk = 0
-    while True:
-        batch = list(
-            Subscription.objects.filter(
-                status__in=Subscription.RENEWING_STATUSES, current_period_end__lte=now, pk__gt=last_pk
-            )
-            .order_by("pk")
-            .only("pk")[:batch_size]
-        )
-        for subscription in batch:
-            if subscription_renew(subscription=subscription, now=now) is not None:
-                granted += 1
-        if len(batch) < batch_size:
-            return granted
-        last_pk = batch[-1].pk
+    due = Subscription.objects.filter(status__in=Subscription.RENEWING_STATUSES, current_period_end__lte=now).only("pk")
+    return _sweep(
+        due, lambda subscription: subscription_renew(subscription=subscription, now=now), batch_size=batch_size
+    )
 
 
 def subscription_status_set(
