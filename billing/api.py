@@ -126,11 +126,7 @@ class MoneyMovementInput(serializers.Serializer):
         request = self.context["request"]
         attrs["account"] = resolve_account(request, attrs.get("account"))
         attrs["credit_type"] = credit_type_get(attrs.get("credit_type"))
-        if "amount" in attrs:
-            try:
-                check_scale(attrs["amount"], attrs["credit_type"].scale)
-            except serializers.ValidationError as exc:
-                raise serializers.ValidationError({"amount": exc.detail}) from exc
+        check_scale(attrs, attrs["credit_type"].scale)
         return attrs
 
 

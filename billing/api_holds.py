@@ -106,12 +106,8 @@ class HoldCreateInput(serializers.Serializer):
     def validate(self, attrs: dict) -> dict:
         attrs["account"] = resolve_account(self.context["request"], attrs.get("account"))
         attrs["credit_type"] = credit_type_get(attrs.get("credit_type"))
-        if "amount" in attrs:
-            try:
-                check_scale(attrs["amount"], attrs["credit_type"].scale)
-            except serializers.ValidationError as exc:
-                raise serializers.ValidationError({"amount": exc.detail}) from exc
-        elif not attrs.get("price_key") or attrs.get("estimated_usage") is None:
+        check_scale(attrs, attrs["credit_type"].scale)
+        if "amount" not in attrs and (not attrs.get("price_key") or attrs.get("estimated_usage") is None):
             raise serializers.ValidationError(
                 {"amount": [serializers.ErrorDetail("Give amount, or price_key with estimated_usage.", "required")]}
             )
@@ -196,11 +192,7 @@ class HoldCaptureView(APIView):
         data = HoldCaptureInput(data=request.data)
         data.is_valid(raise_exception=True)
         params = data.validated_data
-        if "amount" in params:
-            try:
-                check_scale(params["amount"], hold.credit_type.scale)
-            except serializers.ValidationError as exc:
-                raise serializers.ValidationError({"amount": exc.detail}) from exc
+        check_scale(params, hold.credit_type.scale)
         key = request.headers.get("Idempotency-Key", "")
 
         def effect() -> tuple[int, dict]:

@@ -45,15 +45,14 @@ class AmountField(serializers.Field):
         return format(value, "f")
 
 
-def check_scale(value: Decimal, scale: int) -> None:
-    """Raise a field-level validation error if `value` has more places than `scale`."""
-    quantum = Decimal(1).scaleb(-scale)
-    if value != value.quantize(quantum):
-        raise serializers.ValidationError(
-            serializers.ErrorDetail(
-                f"At most {scale} decimal places are allowed for this credit type.", code="too_many_decimals"
-            )
-        )
+def check_scale(params: dict, scale: int, field: str = "amount") -> None:
+    """If `params` has `field`, refuse it (as that field's error) when it has more places than `scale`."""
+    value = params.get(field)
+    if value is None:
+        return
+    if value != value.quantize(Decimal(1).scaleb(-scale)):
+        message = f"At most {scale} decimal places are allowed for this credit type."
+        raise serializers.ValidationError({field: [serializers.ErrorDetail(message, code="too_many_decimals")]})
 
 
 def _depth(value, level: int = 1) -> int:

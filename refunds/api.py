@@ -82,11 +82,7 @@ class ChargeRefundCreateView(APIView):
         data = RefundCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         params = data.validated_data
-        if "amount" in params:
-            try:
-                check_scale(params["amount"], charge.credit_type.scale)
-            except serializers.ValidationError as exc:
-                raise serializers.ValidationError({"amount": exc.detail}) from exc
+        check_scale(params, charge.credit_type.scale)
         key = request.headers.get("Idempotency-Key", "")
 
         def effect() -> tuple[int, dict]:
