@@ -104,8 +104,7 @@ def amount_validate(amount: Any, credit_type: CreditType) -> Decimal:
 # client CPU (~0.7 ms) than running it, on every money movement (README
 # "Performance"). The SQL is Django's own, so it is exactly what the ORM would
 # send: `SELECT <wallet columns> ... WHERE account_id = %s AND credit_type_id =
-# %s FOR NO KEY UPDATE` on PostgreSQL; on SQLite (no row locks) IMMEDIATE
-# transactions serialise writers instead.
+# %s FOR NO KEY UPDATE` on PostgreSQL.
 _WALLET_LOCK_STATEMENTS: dict[str, tuple[str, tuple[int, int]]] = {}
 _ACCOUNT_MARK, _CREDIT_TYPE_MARK = -7001, -7002
 
@@ -128,6 +127,15 @@ _WALLET_FIELDS = [f.attname for f in Wallet._meta.concrete_fields]
 
 def _wallet_select_for_update(*, account_id: int, credit_type_id: int) -> Wallet | None:
     """The locked wallet row as a model instance (only that row: no join)."""
+    if connection.vendor != "postgresql":
+        # SQLite (`make run`) has no row locks (IMMEDIATE transactions
+        # serialise writers) and needs the ORM's converters: its raw cursor
+        # returns NUMERIC columns as floats.
+        return (
+            Wallet.objects.select_for_update(no_key=True)
+            .filter(account_id=account_id, credit_type_id=credit_type_id)
+            .first()
+        )
     sql, (account_at, credit_type_at) = _wallet_lock_statement()
     params: list[int] = [0, 0]
     params[account_at], params[credit_type_at] = account_id, credit_type_id
