@@ -443,7 +443,7 @@ def hold_create(
     if amount is None:
         if not price_key or estimated_usage is None:
             raise InvalidRequest("Give amount, or price_key with estimated_usage.")
-        amount, price_version, _ = _price(key=price_key, usage=estimated_usage, credit_type=credit_type)
+        amount, price_version, _, _ = _price(key=price_key, usage=estimated_usage, credit_type=credit_type)
     value = amount_validate(amount, credit_type)
     if on_expiry not in Hold.OnExpiry.values:
         raise InvalidRequest("on_expiry must be 'release' or 'capture'.")
@@ -571,9 +571,9 @@ def hold_capture(
     """
     if (amount is None) == (usage is None):
         raise InvalidRequest("Give either amount or usage.")
-    price_version, pricing = "", None
+    price_version, pricing, quote = "", None, None
     if usage is not None:
-        requested, price_version, pricing = _hold_price(hold=hold, usage=usage)
+        requested, price_version, pricing, quote = _hold_price(hold=hold, usage=usage)
     else:
         requested = capture_amount_validate(amount, hold.credit_type)
     with transaction.atomic():
@@ -582,6 +582,19 @@ def hold_capture(
             if current.status == Hold.Status.CAPTURED and current.requested_amount == requested:
                 return current
             raise HoldNotPending(hold_id=current.public_id, status=current.status)
+        if quote is not None and quote.anomaly:
+            # A paid key captured at zero usage: the classic way streamed
+            # usage is given away. It settles (the job is over), but is
+            # recorded and reported like a zero-cost charge.
+            from pricing.services import zero_cost_charge_record
+
+            zero_cost_charge_record(
+                quote=quote,
+                account=current.account,
+                task_id=current.task_id,
+                route=current.route,
+                idempotency_key=idempotency_key,
+            )
         captured = min(requested, current.amount + wallet.available)
         if captured < requested:
             shortfall = requested - captured
@@ -604,8 +617,8 @@ def hold_capture(
         )
 
 
-def _price(*, key: str, usage: dict, credit_type: CreditType) -> tuple[Decimal, str, dict]:
-    """Price usage with the catalogue (outside any lock): amount, price reference, ledger pricing columns."""
+def _price(*, key: str, usage: dict, credit_type: CreditType) -> tuple[Decimal, str, dict, Any]:
+    """Price usage with the catalogue (outside any lock): amount, price reference, ledger pricing columns, quote."""
     # Imported late: the pricing app builds on billing, not the reverse.
     from pricing.exceptions import InvalidUsage
     from pricing.services import USAGE_FIELDS, Usage, price_quote
@@ -613,10 +626,10 @@ def _price(*, key: str, usage: dict, credit_type: CreditType) -> tuple[Decimal, 
     if not isinstance(usage, dict) or set(usage) - set(USAGE_FIELDS):
         raise InvalidUsage(f"usage may only have the fields {', '.join(USAGE_FIELDS)}.", param="usage")
     quote = price_quote(key=key, usage=Usage(**usage), credit_type=credit_type)
-    return capture_amount_validate(quote.amount, credit_type), quote.price_ref[:64], quote.ledger_fields()
+    return capture_amount_validate(quote.amount, credit_type), quote.price_ref[:64], quote.ledger_fields(), quote
 
 
-def _hold_price(*, hold: Hold, usage: dict) -> tuple[Decimal, str, dict]:
+def _hold_price(*, hold: Hold, usage: dict) -> tuple[Decimal, str, dict, Any]:
     if not hold.price_key:
         raise InvalidRequest("This hold has no price key: capture it with an amount.")
     return _price(key=hold.price_key, usage=usage, credit_type=hold.credit_type)

@@ -81,3 +81,37 @@ def test_api_hold_by_estimate_then_capture_by_usage(api_client):
         f"/api/v1/holds/{created.json()['id']}/capture", {"usage": {"output_tokens": 300}}, format="json"
     )
     assert captured.status_code == 200 and captured.json()["captured_amount"] == "3.00"
+
+
+def test_capture_of_a_paid_key_at_zero_usage_is_recorded_as_an_anomaly():
+    from pricing.models import PricingAnomaly
+
+    account = funded_account("100.00")
+    hold = hold_create(
+        account=account,
+        credit_type=default_credit_type(),
+        price_key=KEY,
+        estimated_usage={"input_tokens": 1000},
+        task_id="stream-7",
+        actor=Actor.system(),
+    )
+    captured = hold_capture(hold=hold, usage={"input_tokens": 0, "output_tokens": 0}, actor=Actor.system())
+    assert captured.status == "captured" and captured.captured_amount == Decimal("0")
+    record = PricingAnomaly.objects.get(account=account)
+    assert record.kind == "zero_cost" and record.task_id == "stream-7" and record.resolved_key == KEY
+    assert Wallet.objects.get(account=account).held == Decimal("0")
+
+
+def test_capture_with_real_usage_records_no_anomaly():
+    from pricing.models import PricingAnomaly
+
+    account = funded_account("100.00")
+    hold = hold_create(
+        account=account,
+        credit_type=default_credit_type(),
+        price_key=KEY,
+        estimated_usage={"input_tokens": 1000},
+        actor=Actor.system(),
+    )
+    hold_capture(hold=hold, usage={"input_tokens": 400}, actor=Actor.system())
+    assert not PricingAnomaly.objects.filter(account=account).exists()
