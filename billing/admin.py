@@ -6,6 +6,7 @@ services, which the admin actions call with the staff user as actor.
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db import connection
@@ -231,6 +232,25 @@ class AllowanceGrantInline(admin.TabularInline):
         return False
 
 
+class SubscriptionAddForm(forms.ModelForm):
+    """Refuses, as form errors, what `subscription_create` would refuse."""
+
+    class Meta:
+        model = Subscription
+        fields = ["account", "plan", "status", "trial_end", "stripe_customer_id", "stripe_subscription_id", "metadata"]
+
+    def clean(self):
+        cleaned = super().clean()
+        account, plan, status = cleaned.get("account"), cleaned.get("plan"), cleaned.get("status")
+        if status and status not in Subscription.LIVE_STATUSES:
+            self.add_error("status", "A new subscription must be trialing, active or past due.")
+        if plan and not plan.is_active:
+            self.add_error("plan", "This plan takes no new subscriptions.")
+        if account and Subscription.objects.filter(account=account, status__in=Subscription.LIVE_STATUSES).exists():
+            self.add_error("account", "This account already has a live subscription: cancel it first.")
+        return cleaned
+
+
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
     """Created through `subscription_create` (which grants the first allowance).
@@ -275,6 +295,11 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return self.change_readonly if obj is not None else []
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = SubscriptionAddForm
+        return super().get_form(request, obj, **kwargs)
 
     def save_model(self, request, obj, form, change):
         if change:

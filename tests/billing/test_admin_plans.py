@@ -76,3 +76,39 @@ def test_changelists_render(superuser_client, path):
 def test_subscription_change_page_renders(superuser_client):
     subscription = subscription_create(account=AccountFactory(), plan=PlanFactory())
     assert superuser_client.get(f"/admin/billing/subscription/{subscription.pk}/change/").status_code == 200
+
+
+def _add_subscription(client, account, plan, status="active"):
+    return client.post(
+        "/admin/billing/subscription/add/",
+        {
+            "account": account.pk,
+            "plan": plan.pk,
+            "status": status,
+            "metadata": "{}",
+            "allowance_grants-TOTAL_FORMS": "0",
+            "allowance_grants-INITIAL_FORMS": "0",
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "plan_active", "existing", "message"),
+    [
+        ("canceled", True, False, b"must be trialing"),
+        ("active", False, False, b"takes no new subscriptions"),
+        ("active", True, True, b"already has a live subscription"),
+    ],
+)
+def test_adding_a_subscription_the_service_would_refuse_is_a_form_error(
+    superuser_client, status, plan_active, existing, message
+):
+    account, plan = AccountFactory(), PlanFactory()
+    if existing:
+        subscription_create(account=account, plan=PlanFactory())
+    plan.is_active = plan_active
+    plan.save()
+    before = Subscription.objects.filter(account=account).count()
+    response = _add_subscription(superuser_client, account, plan, status=status)
+    assert response.status_code == 200 and message in response.content
+    assert Subscription.objects.filter(account=account).count() == before
