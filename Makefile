@@ -21,7 +21,12 @@ $(BIN)/.installed: requirements.txt
 
 install: $(BIN)/.installed
 
-run: install
+# A random SECRET_KEY for development, kept in .env (git-ignored) across runs.
+.env:
+	@echo "SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))')" > .env
+	@echo "Wrote a random SECRET_KEY to .env"
+
+run: install .env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_demo
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)

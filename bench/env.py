@@ -22,6 +22,10 @@ OPS_DB = os.environ.get("BENCH_DATABASE", "cl_bench")
 LEDGER_DB = f"{OPS_DB}_ledger"
 
 
+# The benchmark's own processes need a key; never used outside bench databases.
+os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production")
+
+
 def db_url(name: str) -> str:
     return f"{SERVER}/{name}"
 

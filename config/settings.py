@@ -21,10 +21,13 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
-    if not DEBUG and env.bool("CREDITLEDGER_REQUIRE_SECRET_KEY", default=False):
-        raise ImproperlyConfigured("SECRET_KEY must be set in production.")
-    # Development only: a fixed key so sessions survive restarts of `make run`.
-    SECRET_KEY = "dev-insecure-creditledger-secret-key-change-me-in-production"
+    if not DEBUG:
+        # A published default key would let anyone forge staff sessions.
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set: set it in the environment or in .env "
+            "(`make run` writes a random one to .env for development), or set DEBUG=true."
+        )
+    SECRET_KEY = "dev-insecure-creditledger-secret-key-debug-only"
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
