@@ -60,8 +60,8 @@ class HoldOutput(serializers.Serializer):
     on_expiry = serializers.CharField()
     expires_at = serializers.DateTimeField()
     price_key = serializers.CharField()
-    estimated_usage = serializers.JSONField()
-    capture_usage = serializers.JSONField()
+    estimated_usage = serializers.JSONField(allow_null=True)
+    capture_usage = serializers.JSONField(allow_null=True)
     price_version = serializers.CharField()
     task_id = serializers.CharField()
     route = serializers.CharField()
@@ -69,7 +69,7 @@ class HoldOutput(serializers.Serializer):
     release_reason = serializers.CharField()
     capture_entry = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
-    resolved_at = serializers.DateTimeField()
+    resolved_at = serializers.DateTimeField(allow_null=True)
 
     def get_object(self, hold) -> str:
         return "hold"

@@ -2,7 +2,8 @@
 
 For every operation in `/api/schema/`, generated requests (valid and
 invalid) are sent in-process to the WSGI app with a live service API key,
-half of them aimed at a real funded account. Every response must be a non-5xx,
+half of them aimed at a real funded account and at real holds and charges
+of it. Every response must be a non-5xx,
 have a documented status code and content type, and match the documented
 body schema.
 """
@@ -23,8 +24,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from billing.services import Actor, charge_create, hold_create
 from config.wsgi import application
-from tests.factories import funded_account, service_key
+from tests.factories import default_credit_type, funded_account, service_key
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXAMPLES_PER_OPERATION = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "25"))
@@ -65,6 +67,22 @@ def test_operation_never_errors_and_matches_its_schema(label):
     operation = _schema()[path][method]
     _, secret = service_key()
     account = funded_account("100.00")
+    # Real objects for the path parameters, so hold and refund operations get
+    # past their 404 and are exercised for real (the pool is refreshed when a
+    # generated call uses one up: a hold captured, a charge fully refunded).
+    real = {
+        "account_id": lambda: account.public_id,
+        "hold_id": lambda: (
+            hold_create(
+                account=account, credit_type=default_credit_type(), amount="1.00", actor=Actor.system()
+            ).public_id
+        ),
+        "charge_id": lambda: (
+            charge_create(
+                account=account, credit_type=default_credit_type(), amount="1.00", actor=Actor.system()
+            ).public_id
+        ),
+    }
     headers = {"Authorization": f"Bearer {secret}"}
 
     @given(case=operation.as_strategy(), aim_at_real_account=st.booleans())
@@ -76,8 +94,9 @@ def test_operation_never_errors_and_matches_its_schema(label):
     )
     def check(case, aim_at_real_account: bool) -> None:
         if aim_at_real_account:
-            if case.path_parameters and "account_id" in case.path_parameters:
-                case.path_parameters["account_id"] = account.public_id
+            for name in list(case.path_parameters or {}):
+                if name in real:
+                    case.path_parameters[name] = real[name]()
             if isinstance(case.body, dict) and "account" in case.body:
                 case.body["account"] = account.public_id
         case.call_and_validate(headers=headers, checks=CHECKS)
