@@ -105,12 +105,14 @@ class LedgerEntryAdmin(ChargeRefundAdminMixin, ReadOnlyAdminMixin, admin.ModelAd
         "=public_id",
         "=task_id",
         "=idempotency_key",
-        "route",
+        "=route",
         "=account__public_id",
         "=account__external_id",
-        "account__email",
+        "=account__email",
     ]
-    date_hierarchy = "created_at"
+    # Exact matches only, and no date_hierarchy: both would scan the whole
+    # ledger (substring search, and a date drill-down that aggregates all
+    # rows). The date filter in the sidebar uses the created_at index.
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     list_per_page = 50
@@ -162,8 +164,7 @@ class HoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     list_select_related = ["account", "credit_type"]
     list_filter = ["status", "on_expiry", "credit_type", ("created_at", admin.DateFieldListFilter)]
-    search_fields = ["=public_id", "=task_id", "route", "=account__public_id", "=account__external_id"]
-    date_hierarchy = "created_at"
+    search_fields = ["=public_id", "=task_id", "=route", "=account__public_id", "=account__external_id"]
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     list_per_page = 50
