@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from billing.services import Actor, charge_create, hold_create
+from billing.services import Actor, charge_create, grant_create, hold_create
 from config.wsgi import application
 from tests.factories import default_credit_type, funded_account, service_key
 
@@ -70,17 +70,20 @@ def test_operation_never_errors_and_matches_its_schema(label):
     # Real objects for the path parameters, so hold and refund operations get
     # past their 404 and are exercised for real (the pool is refreshed when a
     # generated call uses one up: a hold captured, a charge fully refunded).
+    credits = default_credit_type()
+
+    def funded(make):
+        # Generated captures may take everything available: top up first.
+        grant_create(account=account, credit_type=credits, amount="1000.00", actor=Actor.system())
+        return make().public_id
+
     real = {
         "account_id": lambda: account.public_id,
-        "hold_id": lambda: (
-            hold_create(
-                account=account, credit_type=default_credit_type(), amount="1.00", actor=Actor.system()
-            ).public_id
+        "hold_id": lambda: funded(
+            lambda: hold_create(account=account, credit_type=credits, amount="1.00", actor=Actor.system())
         ),
-        "charge_id": lambda: (
-            charge_create(
-                account=account, credit_type=default_credit_type(), amount="1.00", actor=Actor.system()
-            ).public_id
+        "charge_id": lambda: funded(
+            lambda: charge_create(account=account, credit_type=credits, amount="1.00", actor=Actor.system())
         ),
     }
     headers = {"Authorization": f"Bearer {secret}"}
