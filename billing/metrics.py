@@ -1,9 +1,10 @@
 """Prometheus metrics for the ledger, exposed at /metrics.
 
 Counters are incremented after commit (see `billing.services.wallet_changed`)
-so a rolled-back charge is never counted. Amounts are exported as floats:
-metrics are for dashboards and alerts, never for money; the ledger is the
-record.
+so a rolled-back charge is never counted. Amounts are exported as whole
+numbers of the credit type's smallest unit (0.01 credits at scale 2), exact
+integers rather than floats; metrics are for dashboards and alerts, never for
+money: the ledger is the record.
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ LEDGER_ENTRIES = Counter(
 )
 CHARGES = Counter("creditledger_charges_total", "Committed charges.", ["credit_type"])
 CHARGE_AMOUNT = Counter(
-    "creditledger_charge_amount_total", "Credits charged (approximate, for dashboards).", ["credit_type"]
+    "creditledger_charged_minor_units_total",
+    "Credits charged, in the credit type's smallest unit (0.01 at scale 2).",
+    ["credit_type"],
 )
 REFUNDS = Counter("creditledger_refunds_total", "Committed refunds.", ["credit_type"])
 REFUND_AMOUNT = Counter(
-    "creditledger_refund_amount_total", "Credits refunded (approximate, for dashboards).", ["credit_type"]
+    "creditledger_refunded_minor_units_total",
+    "Credits refunded, in the credit type's smallest unit (0.01 at scale 2).",
+    ["credit_type"],
 )
 GRANTS = Counter("creditledger_grants_total", "Committed grants.", ["credit_type"])
 HOLDS = Counter("creditledger_holds_total", "Hold lifecycle events.", ["event"])  # created/captured/released/expired
@@ -51,14 +56,19 @@ REQUEST_LATENCY = Histogram(
 )
 
 
-def ledger_entry_committed(*, kind: str, credit_type: str, amount: Decimal) -> None:
+def minor_units(amount: Decimal, scale: int) -> int:
+    """An amount as a whole number of its credit type's smallest unit: exact, never a float."""
+    return int(abs(amount).scaleb(scale))
+
+
+def ledger_entry_committed(*, kind: str, credit_type: str, amount: Decimal, scale: int) -> None:
     """Count one committed ledger entry (called from an on_commit callback)."""
     LEDGER_ENTRIES.labels(kind=kind, credit_type=credit_type).inc()
     if kind == "charge":
         CHARGES.labels(credit_type=credit_type).inc()
-        CHARGE_AMOUNT.labels(credit_type=credit_type).inc(float(-amount))
+        CHARGE_AMOUNT.labels(credit_type=credit_type).inc(minor_units(amount, scale))
     elif kind == "refund":
         REFUNDS.labels(credit_type=credit_type).inc()
-        REFUND_AMOUNT.labels(credit_type=credit_type).inc(float(amount))
+        REFUND_AMOUNT.labels(credit_type=credit_type).inc(minor_units(amount, scale))
     elif kind == "grant":
         GRANTS.labels(credit_type=credit_type).inc()

@@ -180,6 +180,7 @@ def wallet_changed(wallet: Wallet, *, entry: LedgerEntry | None = None) -> None:
                 kind=entry.kind,
                 credit_type=wallet.credit_type.code,
                 amount=entry.amount,
+                scale=wallet.credit_type.scale,
             ),
             robust=True,
         )

@@ -6,6 +6,7 @@ than being ignored. Application settings share the `CREDITLEDGER_` prefix
 where they are ours rather than Django's.
 """
 
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -182,7 +183,7 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A dead broker must not hang the request that enqueues after commit: connect
 # fast, publish without retrying (the outbox sweep covers a lost enqueue).
-CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
+CELERY_BROKER_CONNECTION_TIMEOUT = env.int("CELERY_BROKER_CONNECTION_TIMEOUT", default=2)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict = {
@@ -303,7 +304,7 @@ if not any(PRICING_DEFAULT_PRICE.values()):
     PRICING_DEFAULT_PRICE = None
 # In-process price cache: entries live at most this long, and every look-up
 # also checks the catalogue revision, so a change is seen by the next charge.
-PRICING_CACHE_TTL_S = env.float("CREDITLEDGER_PRICING_CACHE_TTL_S", default=60.0)
+PRICING_CACHE_TTL_S = env.int("CREDITLEDGER_PRICING_CACHE_TTL_S", default=60)
 # Usage bounds per charge or quote (anything above is a 400).
 PRICING_MAX_TOKENS = env.int("CREDITLEDGER_PRICING_MAX_TOKENS", default=100_000_000)
 PRICING_MAX_UNITS = env.int("CREDITLEDGER_PRICING_MAX_UNITS", default=10_000_000)
@@ -334,9 +335,9 @@ except (ValueError, KeyError, OSError) as _exc:
 # schedules (seconds); both jobs are idempotent, so a doubled run is harmless.
 CELERY_BEAT_SCHEDULE["expire-grants"] = {
     "task": "billing.tasks.expire_grants",
-    "schedule": float(env.int("CREDITLEDGER_EXPIRE_GRANTS_EVERY_S", default=60)),
+    "schedule": timedelta(seconds=env.int("CREDITLEDGER_EXPIRE_GRANTS_EVERY_S", default=60)),
 }
 CELERY_BEAT_SCHEDULE["renew-allowances"] = {
     "task": "billing.tasks.renew_allowances",
-    "schedule": float(env.int("CREDITLEDGER_RENEW_ALLOWANCES_EVERY_S", default=300)),
+    "schedule": timedelta(seconds=env.int("CREDITLEDGER_RENEW_ALLOWANCES_EVERY_S", default=300)),
 }

@@ -34,11 +34,11 @@ def service() -> APIClient:
 def test_a_committed_charge_is_counted(service):
     account = funded_account("10.00")
     before = sample("creditledger_charges_total", credit_type="credits")
-    amount_before = sample("creditledger_charge_amount_total", credit_type="credits")
+    amount_before = sample("creditledger_charged_minor_units_total", credit_type="credits")
     response = service.post("/api/v1/charges", {"account": account.public_id, "amount": "2.50"}, format="json")
     assert response.status_code == 201
     assert sample("creditledger_charges_total", credit_type="credits") == before + 1
-    assert sample("creditledger_charge_amount_total", credit_type="credits") == pytest.approx(amount_before + 2.5)
+    assert sample("creditledger_charged_minor_units_total", credit_type="credits") == amount_before + 250
 
 
 @pytest.mark.django_db(transaction=True)
