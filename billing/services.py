@@ -478,6 +478,10 @@ def hold_create(
         if not price_key or estimated_usage is None:
             raise InvalidRequest("Give amount, or price_key with estimated_usage.")
         amount, price_version, _, _ = _price(key=price_key, usage=estimated_usage, credit_type=credit_type)
+    elif price_key:
+        # An explicit amount with a price key: the key must be priced now, or
+        # its capture by usage would only fail once the job is done.
+        _, price_version, _, _ = _price(key=price_key, usage={}, credit_type=credit_type)
     value = amount_validate(amount, credit_type)
     if on_expiry not in Hold.OnExpiry.values:
         raise InvalidRequest("on_expiry must be 'release' or 'capture'.")

@@ -115,3 +115,28 @@ def test_capture_with_real_usage_records_no_anomaly():
     )
     hold_capture(hold=hold, usage={"input_tokens": 400}, actor=Actor.system())
     assert not PricingAnomaly.objects.filter(account=account).exists()
+
+
+def test_hold_with_an_amount_and_an_unpriced_key_is_refused_up_front():
+    from pricing.exceptions import PriceNotConfigured
+
+    account = funded_account("100.00")
+    with pytest.raises(PriceNotConfigured):
+        hold_create(
+            account=account,
+            credit_type=default_credit_type(),
+            amount="5.00",
+            price_key="acme/unknown",
+            actor=Actor.system(),
+        )
+    assert Wallet.objects.get(account=account).held == Decimal("0")
+
+
+def test_hold_with_an_amount_and_a_priced_key_can_be_captured_by_usage(price):
+    account = funded_account("100.00")
+    hold = hold_create(
+        account=account, credit_type=default_credit_type(), amount="5.00", price_key=KEY, actor=Actor.system()
+    )
+    assert hold.price_version == price.public_id
+    captured = hold_capture(hold=hold, usage={"input_tokens": 400}, actor=Actor.system())
+    assert captured.captured_amount == Decimal("1.00")
