@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -224,9 +224,16 @@ PriceListOutput = inline_serializer(
 class PriceListView(APIView):
     """The catalogue in force now: every priced key, its source and version, and the aliases."""
 
-    @extend_schema(operation_id="prices_list", responses={200: PriceListOutput})
+    @extend_schema(
+        operation_id="prices_list",
+        parameters=[OpenApiParameter("credit_type", str, required=False, description="Only this credit type")],
+        responses={200: PriceListOutput},
+    )
     def get(self, request):
         rows = prices_current()
+        if "credit_type" in request.query_params:
+            code = credit_type_get(request.query_params["credit_type"]).code  # 404 credit_type_not_found
+            rows = [row for row in rows if row.credit_type.code == code]
         return Response(
             {
                 "object": "list",

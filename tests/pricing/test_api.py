@@ -208,3 +208,18 @@ def test_price_list_shows_the_current_versions_their_source_and_aliases(service,
 
 def test_prices_need_an_api_key(api_client):
     assert api_client.get("/api/v1/prices").status_code == 401
+
+
+def test_price_list_filters_by_credit_type(service):
+    from tests.factories import CreditTypeFactory
+
+    usd = CreditTypeFactory(code="usd", scale=6)
+    PriceFactory(key="openai/gpt-4o")
+    PriceFactory(key="openai/gpt-4o-usd", credit_type=usd)
+    rows = service.get("/api/v1/prices?credit_type=usd").json()["data"]
+    assert [row["key"] for row in rows] == ["openai/gpt-4o-usd"]
+
+
+def test_price_list_with_an_unknown_credit_type_is_404(service):
+    response = service.get("/api/v1/prices?credit_type=nope")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "credit_type_not_found"
