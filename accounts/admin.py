@@ -33,8 +33,12 @@ class WalletInline(admin.TabularInline):
         return False
 
 
-def _money_action(modeladmin, request, queryset, *, form_class, permission, title, apply):
-    """An admin action with an intermediate form (Django's delete_selected pattern)."""
+def _money_action(modeladmin, request, queryset, *, form_class, permission, title, service):
+    """An admin action with an intermediate form (Django's delete_selected pattern).
+
+    `service` (grant_create, adjustment_create) is called once per selected
+    account with the form's credit type, amount and reason, the staff user as actor.
+    """
     if not request.user.has_perm(permission):
         raise PermissionDenied
     form = form_class(request.POST if "apply" in request.POST else None)
@@ -42,7 +46,14 @@ def _money_action(modeladmin, request, queryset, *, form_class, permission, titl
         done = 0
         for account in queryset:
             try:
-                apply(account, form.cleaned_data, Actor(user=request.user))
+                data = form.cleaned_data
+                service(
+                    account=account,
+                    credit_type=data["credit_type"],
+                    amount=data["amount"],
+                    reason=data["reason"],
+                    actor=Actor(user=request.user),
+                )
                 done += 1
             except DomainError as error:
                 modeladmin.message_user(request, f"{account}: {error.message}", messages.ERROR)
@@ -72,15 +83,6 @@ class AccountAdmin(admin.ModelAdmin):
 
     @admin.action(description="Grant credits to selected accounts", permissions=["grant_credits"])
     def grant_credits(self, request, queryset):
-        def apply(account, data, actor):
-            grant_create(
-                account=account,
-                credit_type=data["credit_type"],
-                amount=data["amount"],
-                reason=data["reason"],
-                actor=actor,
-            )
-
         return _money_action(
             self,
             request,
@@ -88,20 +90,11 @@ class AccountAdmin(admin.ModelAdmin):
             form_class=GrantCreditsForm,
             permission="accounts.grant_credits",
             title="Grant credits",
-            apply=apply,
+            service=grant_create,
         )
 
     @admin.action(description="Adjust balance (staff correction)", permissions=["adjust_balance"])
     def adjust_balance(self, request, queryset):
-        def apply(account, data, actor):
-            adjustment_create(
-                account=account,
-                credit_type=data["credit_type"],
-                amount=data["amount"],
-                reason=data["reason"],
-                actor=actor,
-            )
-
         return _money_action(
             self,
             request,
@@ -109,7 +102,7 @@ class AccountAdmin(admin.ModelAdmin):
             form_class=AdjustBalanceForm,
             permission="billing.adjust_balance",
             title="Adjust balance",
-            apply=apply,
+            service=adjustment_create,
         )
 
     @admin.action(description="Suspend selected accounts", permissions=["change"])

@@ -79,44 +79,60 @@ def _scope(column: str, account: Account | None) -> tuple[str, list]:
     return f" AND {column} = %s", [account.pk]
 
 
-def _balance_mismatches(account: Account | None) -> Iterator[ReconciliationDiscrepancy]:
-    wallet, ledger = Wallet._meta.db_table, LedgerEntry._meta.db_table
-    inner, inner_params = _scope("account_id", account)
+def _wallet_sum_mismatches(
+    *,
+    column: str,
+    child_table: str,
+    child_sum: str,
+    child_filter: str,
+    child_params: list,
+    account: Account | None,
+    kind: str,
+    detail: str,
+) -> Iterator[ReconciliationDiscrepancy]:
+    """Wallets whose stored `column` differs from SUM(`child_sum`) of their rows in `child_table`.
+
+    One GROUP BY over the child table, joined to the wallets: only the
+    disagreeing wallets come back.
+    """
+    wallet = Wallet._meta.db_table
     outer, outer_params = _scope("w.account_id", account)
     sql = (
-        f"SELECT w.id, w.balance, COALESCE(l.total, 0) FROM {wallet} w "  # noqa: S608 - table names are ours
-        f"LEFT JOIN (SELECT wallet_id, SUM(amount) AS total FROM {ledger} WHERE 1=1{inner} GROUP BY wallet_id) l "
-        f"ON l.wallet_id = w.id WHERE w.balance <> COALESCE(l.total, 0){outer}"
+        f"SELECT w.id, w.{column}, COALESCE(c.total, 0) FROM {wallet} w "  # noqa: S608 - names are ours
+        f"LEFT JOIN (SELECT wallet_id, SUM({child_sum}) AS total FROM {child_table} "
+        f"WHERE 1=1{child_filter} GROUP BY wallet_id) c "
+        f"ON c.wallet_id = w.id WHERE w.{column} <> COALESCE(c.total, 0){outer}"
     )
-    for wallet_id, balance, total in _stream(sql, inner_params + outer_params):
-        yield ReconciliationDiscrepancy(
-            kind=Kind.BALANCE_MISMATCH,
-            wallet_id=wallet_id,
-            expected=total,
-            actual=balance,
-            detail="Stored balance differs from the sum of the wallet's ledger entries.",
-        )
+    for wallet_id, actual, total in _stream(sql, [*child_params, *outer_params]):
+        yield ReconciliationDiscrepancy(kind=kind, wallet_id=wallet_id, expected=total, actual=actual, detail=detail)
+
+
+def _balance_mismatches(account: Account | None) -> Iterator[ReconciliationDiscrepancy]:
+    scope, params = _scope("account_id", account)
+    return _wallet_sum_mismatches(
+        column="balance",
+        child_table=LedgerEntry._meta.db_table,
+        child_sum="amount",
+        child_filter=scope,
+        child_params=params,
+        account=account,
+        kind=Kind.BALANCE_MISMATCH,
+        detail="Stored balance differs from the sum of the wallet's ledger entries.",
+    )
 
 
 def _held_mismatches(account: Account | None) -> Iterator[ReconciliationDiscrepancy]:
-    wallet, hold = Wallet._meta.db_table, Hold._meta.db_table
-    inner, inner_params = _scope("account_id", account)
-    outer, outer_params = _scope("w.account_id", account)
-    sql = (
-        f"SELECT w.id, w.held, COALESCE(h.total, 0) FROM {wallet} w "  # noqa: S608 - table names are ours
-        f"LEFT JOIN (SELECT wallet_id, SUM(amount) AS total FROM {hold} "
-        f"WHERE status = %s{inner} GROUP BY wallet_id) h "
-        f"ON h.wallet_id = w.id WHERE w.held <> COALESCE(h.total, 0){outer}"
+    scope, params = _scope("account_id", account)
+    return _wallet_sum_mismatches(
+        column="held",
+        child_table=Hold._meta.db_table,
+        child_sum="amount",
+        child_filter=f" AND status = %s{scope}",
+        child_params=[Hold.Status.PENDING.value, *params],
+        account=account,
+        kind=Kind.HELD_MISMATCH,
+        detail="Held amount differs from the sum of the wallet's pending holds.",
     )
-    params = [Hold.Status.PENDING.value, *inner_params, *outer_params]
-    for wallet_id, held, total in _stream(sql, params):
-        yield ReconciliationDiscrepancy(
-            kind=Kind.HELD_MISMATCH,
-            wallet_id=wallet_id,
-            expected=total,
-            actual=held,
-            detail="Held amount differs from the sum of the wallet's pending holds.",
-        )
 
 
 def _negative_balances(account: Account | None) -> Iterator[ReconciliationDiscrepancy]:
@@ -186,25 +202,18 @@ def _stale_holds(account: Account | None) -> Iterator[ReconciliationDiscrepancy]
 
 
 def _lot_mismatches(account: Account | None) -> Iterator[ReconciliationDiscrepancy]:
-    wallet, lot = Wallet._meta.db_table, CreditLot._meta.db_table
-    outer, outer_params = _scope("w.account_id", account)
-    inner = (
-        f" AND wallet_id IN (SELECT id FROM {wallet} WHERE account_id = %s)" if account is not None else ""  # noqa: S608
+    wallet = Wallet._meta.db_table
+    in_account = f" AND wallet_id IN (SELECT id FROM {wallet} WHERE account_id = %s)"  # noqa: S608 - name is ours
+    return _wallet_sum_mismatches(
+        column="lot_balance",
+        child_table=CreditLot._meta.db_table,
+        child_sum="remaining",
+        child_filter=in_account if account is not None else "",
+        child_params=[account.pk] if account is not None else [],
+        account=account,
+        kind=Kind.LOT_MISMATCH,
+        detail="Lot balance differs from the sum of the wallet's grant lots.",
     )
-    sql = (
-        f"SELECT w.id, w.lot_balance, COALESCE(l.total, 0) FROM {wallet} w "  # noqa: S608 - table names are ours
-        f"LEFT JOIN (SELECT wallet_id, SUM(remaining) AS total FROM {lot} WHERE 1=1{inner} GROUP BY wallet_id) l "
-        f"ON l.wallet_id = w.id WHERE w.lot_balance <> COALESCE(l.total, 0){outer}"
-    )
-    params = ([account.pk] if account is not None else []) + outer_params
-    for wallet_id, lot_balance, total in _stream(sql, params):
-        yield ReconciliationDiscrepancy(
-            kind=Kind.LOT_MISMATCH,
-            wallet_id=wallet_id,
-            expected=total,
-            actual=lot_balance,
-            detail="Lot balance differs from the sum of the wallet's grant lots.",
-        )
 
 
 def _stale_lots(account: Account | None) -> Iterator[ReconciliationDiscrepancy]:
