@@ -329,32 +329,30 @@ class Client:
 def _patch_lock_timer(client: Client) -> None:
     """Record when each service call is granted its wallet lock and when it commits.
 
-    The commit time comes from an on-commit callback registered as the lock
-    is taken, so it runs first after COMMIT returns, before the service's own
-    after-commit work (cache invalidation, metrics), which holds no lock.
+    Both wallet-locking statements of the service layer are wrapped (the plain
+    lock and the debit lock that also reads the daily limit). The commit time
+    comes from an on-commit callback registered as the lock is taken, so it
+    runs first after COMMIT returns, before the service's own after-commit
+    work (cache invalidation, metrics), which holds no lock.
     """
     from django.db import transaction
 
     from billing import services
 
-    original = services.wallet_lock
-
     def committed() -> None:
         client.committed_at = perf_counter()
 
-    def timed_wallet_lock(**kwargs):
-        wallet = original(**kwargs)
-        client.locked_at = perf_counter()
-        transaction.on_commit(committed)
-        return wallet
+    def timed(original):
+        def locked(**kwargs):
+            result = original(**kwargs)
+            client.locked_at = perf_counter()
+            transaction.on_commit(committed)
+            return result
 
-    services.wallet_lock = timed_wallet_lock
-    try:
-        from refunds import services as refund_services
+        return locked
 
-        refund_services.wallet_lock = timed_wallet_lock
-    except ImportError:  # pragma: no cover
-        pass
+    services._wallet_select_for_update = timed(services._wallet_select_for_update)
+    services._wallet_select_for_debit = timed(services._wallet_select_for_debit)
 
 
 def _child(pipe) -> None:

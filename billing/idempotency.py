@@ -62,7 +62,7 @@ def _claim(*, api_key: ApiKey, key: str, endpoint: str, fingerprint: str) -> int
     table = IdempotencyRecord._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL lock_timeout = %s", [f"{settings.IDEMPOTENCY_LOCK_TIMEOUT_MS}ms"])
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{settings.IDEMPOTENCY_LOCK_TIMEOUT_MS}ms"])
         try:
             cursor.execute(
                 f"INSERT INTO {table} (api_key_id, key, endpoint, request_hash, created_at) "  # noqa: S608 - table name is ours
@@ -75,7 +75,7 @@ def _claim(*, api_key: ApiKey, key: str, endpoint: str, fingerprint: str) -> int
             raise
         row = cursor.fetchone()
         if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL lock_timeout = 0")
+            cursor.execute("SELECT set_config('lock_timeout', '0', true)")
     return row[0] if row else None
 
 

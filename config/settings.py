@@ -92,6 +92,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5))
+    # Server-side parameter binding with prepared statements: the money path
+    # runs the same few statements on every request, and letting PostgreSQL
+    # parse and plan them once per connection (instead of Django's default of
+    # interpolating literals client-side) took ~1.5 ms off each charge (README
+    # "Performance"). Behind a pooler that cannot keep prepared statements
+    # (PgBouncer < 1.21 in transaction mode) set DATABASE_PREPARE_THRESHOLD=0.
+    prepare_threshold = env.int("DATABASE_PREPARE_THRESHOLD", default=2)
+    DATABASES["default"]["OPTIONS"].setdefault("server_side_binding", True)
+    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", prepare_threshold or None)
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

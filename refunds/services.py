@@ -11,20 +11,32 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 
 from billing.models import LedgerEntry
+from billing.rows import row_insert
 from billing.services import Actor, amount_validate, ledger_entry_append, wallet_lock
 from refunds.exceptions import ChargeFullyRefunded, InvalidRefundReason, NotACharge, RefundExceedsCharge
 from refunds.models import RefundLog
 
+_REFUNDED_TOTAL_SQL = "SELECT sum(amount) FROM {table} WHERE related_entry_id = %s AND kind = %s"
+
 
 def charge_refunded_total(charge: LedgerEntry) -> Decimal:
     """What has been refunded of this charge so far (positive)."""
-    total = LedgerEntry.objects.filter(related_entry=charge, kind=LedgerEntry.Kind.REFUND).aggregate(s=Sum("amount"))[
-        "s"
-    ]
+    if connection.vendor == "postgresql":
+        # Runs under the wallet lock on every refund: a fixed statement, not an
+        # ORM aggregate compiled per call (README "Performance").
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _REFUNDED_TOTAL_SQL.format(table=LedgerEntry._meta.db_table), [charge.pk, LedgerEntry.Kind.REFUND]
+            )
+            total = cursor.fetchone()[0]
+    else:
+        total = LedgerEntry.objects.filter(related_entry=charge, kind=LedgerEntry.Kind.REFUND).aggregate(
+            s=Sum("amount")
+        )["s"]
     return total or Decimal(0)
 
 
@@ -98,6 +110,6 @@ def refund_issue(
             actor_api_key=actor.api_key,
             actor_user=actor.user,
         )
-        log.save(force_insert=True)
+        row_insert(log)
     log.refundable_after = refundable - value  # type: ignore[attr-defined]  # for the response only
     return log

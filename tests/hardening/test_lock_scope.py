@@ -30,7 +30,9 @@ from tests.factories import AccountFactory, default_credit_type, service_key
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
-LOCKING = re.compile(r"\sFOR\s+(NO\s+KEY\s+UPDATE|UPDATE|SHARE|KEY\s+SHARE)\b", re.IGNORECASE)
+LOCKING = re.compile(
+    r"\sFOR\s+(NO\s+KEY\s+UPDATE|UPDATE|SHARE|KEY\s+SHARE)\b(\s+OF\s+\w+(\s*,\s*\w+)*)?", re.IGNORECASE
+)
 
 
 class LockRecorder:
