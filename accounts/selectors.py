@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 
 from accounts.exceptions import AccountNotFound
 from accounts.models import Account, ApiKey
+from config.rows import row_find
 
 
 def accounts_visible_to(api_key: ApiKey) -> QuerySet[Account]:
@@ -18,7 +19,11 @@ def account_get_for_key(*, api_key: ApiKey, public_id: str) -> Account:
     """The account, or AccountNotFound if it does not exist *or* this key may not see it."""
     if not isinstance(public_id, str) or len(public_id) > 64:
         raise AccountNotFound()
-    account = accounts_visible_to(api_key).filter(public_id=public_id).first()
+    if api_key.is_service:
+        account = row_find(Account, by="public_id", value=public_id)
+    else:
+        # An account key sees its own account only, already loaded with the key.
+        account = api_key.account if api_key.account.public_id == public_id else None
     if account is None:
         raise AccountNotFound()
     return account

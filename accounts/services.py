@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.exceptions import AccountAlreadyExists
 from accounts.ids import random_token
 from accounts.models import Account, ApiKey
+from config.rows import row_find
 
 KEY_SCHEME = "clk"
 
@@ -74,7 +75,8 @@ def api_key_authenticate(secret: str) -> ApiKey | None:
     if len(parts) != 3 or parts[0] != KEY_SCHEME or len(secret) > 128:
         return None
     prefix = f"{parts[0]}_{parts[1]}"
-    api_key = ApiKey.objects.select_related("account").filter(prefix=prefix).first()
+    # Every API request starts here: one statement built once (config.rows), not an ORM query compiled per call.
+    api_key = row_find(ApiKey, by="prefix", value=prefix, related="account")
     if api_key is None or not hmac.compare_digest(api_key.secret_hash, _digest(secret)):
         return None
     if api_key.is_revoked:

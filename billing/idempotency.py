@@ -34,7 +34,9 @@ from accounts.models import ApiKey
 from billing import metrics
 from billing.exceptions import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidIdempotencyKey
 from billing.models import IdempotencyRecord
+from config.atomic import effect_savepoint
 from config.errors import DomainError
+from config.rows import row_update
 
 HEADER = "Idempotency-Key"
 _KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -58,7 +60,13 @@ def request_fingerprint(*, endpoint: str, params: dict) -> str:
 
 
 def _claim(*, api_key: ApiKey, key: str, endpoint: str, fingerprint: str) -> int | None:
-    """Insert the record; its id, or None if a committed record already holds the key."""
+    """Insert the record; its id, or None if a committed record already holds the key.
+
+    The lock timeout is set for the rest of the transaction, not only the
+    claim: the request's wallet lock waits no longer than its duplicate
+    would (a 503 `lock_timeout` with Retry-After, nothing changed), and a
+    second statement to reset it is saved on every request.
+    """
     table = IdempotencyRecord._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -74,8 +82,6 @@ def _claim(*, api_key: ApiKey, key: str, endpoint: str, fingerprint: str) -> int
                 raise IdempotencyKeyInUse() from exc
             raise
         row = cursor.fetchone()
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT set_config('lock_timeout', '0', true)")
     return row[0] if row else None
 
 
@@ -117,13 +123,13 @@ def run_idempotent(
             metrics.IDEMPOTENT_REPLAYS.labels(endpoint=endpoint).inc()
             return _replay(record)
         try:
-            with transaction.atomic():
+            with effect_savepoint():
                 status, body = effect()
         except DomainError as error:
             if not error.replayable:
                 raise  # rolls back the claim too: nothing is stored
             status, body = error.status, error.as_body()
-        IdempotencyRecord.objects.filter(pk=record_id).update(response_status=status, response_body=body)
+        row_update(IdempotencyRecord, record_id, response_status=status, response_body=body)
     return Response(body, status=status)
 
 

@@ -2,10 +2,12 @@
 
 Every function here that moves credits:
 
-1. runs inside `transaction.atomic()` (joining the caller's transaction when
-   there is one, e.g. the idempotency wrapper of the API);
-2. locks exactly one wallet row with `SELECT ... FOR NO KEY UPDATE` (no join,
-   so no other row is locked), which serialises all changes to that wallet;
+1. runs inside `transaction.atomic()` (`service_atomic()`: a savepoint in
+   the caller's transaction when there is one, or the idempotency wrapper's
+   own savepoint in the API);
+2. locks exactly one wallet row with `SELECT ... FOR NO KEY UPDATE` (`OF`
+   the wallet only, when the same statement reads the daily limit), which
+   serialises all changes to that wallet;
 3. decides from the locked row, never from a cache;
 4. updates the stored balance and inserts the ledger entry, both or neither.
 
@@ -59,8 +61,9 @@ from billing.models import (
     Subscription,
     Wallet,
 )
-from billing.rows import row_get, row_insert, row_update
+from config.atomic import service_atomic
 from config.errors import InvalidRequest
+from config.rows import row_get, row_insert, row_update
 
 if TYPE_CHECKING:
     from pricing.services import Quote
@@ -325,7 +328,7 @@ def grant_create(
     """
     value = amount_validate(amount, credit_type)
     grant_terms_validate(priority=priority, expires_at=expires_at)
-    with transaction.atomic():
+    with service_atomic():
         wallet = wallet_lock(account=account, credit_type=credit_type, create=True)
         entry = _append_entry(
             wallet=wallet,
@@ -369,7 +372,7 @@ def charge_create(
     value = amount_validate(amount, credit_type)
     if not account.is_active:
         raise AccountSuspended()
-    with transaction.atomic():
+    with service_atomic():
         wallet, daily_limit = wallet_lock_for_debit(account=account, credit_type=credit_type)
         available = wallet.available if wallet is not None else Decimal(0)
         if wallet is None or available < value:
@@ -410,7 +413,7 @@ def adjustment_create(
         raise InvalidAmount("Adjustment must be a non-zero decimal.")
     magnitude = amount_validate(abs(signed), credit_type)
     value = magnitude if signed > 0 else -magnitude
-    with transaction.atomic():
+    with service_atomic():
         wallet = wallet_lock(account=account, credit_type=credit_type, create=True)
         if value < 0 and wallet.available < -value:
             raise InsufficientCredits(available=wallet.available, required=-value)
@@ -511,7 +514,7 @@ def hold_create(
         raise AccountSuspended()
     now = timezone.now()
     expires_at = hold_expires_at(expires_in, now=now)
-    with transaction.atomic():
+    with service_atomic():
         wallet, daily_limit = wallet_lock_for_debit(account=account, credit_type=credit_type)
         available = wallet.available if wallet is not None else Decimal(0)
         if wallet is None or available < value:
@@ -636,7 +639,7 @@ def hold_capture(
         requested, price_version, pricing, quote = _hold_price(hold=hold, usage=usage)
     else:
         requested = capture_amount_validate(amount, hold.credit_type)
-    with transaction.atomic():
+    with service_atomic():
         wallet, current = _hold_lock(hold)
         if current.status != Hold.Status.PENDING:
             if current.status == Hold.Status.CAPTURED and current.requested_amount == requested:
@@ -697,7 +700,7 @@ def _hold_price(*, hold: Hold, usage: dict) -> tuple[Decimal, str, dict, Any]:
 
 def hold_release(*, hold: Hold, actor: Actor, reason: str = "") -> Hold:
     """Free a pending hold without charging. Releasing a released hold returns it unchanged."""
-    with transaction.atomic():
+    with service_atomic():
         wallet, current = _hold_lock(hold)
         if current.status != Hold.Status.PENDING:
             if current.status == Hold.Status.RELEASED:
@@ -720,7 +723,7 @@ def hold_expire(*, hold: Hold, now: datetime | None = None) -> Hold | None:
     covers: a pending hold's amount is part of `held`, and held <= balance.
     """
     now = now or timezone.now()
-    with transaction.atomic():
+    with service_atomic():
         wallet, current = _hold_lock(hold)
         if current.status != Hold.Status.PENDING or current.expires_at > now:
             return None

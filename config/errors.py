@@ -59,6 +59,14 @@ class ServiceUnavailable(DomainError):
     message = "A backing service is unavailable; nothing was changed. Retry with the same Idempotency-Key."
 
 
+class LockTimeout(ServiceUnavailable):
+    code = "lock_timeout"
+    message = "The account is busy with other changes; nothing was changed. Retry with the same Idempotency-Key."
+
+
+LOCK_NOT_AVAILABLE = "55P03"
+
+
 # DRF's own exceptions get stable codes of ours.
 _DRF_CODES: dict[type, str] = {
     drf_exceptions.ParseError: "parse_error",
@@ -142,6 +150,11 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
             headers["Retry-After"] = str(int(exc.wait))
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         return Response(error_response(code, detail, exc.status_code), status=exc.status_code, headers=headers)
+    if isinstance(exc, OperationalError) and getattr(exc.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+        # A lock wait ran past its timeout (a very hot wallet): rolled back, retry.
+        logger.warning("lock timeout: %s", exc)
+        busy = LockTimeout()
+        return Response(busy.as_body(), status=busy.status, headers={"Retry-After": "1"})
     if isinstance(exc, OperationalError | InterfaceError):
         # The database went away or timed out: the transaction was rolled
         # back, so nothing is half-written. Tell the client to retry.

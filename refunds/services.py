@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Sum
 
 from billing.models import LedgerEntry
-from billing.rows import row_insert
 from billing.services import Actor, amount_validate, ledger_entry_append, wallet_lock
+from config.atomic import service_atomic
+from config.rows import row_insert
 from refunds.exceptions import ChargeFullyRefunded, InvalidRefundReason, NotACharge, RefundExceedsCharge
 from refunds.models import RefundLog
 
@@ -73,7 +74,7 @@ def refund_issue(
         raise NotACharge()
     credit_type = charge.credit_type
     requested = amount_validate(amount, credit_type) if amount is not None else None
-    with transaction.atomic():
+    with service_atomic():
         wallet = wallet_lock(account=charge.account, credit_type=credit_type)
         # Under the wallet lock every other refund of this charge has either
         # committed (and is counted here) or waits for us.

@@ -140,3 +140,55 @@ def test_twenty_concurrent_duplicates_charge_once():
     assert later.status_code == 201 and later.json() == first
     reused = charge(client_for(secret), account, amount="4.00", key="same-key")
     assert reused.status_code == 409 and reused.json()["error"]["code"] == "idempotency_key_reused"
+
+
+def _hold_row_lock(sql: str, params: list):
+    """Another connection that takes a row lock with `sql` and keeps it until closed."""
+    import psycopg
+    from django.db import connection
+
+    dsn = connection.settings_dict
+    other = psycopg.connect(
+        host=dsn["HOST"], port=dsn["PORT"] or 5432, user=dsn["USER"], dbname=dsn["NAME"], password=dsn["PASSWORD"]
+    )
+    other.execute(sql, params)
+    return other
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_duplicate_still_running_past_the_lock_timeout_is_409_in_use(settings):
+    settings.IDEMPOTENCY_LOCK_TIMEOUT_MS = 200
+    api_key, secret = service_key()
+    account = funded_account("10.00")
+    # The first request's claim, not yet committed.
+    first = _hold_row_lock(
+        "INSERT INTO billing_idempotencyrecord (api_key_id, key, endpoint, request_hash, created_at) "
+        "VALUES (%s, 'busy-key', 'POST /api/v1/charges', 'x', now())",
+        [api_key.pk],
+    )
+    try:
+        response = charge(client_for(secret), account, key="busy-key")
+    finally:
+        first.close()
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "idempotency_key_in_use"
+    assert Wallet.objects.get(account=account).balance == Decimal("10.00")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wallet_locked_past_the_lock_timeout_is_503_and_the_retry_charges_once(settings):
+    settings.IDEMPOTENCY_LOCK_TIMEOUT_MS = 200
+    _, secret = service_key()
+    account = funded_account("10.00")
+    blocker = _hold_row_lock("SELECT id FROM billing_wallet WHERE account_id = %s FOR UPDATE", [account.pk])
+    try:
+        response = charge(client_for(secret), account, key="retry-key")
+    finally:
+        blocker.close()
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "lock_timeout" and response["Retry-After"] == "1"
+    assert not IdempotencyRecord.objects.filter(key="retry-key").exists()
+    assert Wallet.objects.get(account=account).balance == Decimal("10.00")
+    retry = charge(client_for(secret), account, key="retry-key")
+    assert retry.status_code == 201
+    assert Wallet.objects.get(account=account).balance == Decimal("9.00")

@@ -21,7 +21,7 @@ from django.db import connection, models
 
 _INSERTS: dict[type[models.Model], tuple[str, list[models.Field]]] = {}
 _UPDATES: dict[tuple, tuple[str, list[models.Field], list[models.Field]]] = {}
-_SELECTS: dict[type[models.Model], tuple[str, list[str], list[tuple[int, Any]]]] = {}
+_SELECTS: dict[tuple, tuple[str, list[tuple]]] = {}
 
 
 def _quote(name: str) -> str:
@@ -84,28 +84,74 @@ def row_update(model: type[models.Model], pk: Any, *, where: dict[str, Any] | No
 
 def row_get(model: type[models.Model], pk: Any) -> models.Model:
     """`model.objects.get(pk=pk)` (no related objects loaded), with the SELECT built once per model."""
+    instance = row_find(model, by=model._meta.pk.name, value=pk)
+    if instance is None:
+        raise model.DoesNotExist(f"{model.__name__} {pk} does not exist.")
+    return instance
+
+
+def row_find(model: type[models.Model], *, by: str, value: Any, related: str | None = None) -> models.Model | None:
+    """`model.objects.select_related(related).filter(**{by: value}).first()` for a unique `by`; None if absent.
+
+    `related` names one foreign key whose row is read in the same statement
+    (LEFT JOIN) and attached to the instance (None for an empty one).
+    """
     if connection.vendor != "postgresql":
-        return model.objects.get(pk=pk)
-    cached = _SELECTS.get(model)
+        queryset = model.objects.filter(**{by: value})
+        return (queryset.select_related(related) if related else queryset).first()
+    key = (model, by, related)
+    cached = _SELECTS.get(key)
     if cached is None:
-        meta = model._meta
-        fields = meta.concrete_fields
-        columns = ", ".join(_quote(f.column) for f in fields)
-        sql = f"SELECT {columns} FROM {_quote(meta.db_table)} WHERE {_quote(meta.pk.column)} = %s"  # noqa: S608
-        # Fields that convert what the driver returns (JSONField decodes its text), as the ORM's compiler would.
-        converters = [(i, f.from_db_value) for i, f in enumerate(fields) if hasattr(f, "from_db_value")]
-        cached = _SELECTS[model] = (sql, [f.attname for f in fields], converters)
-    sql, attnames, converters = cached
+        cached = _SELECTS[key] = _select_statement(model, by, related)
+    sql, parts = cached
     with connection.cursor() as cursor:
-        cursor.execute(sql, [pk])
+        cursor.execute(sql, [value])
         row = cursor.fetchone()
     if row is None:
-        raise model.DoesNotExist(f"{model.__name__} {pk} does not exist.")
-    if converters:
-        row = list(row)
+        return None
+    instances = []
+    start = 0
+    for part_model, attnames, converters, pk_index in parts:
+        values = list(row[start : start + len(attnames)])
+        start += len(attnames)
+        if values[pk_index] is None:  # the LEFT JOIN found no related row
+            instances.append(None)
+            continue
         for index, convert in converters:
-            row[index] = convert(row[index], None, connection)
-    return model.from_db(connection.alias, attnames, row)
+            values[index] = convert(values[index], None, connection)
+        instances.append(part_model.from_db(connection.alias, attnames, values))
+    instance = instances[0]
+    if related:
+        setattr(instance, related, instances[1])
+    return instance
+
+
+def _select_statement(model: type[models.Model], by: str, related: str | None) -> tuple[str, list[tuple]]:
+    meta = model._meta
+    models_read = [(model, "t")]
+    join = ""
+    if related:
+        foreign_key = meta.get_field(related)
+        target = foreign_key.related_model
+        models_read.append((target, "r"))
+        join = (
+            f" LEFT JOIN {_quote(target._meta.db_table)} r"
+            f" ON r.{_quote(target._meta.pk.column)} = t.{_quote(foreign_key.column)}"
+        )
+    columns: list[str] = []
+    parts: list[tuple] = []
+    for part_model, alias in models_read:
+        fields = part_model._meta.concrete_fields
+        columns.extend(f"{alias}.{_quote(f.column)}" for f in fields)
+        # Fields that convert what the driver returns (JSONField decodes its
+        # text), as the ORM's compiler would.
+        converters = [(i, f.from_db_value) for i, f in enumerate(fields) if hasattr(f, "from_db_value")]
+        pk_index = next(i for i, f in enumerate(fields) if f.primary_key)
+        parts.append((part_model, [f.attname for f in fields], converters, pk_index))
+    where = _quote(meta.get_field(by).column)
+    # Only the models' own table and column names, quoted: no input reaches this string.
+    sql = f"SELECT {', '.join(columns)} FROM {_quote(meta.db_table)} t{join} WHERE t.{where} = %s LIMIT 1"  # noqa: S608
+    return sql, parts
 
 
 def _prep(field: models.Field, value: Any) -> Any:
