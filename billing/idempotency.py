@@ -35,7 +35,7 @@ from billing import metrics
 from billing.exceptions import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidIdempotencyKey
 from billing.models import IdempotencyRecord
 from config.atomic import effect_savepoint
-from config.errors import DomainError
+from config.errors import LOCK_NOT_AVAILABLE, DomainError
 from config.rows import row_update
 
 HEADER = "Idempotency-Key"
@@ -59,26 +59,35 @@ def request_fingerprint(*, endpoint: str, params: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _claim(*, api_key: ApiKey, key: str, endpoint: str, fingerprint: str) -> int | None:
-    """Insert the record; its id, or None if a committed record already holds the key.
+_CLAIM_SQL = {
+    # The lock timeout is set by the SELECT that produces the row, so it is in
+    # force before the INSERT can wait on a duplicate's uncommitted claim: one
+    # round trip instead of two. It stays set for the rest of the transaction:
+    # the request's wallet lock waits no longer than a duplicate would (503
+    # `lock_timeout` with Retry-After, nothing changed).
+    "postgresql": (
+        "INSERT INTO {table} (api_key_id, key, endpoint, request_hash, created_at) "
+        "SELECT %s, %s, %s, %s, %s FROM (SELECT set_config('lock_timeout', %s, true)) AS timeout "
+        "ON CONFLICT (api_key_id, key) DO NOTHING RETURNING id"
+    ),
+    "sqlite": (
+        "INSERT INTO {table} (api_key_id, key, endpoint, request_hash, created_at) "
+        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (api_key_id, key) DO NOTHING RETURNING id"
+    ),
+}
 
-    The lock timeout is set for the rest of the transaction, not only the
-    claim: the request's wallet lock waits no longer than its duplicate
-    would (a 503 `lock_timeout` with Retry-After, nothing changed), and a
-    second statement to reset it is saved on every request.
-    """
-    table = IdempotencyRecord._meta.db_table
+
+def _claim(*, api_key: ApiKey, key: str, endpoint: str, fingerprint: str) -> int | None:
+    """Insert the record; its id, or None if a committed record already holds the key."""
+    params = [api_key.pk, key, endpoint[:255], fingerprint, timezone.now()]
+    if connection.vendor == "postgresql":
+        params.append(f"{settings.IDEMPOTENCY_LOCK_TIMEOUT_MS}ms")
+    sql = _CLAIM_SQL[connection.vendor].format(table=IdempotencyRecord._meta.db_table)
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{settings.IDEMPOTENCY_LOCK_TIMEOUT_MS}ms"])
         try:
-            cursor.execute(
-                f"INSERT INTO {table} (api_key_id, key, endpoint, request_hash, created_at) "  # noqa: S608 - table name is ours
-                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (api_key_id, key) DO NOTHING RETURNING id",
-                [api_key.pk, key, endpoint[:255], fingerprint, timezone.now()],
-            )
+            cursor.execute(sql, params)
         except OperationalError as exc:
-            if getattr(getattr(exc, "__cause__", None), "sqlstate", None) == "55P03":  # lock_not_available
+            if getattr(getattr(exc, "__cause__", None), "sqlstate", None) == LOCK_NOT_AVAILABLE:
                 raise IdempotencyKeyInUse() from exc
             raise
         row = cursor.fetchone()
