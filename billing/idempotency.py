@@ -6,9 +6,12 @@ A request carrying `Idempotency-Key` runs in one transaction that
    duplicate blocks on the unique index until the first transaction ends (at
    most IDEMPOTENCY_LOCK_TIMEOUT_MS, then 409 idempotency_key_in_use), and
    then finds the committed record and replays it;
-2. runs the effect in a savepoint;
+2. runs the effect (the services join this transaction: no savepoint);
 3. stores the response (status and body) on the claimed row;
 4. commits effect and record together.
+
+A business decline (`DomainError.replayable`) rolls the whole transaction
+back and is recorded in a second, short one (see `_record_decline`).
 
 So a crash loses both or neither, and duplicates charge once. The same key
 with other parameters or on another endpoint answers 409
@@ -34,7 +37,7 @@ from accounts.models import ApiKey
 from billing import metrics
 from billing.exceptions import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidIdempotencyKey
 from billing.models import IdempotencyRecord
-from config.atomic import effect_savepoint
+from config.atomic import services_join
 from config.errors import LOCK_NOT_AVAILABLE, DomainError
 from config.rows import row_update
 
@@ -100,6 +103,14 @@ def _replay(record: IdempotencyRecord) -> Response:
     return response
 
 
+class _Declined(Exception):
+    """Carries a replayable decline out of the request's transaction, rolling it back."""
+
+    def __init__(self, error: DomainError) -> None:
+        super().__init__(error.code)
+        self.error = error
+
+
 def run_idempotent(
     request,
     *,
@@ -115,31 +126,57 @@ def run_idempotent(
     """
     key = idempotency_key_from(request)
     if key is None:
-        with transaction.atomic():
+        with transaction.atomic(), services_join():
             status, body = effect()
         return Response(body, status=status)
 
     fingerprint = request_fingerprint(endpoint=endpoint, params=params)
-    api_key: ApiKey = request.auth
-    with transaction.atomic():
-        record_id = _claim(api_key=api_key, key=key, endpoint=endpoint, fingerprint=fingerprint)
-        if record_id is None:
-            record = IdempotencyRecord.objects.get(api_key=api_key, key=key)
-            if record.request_hash != fingerprint:
-                raise IdempotencyKeyReused()
-            if on_replay:
-                on_replay()
-            metrics.IDEMPOTENT_REPLAYS.labels(endpoint=endpoint).inc()
-            return _replay(record)
-        try:
-            with effect_savepoint():
-                status, body = effect()
-        except DomainError as error:
-            if not error.replayable:
+    claim = {"api_key": request.auth, "key": key, "endpoint": endpoint, "fingerprint": fingerprint}
+    try:
+        with transaction.atomic():
+            record_id = _claim(**claim)
+            if record_id is None:
+                return _replay_existing(**claim, on_replay=on_replay)
+            try:
+                with services_join():
+                    status, body = effect()
+            except DomainError as error:
+                if error.replayable:
+                    raise _Declined(error) from error
                 raise  # rolls back the claim too: nothing is stored
-            status, body = error.status, error.as_body()
+            row_update(IdempotencyRecord, record_id, response_status=status, response_body=body)
+        return Response(body, status=status)
+    except _Declined as declined:
+        return _record_decline(claim, declined.error, on_replay=on_replay)
+
+
+def _record_decline(claim: dict, error: DomainError, *, on_replay: Callable[[], None] | None) -> Response:
+    """Store a business decline (402, 429, ...) so that a retry replays it.
+
+    The effect's transaction, claim and partial writes included, has been
+    rolled back whole (no savepoint to keep on the success path). The claim
+    is made again in a transaction of its own; if a duplicate claimed the key
+    in between, its answer came first and this request replays it.
+    """
+    status, body = error.status, error.as_body()
+    with transaction.atomic():
+        record_id = _claim(**claim)
+        if record_id is None:
+            return _replay_existing(**claim, on_replay=on_replay)
         row_update(IdempotencyRecord, record_id, response_status=status, response_body=body)
     return Response(body, status=status)
+
+
+def _replay_existing(
+    *, api_key: ApiKey, key: str, endpoint: str, fingerprint: str, on_replay: Callable[[], None] | None
+) -> Response:
+    record = IdempotencyRecord.objects.get(api_key=api_key, key=key)
+    if record.request_hash != fingerprint:
+        raise IdempotencyKeyReused()
+    if on_replay:
+        on_replay()
+    metrics.IDEMPOTENT_REPLAYS.labels(endpoint=endpoint).inc()
+    return _replay(record)
 
 
 def idempotency_records_purge(*, older_than: timedelta | None = None) -> int:

@@ -1,41 +1,42 @@
-"""`transaction.atomic()` for the service layer, without a savepoint its caller already made.
+"""`transaction.atomic()` for the service layer, without savepoints a caller does not need.
 
 A service that moves credits runs in `transaction.atomic()`: the outermost
 block when called on its own, a savepoint when nested in a caller's
-transaction, so that its failure rolls back its own writes and nothing of
-the caller's. The idempotent API wrapper (`billing.idempotency`) runs every
-effect in a savepoint of its own for exactly that reason, so there a
-service's savepoint is a second one around the same writes: two more round
-trips (SAVEPOINT, RELEASE) on every request, for nothing. Inside such an
-effect `service_atomic()` joins the effect's savepoint instead; anywhere
-else it is plain `transaction.atomic()`.
+transaction, so that its failure rolls back its own writes and leaves the
+caller's transaction usable.
+
+The API's request transaction (`billing.idempotency.run_idempotent`) never
+continues after a failed effect: a decline ends the whole transaction, claim
+included, and is recorded afresh. So there a service's savepoint would only
+cost two more round trips (SAVEPOINT, RELEASE) on every request. Inside
+`services_join()` `service_atomic()` joins the caller's transaction instead;
+anywhere else it is plain `transaction.atomic()`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
 from django.db import transaction
 
-_in_effect_savepoint: ContextVar[bool] = ContextVar("in_effect_savepoint", default=False)
+_join: ContextVar[bool] = ContextVar("services_join", default=False)
 
 
 def service_atomic() -> transaction.Atomic:
-    return transaction.atomic(savepoint=not _in_effect_savepoint.get())
+    return transaction.atomic(savepoint=not _join.get())
 
 
 @contextmanager
-def effect_savepoint():
-    """A savepoint for one effect; services called inside it join it rather than make their own.
+def services_join() -> Iterator[None]:
+    """Services called in this block join the current transaction without a savepoint.
 
-    Whoever uses this must catch a service's error at this level (or let it
-    end the transaction): a service that joined has no savepoint of its own
-    to roll back to.
+    Only for a caller that, when a service raises, lets the exception end
+    its transaction: there is no savepoint left to roll back to.
     """
-    with transaction.atomic():
-        token = _in_effect_savepoint.set(True)
-        try:
-            yield
-        finally:
-            _in_effect_savepoint.reset(token)
+    token = _join.set(True)
+    try:
+        yield
+    finally:
+        _join.reset(token)

@@ -192,3 +192,32 @@ def test_a_wallet_locked_past_the_lock_timeout_is_503_and_the_retry_charges_once
     retry = charge(client_for(secret), account, key="retry-key")
     assert retry.status_code == 201
     assert Wallet.objects.get(account=account).balance == Decimal("9.00")
+
+
+@pytest.mark.django_db
+def test_a_decline_replays_a_duplicates_answer_recorded_while_it_rolled_back(monkeypatch):
+    from billing import idempotency
+
+    api_key, secret = service_key()
+    account = funded_account("1.00")
+    original = idempotency._record_decline
+
+    def duplicate_answers_first(claim, error, **kwargs):
+        # A duplicate with the same key claimed it and committed its answer
+        # between this request's rollback and its second claim.
+        IdempotencyRecord.objects.create(
+            api_key=api_key,
+            key=claim["key"],
+            endpoint=claim["endpoint"],
+            request_hash=claim["fingerprint"],
+            response_status=201,
+            response_body={"from": "duplicate"},
+        )
+        return original(claim, error, **kwargs)
+
+    monkeypatch.setattr(idempotency, "_record_decline", duplicate_answers_first)
+    response = charge(client_for(secret), account, amount="5.00", key="raced")
+    assert response.status_code == 201 and response.json() == {"from": "duplicate"}
+    assert response["Idempotent-Replayed"] == "true"
+    assert IdempotencyRecord.objects.filter(key="raced").count() == 1
+    assert Wallet.objects.get(account=account).balance == Decimal("1.00")
