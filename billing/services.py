@@ -254,8 +254,11 @@ def wallet_changed(wallet: Wallet, *, entry: LedgerEntry | None = None) -> None:
         )
 
 
-def _wallet_balance_set(wallet: Wallet, balance: Decimal, now: datetime) -> None:
-    row_update(Wallet, wallet.pk, balance=balance, updated_at=now)
+def _wallet_balance_set(wallet: Wallet, balance: Decimal, now: datetime, held: Decimal | None = None) -> None:
+    if held is None:
+        row_update(Wallet, wallet.pk, balance=balance, updated_at=now)
+    else:
+        row_update(Wallet, wallet.pk, balance=balance, held=held, updated_at=now)
 
 
 def _append_entry(
@@ -271,10 +274,14 @@ def _append_entry(
     metadata: dict | None = None,
     related_entry: LedgerEntry | None = None,
     pricing: dict | None = None,
+    held: Decimal | None = None,
 ) -> LedgerEntry:
     """Apply a signed amount to a locked wallet and record it. Caller checked the bounds.
 
     `pricing` holds the ledger's pricing columns (`Quote.ledger_fields()`).
+    With `held`, the wallet's held amount is set in the same UPDATE: a
+    capture frees its hold and charges in one statement (the CHECK held <=
+    balance holds for the row as the statement leaves it).
     """
     new_balance = wallet.balance + amount
     if new_balance < 0:  # pragma: no cover - callers check first; the CHECK constraint is the backstop
@@ -283,8 +290,10 @@ def _append_entry(
         raise AmountTooLarge()
     now = timezone.now()
     _lots_debit(wallet=wallet, kind=kind, amount=-amount)
-    _wallet_balance_set(wallet, new_balance, now)
+    _wallet_balance_set(wallet, new_balance, now, held=held)
     wallet.balance = new_balance
+    if held is not None:
+        wallet.held = held
     wallet.updated_at = now
     entry = LedgerEntry(
         wallet=wallet,
@@ -571,11 +580,9 @@ def _hold_resolve(
 ) -> Hold:
     """Move a pending hold (read under the wallet lock) to `status`, charging `captured`."""
     now = timezone.now()
-    # Free the reservation before charging: CHECK (held <= balance) is checked
-    # per statement, and the charge may take the balance below the old held.
+    # The reservation is freed in the same UPDATE as the charge (or alone):
+    # the charge may take the balance below the old held.
     new_held = wallet.held - hold.amount
-    row_update(Wallet, wallet.pk, held=new_held, updated_at=now)
-    wallet.held = new_held
     daily_usage_settle(wallet=wallet, reserved_at=hold.created_at, reserved=hold.amount, used=captured)
     entry = None
     if captured > 0:
@@ -589,9 +596,12 @@ def _hold_resolve(
             description=f"{'Expiry capture' if status == Hold.Status.EXPIRED else 'Capture'} of {hold.public_id}",
             metadata={**hold.metadata, **(metadata or {}), "hold": hold.public_id},
             idempotency_key=idempotency_key,
+            held=new_held,
             **({"pricing": pricing} if pricing else {}),
         )
     else:
+        row_update(Wallet, wallet.pk, held=new_held, updated_at=now)
+        wallet.held = new_held
         wallet_changed(wallet)
     changes = {
         "status": status,
