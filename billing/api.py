@@ -217,7 +217,9 @@ class GrantCreateView(APIView):
             )
             return 201, entry_body(entry)
 
-        return run_idempotent(request, endpoint="POST /api/v1/grants", params=request.data, effect=effect)
+        return run_idempotent(
+            request, account_id=params["account"].pk, endpoint="POST /api/v1/grants", params=request.data, effect=effect
+        )
 
 
 class ChargeCreateView(APIView):
@@ -256,7 +258,13 @@ class ChargeCreateView(APIView):
             )
             return 201, entry_body(entry)
 
-        return run_idempotent(request, endpoint="POST /api/v1/charges", params=request.data, effect=effect)
+        return run_idempotent(
+            request,
+            account_id=params["account"].pk,
+            endpoint="POST /api/v1/charges",
+            params=request.data,
+            effect=effect,
+        )
 
 
 BalanceOutput = inline_serializer(

@@ -163,7 +163,9 @@ class HoldCreateView(APIView):
             )
             return 201, hold_body(hold)
 
-        return run_idempotent(request, endpoint="POST /api/v1/holds", params=request.data, effect=effect)
+        return run_idempotent(
+            request, account_id=params["account"].pk, endpoint="POST /api/v1/holds", params=request.data, effect=effect
+        )
 
 
 class HoldDetailView(APIView):
@@ -207,7 +209,11 @@ class HoldCaptureView(APIView):
             return 200, hold_body(captured)
 
         return run_idempotent(
-            request, endpoint=f"POST /api/v1/holds/{hold.public_id}/capture", params=request.data, effect=effect
+            request,
+            account_id=hold.account_id,
+            endpoint=f"POST /api/v1/holds/{hold.public_id}/capture",
+            params=request.data,
+            effect=effect,
         )
 
 
@@ -231,7 +237,11 @@ class HoldReleaseView(APIView):
             return 200, hold_body(released)
 
         return run_idempotent(
-            request, endpoint=f"POST /api/v1/holds/{hold.public_id}/release", params=request.data, effect=effect
+            request,
+            account_id=hold.account_id,
+            endpoint=f"POST /api/v1/holds/{hold.public_id}/release",
+            params=request.data,
+            effect=effect,
         )
 
 

@@ -69,20 +69,20 @@ _CLAIM_SQL = {
     # the request's wallet lock waits no longer than a duplicate would (503
     # `lock_timeout` with Retry-After, nothing changed).
     "postgresql": (
-        "INSERT INTO {table} (api_key_id, key, endpoint, request_hash, created_at) "
-        "SELECT %s, %s, %s, %s, %s FROM (SELECT set_config('lock_timeout', %s, true)) AS timeout "
-        "ON CONFLICT (api_key_id, key) DO NOTHING RETURNING id"
+        "INSERT INTO {table} (account_id, api_key_id, key, endpoint, request_hash, created_at) "
+        "SELECT %s, %s, %s, %s, %s, %s FROM (SELECT set_config('lock_timeout', %s, true)) AS timeout "
+        "ON CONFLICT (account_id, api_key_id, key) DO NOTHING RETURNING id"
     ),
     "sqlite": (
-        "INSERT INTO {table} (api_key_id, key, endpoint, request_hash, created_at) "
-        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (api_key_id, key) DO NOTHING RETURNING id"
+        "INSERT INTO {table} (account_id, api_key_id, key, endpoint, request_hash, created_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (account_id, api_key_id, key) DO NOTHING RETURNING id"
     ),
 }
 
 
-def _claim(*, api_key: ApiKey, key: str, endpoint: str, fingerprint: str) -> int | None:
+def _claim(*, account_id: int, api_key: ApiKey, key: str, endpoint: str, fingerprint: str) -> int | None:
     """Insert the record; its id, or None if a committed record already holds the key."""
-    params = [api_key.pk, key, endpoint[:255], fingerprint, timezone.now()]
+    params = [account_id, api_key.pk, key, endpoint[:255], fingerprint, timezone.now()]
     if connection.vendor == "postgresql":
         params.append(f"{settings.IDEMPOTENCY_LOCK_TIMEOUT_MS}ms")
     sql = _CLAIM_SQL[connection.vendor].format(table=IdempotencyRecord._meta.db_table)
@@ -114,6 +114,7 @@ class _Declined(Exception):
 def run_idempotent(
     request,
     *,
+    account_id: int,
     endpoint: str,
     params: dict,
     effect: Callable[[], Result],
@@ -121,8 +122,9 @@ def run_idempotent(
 ) -> Response:
     """Run `effect` (which returns (status, body)) at most once per Idempotency-Key.
 
-    `params` are the request's parameters as the client sent them; the same
-    key with different params, or on a different endpoint, is refused.
+    Keys are scoped to the account the request acts on (`account_id`) and the
+    API key. `params` are the request's parameters as the client sent them;
+    the same key with different params, or on a different endpoint, is refused.
     """
     key = idempotency_key_from(request)
     if key is None:
@@ -131,7 +133,13 @@ def run_idempotent(
         return Response(body, status=status)
 
     fingerprint = request_fingerprint(endpoint=endpoint, params=params)
-    claim = {"api_key": request.auth, "key": key, "endpoint": endpoint, "fingerprint": fingerprint}
+    claim = {
+        "account_id": account_id,
+        "api_key": request.auth,
+        "key": key,
+        "endpoint": endpoint,
+        "fingerprint": fingerprint,
+    }
     try:
         with transaction.atomic():
             record_id = _claim(**claim)
@@ -168,9 +176,15 @@ def _record_decline(claim: dict, error: DomainError, *, on_replay: Callable[[], 
 
 
 def _replay_existing(
-    *, api_key: ApiKey, key: str, endpoint: str, fingerprint: str, on_replay: Callable[[], None] | None
+    *,
+    account_id: int,
+    api_key: ApiKey,
+    key: str,
+    endpoint: str,
+    fingerprint: str,
+    on_replay: Callable[[], None] | None,
 ) -> Response:
-    record = IdempotencyRecord.objects.get(api_key=api_key, key=key)
+    record = IdempotencyRecord.objects.get(account_id=account_id, api_key=api_key, key=key)
     if record.request_hash != fingerprint:
         raise IdempotencyKeyReused()
     if on_replay:

@@ -181,6 +181,10 @@ class IdempotencyRecord(models.Model):
     never leave an effect without its record or a record without its effect.
     """
 
+    # The account the request acts on: keys are scoped to (account, API key),
+    # so the table can be distributed by account with the ledger (README
+    # "Scaling out"). Null only on records made before this column existed.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, null=True, related_name="+", db_index=False)
     api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=255)
     endpoint = models.CharField(max_length=255)
@@ -192,7 +196,7 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_key_unique_per_api_key"),
+            models.UniqueConstraint(fields=["account", "api_key", "key"], name="idempotency_key_unique_per_account"),
         ]
         indexes = [models.Index(fields=["created_at"], name="idempotency_created_at")]
 

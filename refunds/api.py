@@ -99,7 +99,11 @@ class ChargeRefundCreateView(APIView):
             return 201, dict(RefundCreatedOutput(log).data)
 
         return run_idempotent(
-            request, endpoint=f"POST /api/v1/charges/{charge.public_id}/refunds", params=request.data, effect=effect
+            request,
+            account_id=charge.account_id,
+            endpoint=f"POST /api/v1/charges/{charge.public_id}/refunds",
+            params=request.data,
+            effect=effect,
         )
 
 

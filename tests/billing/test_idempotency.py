@@ -162,9 +162,9 @@ def test_a_duplicate_still_running_past_the_lock_timeout_is_409_in_use(settings)
     account = funded_account("10.00")
     # The first request's claim, not yet committed.
     first = _hold_row_lock(
-        "INSERT INTO billing_idempotencyrecord (api_key_id, key, endpoint, request_hash, created_at) "
-        "VALUES (%s, 'busy-key', 'POST /api/v1/charges', 'x', now())",
-        [api_key.pk],
+        "INSERT INTO billing_idempotencyrecord (account_id, api_key_id, key, endpoint, request_hash, created_at) "
+        "VALUES (%s, %s, 'busy-key', 'POST /api/v1/charges', 'x', now())",
+        [account.pk, api_key.pk],
     )
     try:
         response = charge(client_for(secret), account, key="busy-key")
@@ -206,6 +206,7 @@ def test_a_decline_replays_a_duplicates_answer_recorded_while_it_rolled_back(mon
         # A duplicate with the same key claimed it and committed its answer
         # between this request's rollback and its second claim.
         IdempotencyRecord.objects.create(
+            account_id=claim["account_id"],
             api_key=api_key,
             key=claim["key"],
             endpoint=claim["endpoint"],
@@ -221,3 +222,17 @@ def test_a_decline_replays_a_duplicates_answer_recorded_while_it_rolled_back(mon
     assert response["Idempotent-Replayed"] == "true"
     assert IdempotencyRecord.objects.filter(key="raced").count() == 1
     assert Wallet.objects.get(account=account).balance == Decimal("1.00")
+
+
+@pytest.mark.django_db
+def test_keys_are_scoped_to_the_account_so_the_same_key_on_another_account_is_another_request():
+    _, secret = service_key()
+    client = client_for(secret)
+    alice, bob = funded_account("10.00"), funded_account("10.00")
+    first = charge(client, alice, key="shared-key")
+    other = charge(client, bob, key="shared-key")
+    assert first.status_code == other.status_code == 201
+    assert "Idempotent-Replayed" not in other
+    assert first.json()["account"] == alice.public_id and other.json()["account"] == bob.public_id
+    assert IdempotencyRecord.objects.get(account=alice, key="shared-key").response_status == 201
+    assert IdempotencyRecord.objects.get(account=bob, key="shared-key").response_status == 201
