@@ -63,7 +63,7 @@ from billing.models import (
 )
 from config.atomic import service_atomic
 from config.errors import InvalidRequest
-from config.rows import row_get, row_insert, row_update
+from config.rows import row_get, row_insert, row_update, row_update_then_insert
 
 if TYPE_CHECKING:
     from pricing.services import Quote
@@ -254,13 +254,6 @@ def wallet_changed(wallet: Wallet, *, entry: LedgerEntry | None = None) -> None:
         )
 
 
-def _wallet_balance_set(wallet: Wallet, balance: Decimal, now: datetime, held: Decimal | None = None) -> None:
-    if held is None:
-        row_update(Wallet, wallet.pk, balance=balance, updated_at=now)
-    else:
-        row_update(Wallet, wallet.pk, balance=balance, held=held, updated_at=now)
-
-
 def _append_entry(
     *,
     wallet: Wallet,
@@ -290,11 +283,6 @@ def _append_entry(
         raise AmountTooLarge()
     now = timezone.now()
     _lots_debit(wallet=wallet, kind=kind, amount=-amount)
-    _wallet_balance_set(wallet, new_balance, now, held=held)
-    wallet.balance = new_balance
-    if held is not None:
-        wallet.held = held
-    wallet.updated_at = now
     entry = LedgerEntry(
         wallet=wallet,
         account=wallet.account,
@@ -312,7 +300,17 @@ def _append_entry(
         actor_user=actor.user,
         **(pricing or {}),
     )
-    row_insert(entry)
+    # The wallet's UPDATE and the entry's INSERT in one statement (one round trip under the lock).
+    changes = (
+        {"balance": new_balance, "updated_at": now}
+        if held is None
+        else {"balance": new_balance, "held": held, "updated_at": now}
+    )
+    row_update_then_insert(Wallet, wallet.pk, changes, entry)
+    wallet.balance = new_balance
+    if held is not None:
+        wallet.held = held
+    wallet.updated_at = now
     wallet_changed(wallet, entry=entry)
     return entry
 

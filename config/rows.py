@@ -28,12 +28,7 @@ def _quote(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
-def row_insert(instance: models.Model) -> None:
-    """`instance.save(force_insert=True)`, with the INSERT built once per model."""
-    model = type(instance)
-    if connection.vendor != "postgresql":
-        instance.save(force_insert=True)
-        return
+def _insert_statement(model: type[models.Model]) -> tuple[str, list[models.Field]]:
     cached = _INSERTS.get(model)
     if cached is None:
         meta = model._meta
@@ -44,13 +39,49 @@ def row_insert(instance: models.Model) -> None:
         table, pk = _quote(meta.db_table), _quote(meta.pk.column)
         sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) RETURNING {pk}"  # noqa: S608
         cached = _INSERTS[model] = (sql, fields)
-    sql, fields = cached
-    params = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        instance.pk = cursor.fetchone()[0]
+    return cached
+
+
+def _insert_params(instance: models.Model, fields: list[models.Field]) -> list[Any]:
+    return [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+
+
+def _inserted(instance: models.Model, pk: Any) -> None:
+    instance.pk = pk
     instance._state.adding = False
     instance._state.db = connection.alias
+
+
+def row_insert(instance: models.Model) -> None:
+    """`instance.save(force_insert=True)`, with the INSERT built once per model."""
+    if connection.vendor != "postgresql":
+        instance.save(force_insert=True)
+        return
+    sql, fields = _insert_statement(type(instance))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, _insert_params(instance, fields))
+        _inserted(instance, cursor.fetchone()[0])
+
+
+def _update_statement(model: type[models.Model], names: tuple, where_names: tuple) -> tuple[str, list, list]:
+    key = (model, names, where_names)
+    cached = _UPDATES.get(key)
+    if cached is None:
+        meta = model._meta
+        set_fields = [meta.get_field(name) for name in names]
+        where_fields = [meta.get_field(name) for name in where_names]
+        assignments = ", ".join(f"{_quote(f.column)} = %s" for f in set_fields)
+        conditions = "".join(f" AND {_quote(f.column)} = %s" for f in where_fields)
+        sql = f"UPDATE {_quote(meta.db_table)} SET {assignments} WHERE {_quote(meta.pk.column)} = %s{conditions}"  # noqa: S608
+        cached = _UPDATES[key] = (sql, set_fields, where_fields)
+    return cached
+
+
+def _update_params(set_fields: list, values: dict, pk: Any, where_fields: list, where: dict) -> list[Any]:
+    params = [_prep(field, value) for field, value in zip(set_fields, values.values(), strict=True)]
+    params.append(pk)
+    params.extend(_prep(field, value) for field, value in zip(where_fields, where.values(), strict=True))
+    return params
 
 
 def row_update(model: type[models.Model], pk: Any, *, where: dict[str, Any] | None = None, **values: Any) -> int:
@@ -63,23 +94,38 @@ def row_update(model: type[models.Model], pk: Any, *, where: dict[str, Any] | No
     where = where or {}
     if connection.vendor != "postgresql":
         return model.objects.filter(pk=pk, **where).update(**values)
-    key = (model, tuple(values), tuple(where))
-    cached = _UPDATES.get(key)
-    if cached is None:
-        meta = model._meta
-        set_fields = [meta.get_field(name) for name in values]
-        where_fields = [meta.get_field(name) for name in where]
-        assignments = ", ".join(f"{_quote(f.column)} = %s" for f in set_fields)
-        conditions = "".join(f" AND {_quote(f.column)} = %s" for f in where_fields)
-        sql = f"UPDATE {_quote(meta.db_table)} SET {assignments} WHERE {_quote(meta.pk.column)} = %s{conditions}"  # noqa: S608
-        cached = _UPDATES[key] = (sql, set_fields, where_fields)
-    sql, set_fields, where_fields = cached
-    params = [_prep(field, value) for field, value in zip(set_fields, values.values(), strict=True)]
-    params.append(pk)
-    params.extend(_prep(field, value) for field, value in zip(where_fields, where.values(), strict=True))
+    sql, set_fields, where_fields = _update_statement(model, tuple(values), tuple(where))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, _update_params(set_fields, values, pk, where_fields, where))
+        return cursor.rowcount
+
+
+_UPDATE_THEN_INSERT: dict[tuple, str] = {}
+
+
+def row_update_then_insert(model: type[models.Model], pk: Any, values: dict[str, Any], instance: models.Model) -> None:
+    """`row_update(model, pk, **values)` then `row_insert(instance)`, in one statement on PostgreSQL.
+
+    `WITH u AS (UPDATE ...) INSERT ...`: PostgreSQL runs a data-modifying
+    WITH exactly once, whether or not the INSERT reads it, and its
+    constraints are checked as usual. Under a wallet lock this saves a round
+    trip on every money movement (the wallet's UPDATE and its ledger entry's
+    INSERT).
+    """
+    if connection.vendor != "postgresql":
+        row_update(model, pk, **values)
+        row_insert(instance)
+        return
+    update_sql, set_fields, where_fields = _update_statement(model, tuple(values), ())
+    insert_sql, insert_fields = _insert_statement(type(instance))
+    key = (model, tuple(values), type(instance))
+    sql = _UPDATE_THEN_INSERT.get(key)
+    if sql is None:
+        sql = _UPDATE_THEN_INSERT[key] = f"WITH updated AS ({update_sql}) {insert_sql}"
+    params = _update_params(set_fields, values, pk, where_fields, {}) + _insert_params(instance, insert_fields)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.rowcount
+        _inserted(instance, cursor.fetchone()[0])
 
 
 def row_get(model: type[models.Model], pk: Any) -> models.Model:
