@@ -101,7 +101,7 @@ def entry_pricing(entry: LedgerEntry) -> dict | None:
     }
 
 
-_as_time = serializers.DateTimeField().to_representation
+as_time = serializers.DateTimeField().to_representation
 
 
 def entry_body(entry: LedgerEntry) -> dict:
@@ -127,7 +127,7 @@ def entry_body(entry: LedgerEntry) -> dict:
         "description": entry.description,
         "metadata": entry.metadata,
         "idempotency_key": entry.idempotency_key,
-        "created_at": _as_time(entry.created_at),
+        "created_at": as_time(entry.created_at),
         "pricing": entry_pricing(entry),
     }
 
@@ -294,7 +294,6 @@ def balance_body(account: Account) -> dict:
     wallets = wallets_for_account(account)
     # Only wallets with lots can have anything expiring: skip the query otherwise.
     expiring = lots_expiring_for_account(account) if any(w.lot_balance for w in wallets) else {}
-    as_time = serializers.DateTimeField().to_representation
     balances = [
         {
             "credit_type": w.credit_type.code,

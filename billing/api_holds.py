@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing import services
-from billing.api import IDEMPOTENCY_HEADER, LedgerCursorPagination, money, resolve_account
+from billing.api import IDEMPOTENCY_HEADER, LedgerCursorPagination, as_time, money, resolve_account
 from billing.fields import AmountField, MetadataField, check_scale, text_field
 from billing.idempotency import run_idempotent
 from billing.models import Hold
@@ -87,8 +87,40 @@ class HoldOutput(serializers.Serializer):
         return hold.capture_entry.public_id if hold.capture_entry_id else None
 
 
+def _text(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def _time(value) -> str | None:
+    return None if value is None else as_time(value)
+
+
 def hold_body(hold: Hold) -> dict:
-    return dict(HoldOutput(hold).data)
+    """What `HoldOutput` renders, built directly (as `entry_body`; a test holds the two equal)."""
+    credit_type = hold.credit_type
+    return {
+        "id": hold.public_id,
+        "object": "hold",
+        "account": hold.account.public_id,
+        "credit_type": credit_type.code,
+        "status": _text(hold.status),
+        "amount": money(hold.amount, credit_type),
+        "captured_amount": money(hold.captured_amount, credit_type),
+        "requested_amount": None if hold.requested_amount is None else money(hold.requested_amount, credit_type),
+        "on_expiry": _text(hold.on_expiry),
+        "expires_at": _time(hold.expires_at),
+        "price_key": _text(hold.price_key),
+        "estimated_usage": hold.estimated_usage,
+        "capture_usage": hold.capture_usage,
+        "price_version": _text(hold.price_version),
+        "task_id": _text(hold.task_id),
+        "route": _text(hold.route),
+        "metadata": hold.metadata,
+        "release_reason": _text(hold.release_reason),
+        "capture_entry": hold.capture_entry.public_id if hold.capture_entry_id else None,
+        "created_at": _time(hold.created_at),
+        "resolved_at": _time(hold.resolved_at),
+    }
 
 
 class HoldCreateInput(serializers.Serializer):

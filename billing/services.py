@@ -63,7 +63,7 @@ from billing.models import (
 )
 from config.atomic import service_atomic
 from config.errors import InvalidRequest
-from config.rows import row_get, row_insert, row_update, row_update_then_insert
+from config.rows import row_get, row_update, row_update_then_insert
 
 if TYPE_CHECKING:
     from pricing.services import Quote
@@ -544,9 +544,8 @@ def hold_create(
             actor_api_key=actor.api_key,
             actor_user=actor.user,
         )
-        row_insert(hold)
         new_held = wallet.held + value
-        row_update(Wallet, wallet.pk, held=new_held, updated_at=now)
+        row_update_then_insert(Wallet, wallet.pk, {"held": new_held, "updated_at": now}, hold)
         wallet.held = new_held
         wallet_changed(wallet)
         transaction.on_commit(metrics.HOLDS.labels(event="created").inc, robust=True)

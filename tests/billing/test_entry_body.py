@@ -56,3 +56,30 @@ def test_a_priced_charge_renders_its_pricing():
     assert body["pricing"]["key"] == "acme/chat" and body["pricing"]["version"] == 1
     assert body == dict(LedgerEntryOutput(stored(entry)).data)
     catalogue_cache_clear()
+
+
+def _hold_rendered_by_serializer(hold) -> dict:
+    from billing.api_holds import HoldOutput
+    from billing.models import Hold
+
+    stored_hold = Hold.objects.select_related("account", "credit_type", "capture_entry").get(pk=hold.pk)
+    return dict(HoldOutput(stored_hold).data)
+
+
+def test_holds_render_as_the_serializer_does_pending_captured_and_released():
+    from billing.api_holds import hold_body
+    from billing.services import hold_capture, hold_create, hold_release
+
+    account = funded_account("10.00")
+    actor = Actor.system()
+    pending = hold_create(
+        account=account, credit_type=default_credit_type(), amount="2", metadata={"job": "x"}, actor=actor
+    )
+    assert hold_body(pending) == _hold_rendered_by_serializer(pending)
+    captured = hold_capture(hold=pending, amount="1.25", actor=actor)
+    assert hold_body(captured)["capture_entry"] is not None
+    assert hold_body(captured) == _hold_rendered_by_serializer(captured)
+    other = hold_create(account=account, credit_type=default_credit_type(), amount="1", actor=actor)
+    released = hold_release(hold=other, reason="job cancelled", actor=actor)
+    assert hold_body(released)["resolved_at"] is not None
+    assert hold_body(released) == _hold_rendered_by_serializer(released)
