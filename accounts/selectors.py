@@ -15,6 +15,11 @@ def accounts_visible_to(api_key: ApiKey) -> QuerySet[Account]:
     return Account.objects.filter(pk=api_key.account_id)
 
 
+def key_may_see(api_key: ApiKey, account_id: int) -> bool:
+    """Whether this API key may see rows of this account: a service key sees all, an account key its own."""
+    return api_key.is_service or api_key.account_id == account_id
+
+
 def account_get_for_key(*, api_key: ApiKey, public_id: str) -> Account:
     """The account, or AccountNotFound if it does not exist *or* this key may not see it."""
     if not isinstance(public_id, str) or len(public_id) > 64:

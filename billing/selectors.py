@@ -9,9 +9,10 @@ from django.conf import settings
 from django.db.models import QuerySet, Sum
 
 from accounts.models import Account, ApiKey
-from accounts.selectors import accounts_visible_to
+from accounts.selectors import key_may_see
 from billing.exceptions import CreditTypeNotFound, HoldNotFound
 from billing.models import CreditLot, CreditType, Hold, LedgerEntry, Wallet
+from config.rows import row_find
 
 _CREDIT_TYPE_TTL_S = 30.0
 _credit_types: dict[str, tuple[float, CreditType]] = {}
@@ -60,12 +61,9 @@ def hold_get_for_key(*, api_key: ApiKey, public_id: str) -> Hold:
     """The hold, or HoldNotFound if it does not exist or this key may not see its account."""
     if not isinstance(public_id, str) or len(public_id) > 64:
         raise HoldNotFound()
-    hold = (
-        Hold.objects.filter(public_id=public_id, account__in=accounts_visible_to(api_key))
-        .select_related("account", "credit_type", "capture_entry")
-        .first()
-    )
-    if hold is None:
+    # A statement built once (config.rows): captures and releases start here.
+    hold = row_find(Hold, by="public_id", value=public_id, related=("account", "credit_type", "capture_entry"))
+    if hold is None or not key_may_see(api_key, hold.account_id):
         raise HoldNotFound()
     return hold
 

@@ -136,15 +136,18 @@ def row_get(model: type[models.Model], pk: Any) -> models.Model:
     return instance
 
 
-def row_find(model: type[models.Model], *, by: str, value: Any, related: str | None = None) -> models.Model | None:
-    """`model.objects.select_related(related).filter(**{by: value}).first()` for a unique `by`; None if absent.
+def row_find(
+    model: type[models.Model], *, by: str, value: Any, related: str | tuple[str, ...] = ()
+) -> models.Model | None:
+    """`model.objects.select_related(*related).filter(**{by: value}).first()` for a unique `by`; None if absent.
 
-    `related` names one foreign key whose row is read in the same statement
+    `related` names foreign keys whose rows are read in the same statement
     (LEFT JOIN) and attached to the instance (None for an empty one).
     """
+    related = (related,) if isinstance(related, str) else tuple(related)
     if connection.vendor != "postgresql":
         queryset = model.objects.filter(**{by: value})
-        return (queryset.select_related(related) if related else queryset).first()
+        return (queryset.select_related(*related) if related else queryset).first()
     key = (model, by, related)
     cached = _SELECTS.get(key)
     if cached is None:
@@ -167,22 +170,23 @@ def row_find(model: type[models.Model], *, by: str, value: Any, related: str | N
             values[index] = convert(values[index], None, connection)
         instances.append(part_model.from_db(connection.alias, attnames, values))
     instance = instances[0]
-    if related:
-        setattr(instance, related, instances[1])
+    for name, related_instance in zip(related, instances[1:], strict=True):
+        setattr(instance, name, related_instance)
     return instance
 
 
-def _select_statement(model: type[models.Model], by: str, related: str | None) -> tuple[str, list[tuple]]:
+def _select_statement(model: type[models.Model], by: str, related: tuple[str, ...]) -> tuple[str, list[tuple]]:
     meta = model._meta
     models_read = [(model, "t")]
-    join = ""
-    if related:
-        foreign_key = meta.get_field(related)
+    joins = ""
+    for index, name in enumerate(related):
+        foreign_key = meta.get_field(name)
         target = foreign_key.related_model
-        models_read.append((target, "r"))
-        join = (
-            f" LEFT JOIN {_quote(target._meta.db_table)} r"
-            f" ON r.{_quote(target._meta.pk.column)} = t.{_quote(foreign_key.column)}"
+        alias = f"r{index}"
+        models_read.append((target, alias))
+        joins += (
+            f" LEFT JOIN {_quote(target._meta.db_table)} {alias}"
+            f" ON {alias}.{_quote(target._meta.pk.column)} = t.{_quote(foreign_key.column)}"
         )
     columns: list[str] = []
     parts: list[tuple] = []
@@ -196,7 +200,7 @@ def _select_statement(model: type[models.Model], by: str, related: str | None) -
         parts.append((part_model, [f.attname for f in fields], converters, pk_index))
     where = _quote(meta.get_field(by).column)
     # Only the models' own table and column names, quoted: no input reaches this string.
-    sql = f"SELECT {', '.join(columns)} FROM {_quote(meta.db_table)} t{join} WHERE t.{where} = %s LIMIT 1"  # noqa: S608
+    sql = f"SELECT {', '.join(columns)} FROM {_quote(meta.db_table)} t{joins} WHERE t.{where} = %s LIMIT 1"  # noqa: S608
     return sql, parts
 
 

@@ -8,8 +8,9 @@ from decimal import Decimal
 from django.db.models import Count, QuerySet, Sum
 
 from accounts.models import Account, ApiKey
-from accounts.selectors import accounts_visible_to
+from accounts.selectors import key_may_see
 from billing.models import LedgerEntry
+from config.rows import row_find
 from refunds.exceptions import ChargeNotFound
 from refunds.models import RefundLog
 
@@ -18,12 +19,9 @@ def charge_get_for_key(*, api_key: ApiKey, public_id: str) -> LedgerEntry:
     """The ledger entry, or ChargeNotFound if it does not exist or this key may not see its account."""
     if not isinstance(public_id, str) or len(public_id) > 64:
         raise ChargeNotFound()
-    entry = (
-        LedgerEntry.objects.filter(public_id=public_id, account__in=accounts_visible_to(api_key))
-        .select_related("account", "credit_type")
-        .first()
-    )
-    if entry is None:
+    # A statement built once (config.rows): every refund starts here.
+    entry = row_find(LedgerEntry, by="public_id", value=public_id, related=("account", "credit_type"))
+    if entry is None or not key_may_see(api_key, entry.account_id):
         raise ChargeNotFound()
     return entry
 
