@@ -32,6 +32,7 @@ from billing.selectors import (
     wallets_for_account,
 )
 from config.filters import UtcIsoDateTimeFilter
+from config.serializers import InputSerializer
 from pricing.api import PricedUsageInput, priced_usage_validate
 from pricing.services import price_quote, zero_charge_settle
 
@@ -144,7 +145,7 @@ def resolve_account(request, public_id: str | None) -> Account:
     return account_get_for_key(api_key=api_key, public_id=public_id)
 
 
-class MoneyMovementInput(serializers.Serializer):
+class MoneyMovementInput(InputSerializer):
     """Fields shared by grants and charges; resolves account and credit type."""
 
     account = serializers.CharField(max_length=64, required=False)

@@ -24,6 +24,7 @@ from billing.fields import AmountField, MetadataField, check_scale, text_field
 from billing.idempotency import run_idempotent
 from billing.models import Hold
 from billing.selectors import credit_type_get, hold_get_for_key, holds_for_account
+from config.serializers import InputSerializer
 
 _ZERO = re.compile(r"^0+(\.0+)?$")
 
@@ -123,7 +124,7 @@ def hold_body(hold: Hold) -> dict:
     }
 
 
-class HoldCreateInput(serializers.Serializer):
+class HoldCreateInput(InputSerializer):
     account = serializers.CharField(max_length=64, required=False)
     credit_type = serializers.CharField(max_length=32, required=False)
     amount = AmountField(required=False)
@@ -146,7 +147,7 @@ class HoldCreateInput(serializers.Serializer):
         return attrs
 
 
-class HoldCaptureInput(serializers.Serializer):
+class HoldCaptureInput(InputSerializer):
     amount = CaptureAmountField(required=False)
     usage = UsageField()
     metadata = MetadataField()
@@ -159,7 +160,7 @@ class HoldCaptureInput(serializers.Serializer):
         return attrs
 
 
-class HoldReleaseInput(serializers.Serializer):
+class HoldReleaseInput(InputSerializer):
     reason = text_field(max_length=1000)
 
 

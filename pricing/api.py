@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.selectors import credit_type_get
+from config.serializers import InputSerializer
 from pricing.models import KEY_MAX_LENGTH, KEY_PATTERN
 from pricing.selectors import CatalogueRow, aliases_all, prices_current
 from pricing.services import USAGE_FIELDS, Usage, price_quote, usage_limits
@@ -85,7 +86,7 @@ class PriceKeyField(serializers.CharField):
         return value
 
 
-class PricedUsageInput(serializers.Serializer):
+class PricedUsageInput(InputSerializer):
     """`key` plus `usage`. Usage omitted means one request.
 
     Mix into an input serializer and call `priced_usage_validate(attrs)` from

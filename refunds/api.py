@@ -22,6 +22,7 @@ from billing.fields import AmountField, MetadataField, check_scale, text_field
 from billing.idempotency import run_idempotent
 from billing.services import Actor
 from config.filters import UtcIsoDateTimeFilter
+from config.serializers import InputSerializer
 from refunds import services
 from refunds.models import RefundLog
 from refunds.selectors import charge_get_for_key, refund_stats, refunds_filtered, refunds_for_account
@@ -58,7 +59,7 @@ class RefundCreatedOutput(RefundOutput):
         return money(log.refundable_after, log.credit_type)
 
 
-class RefundCreateInput(serializers.Serializer):
+class RefundCreateInput(InputSerializer):
     amount = AmountField(required=False, help_text="Default: all that remains refundable.")
     reason = serializers.ChoiceField(choices=RefundLog.Reason.choices)
     api_route = text_field()
