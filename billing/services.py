@@ -2,9 +2,9 @@
 
 Every function here that moves credits:
 
-1. runs inside `transaction.atomic()` (`service_atomic()`: a savepoint in
-   the caller's transaction when there is one, or the idempotency wrapper's
-   own savepoint in the API);
+1. runs inside `transaction.atomic()` (`service_atomic()`: a savepoint in a
+   caller's transaction, except in the API's request transaction, which it
+   joins, since a failure there ends the whole transaction anyway);
 2. locks exactly one wallet row with `SELECT ... FOR NO KEY UPDATE` (`OF`
    the wallet only, when the same statement reads the daily limit), which
    serialises all changes to that wallet;
@@ -149,13 +149,11 @@ def _wallet_select_for_update(*, account_id: int, credit_type_id: int) -> Wallet
     return None if row is None else Wallet.from_db(connection.alias, _WALLET_FIELDS, row)
 
 
-# The debit paths (charges, holds) need the wallet locked and the account's
-# daily limit: one statement does both, so a charge makes one round trip
-# before its writes instead of two. `FOR NO KEY UPDATE OF w` locks the wallet
-# row only; the limit tables are read, not locked, in the same snapshot.
-_WALLET_LOCK_WITH_LIMIT_TEMPLATE = """
-SELECT {columns}, o.id IS NOT NULL, o.daily_limit, s.status, s.daily_limit, s.trial_daily_limit
-FROM {wallet} w
+# The daily limit in force for (w.account_id, w.credit_type_id): the account's
+# override if any, else its live subscription's plan. Shared by the debit lock
+# and `daily_limit_get`; columns as `_daily_limit_from` takes them.
+_LIMIT_COLUMNS = "o.id IS NOT NULL, o.daily_limit, s.status, s.daily_limit, s.trial_daily_limit"
+_LIMIT_JOINS = """
 LEFT JOIN {override} o ON o.account_id = w.account_id AND o.credit_type_id = w.credit_type_id
 LEFT JOIN LATERAL (
     SELECT s.status, p.daily_limit, p.trial_daily_limit
@@ -163,9 +161,24 @@ LEFT JOIN LATERAL (
     WHERE s.account_id = w.account_id AND s.status IN ({live}) AND p.credit_type_id = w.credit_type_id
     LIMIT 1
 ) s ON true
-WHERE w.account_id = %s AND w.credit_type_id = %s
-FOR NO KEY UPDATE OF w
 """
+
+
+def _limit_joins() -> str:
+    quote = connection.ops.quote_name
+    # Only the models' own table names and status constants: no input reaches this string.
+    return _LIMIT_JOINS.format(
+        override=quote(DailyLimitOverride._meta.db_table),
+        subscription=quote(Subscription._meta.db_table),
+        plan=quote(Plan._meta.db_table),
+        live=", ".join(f"'{status}'" for status in Subscription.LIVE_STATUSES),
+    )
+
+
+# The debit paths (charges, holds) need the wallet locked and the account's
+# daily limit: one statement does both, so a charge makes one round trip
+# before its writes instead of two. `FOR NO KEY UPDATE OF w` locks the wallet
+# row only; the limit tables are read, not locked, in the same snapshot.
 _WALLET_LOCK_WITH_LIMIT: str | None = None
 
 
@@ -173,14 +186,10 @@ def _wallet_lock_with_limit_sql() -> str:
     global _WALLET_LOCK_WITH_LIMIT
     if _WALLET_LOCK_WITH_LIMIT is None:
         quote = connection.ops.quote_name
-        # Only the models' own table and column names: no input reaches this string.
-        _WALLET_LOCK_WITH_LIMIT = _WALLET_LOCK_WITH_LIMIT_TEMPLATE.format(
-            columns=", ".join(f"w.{quote(f.column)}" for f in Wallet._meta.concrete_fields),
-            wallet=quote(Wallet._meta.db_table),
-            override=quote(DailyLimitOverride._meta.db_table),
-            subscription=quote(Subscription._meta.db_table),
-            plan=quote(Plan._meta.db_table),
-            live=", ".join(f"'{status}'" for status in Subscription.LIVE_STATUSES),
+        columns = ", ".join(f"w.{quote(f.column)}" for f in Wallet._meta.concrete_fields)
+        _WALLET_LOCK_WITH_LIMIT = (
+            f"SELECT {columns}, {_LIMIT_COLUMNS} FROM {quote(Wallet._meta.db_table)} w {_limit_joins()}"  # noqa: S608
+            "WHERE w.account_id = %s AND w.credit_type_id = %s FOR NO KEY UPDATE OF w"
         )
     return _WALLET_LOCK_WITH_LIMIT
 
@@ -936,29 +945,13 @@ def daily_limit_day(now: datetime | None = None) -> date:
     return timezone.localtime(now or timezone.now(), daily_limit_timezone()).date()
 
 
-_DAILY_LIMIT_TEMPLATE = """
-SELECT o.id IS NOT NULL, o.daily_limit, s.status, s.daily_limit, s.trial_daily_limit
-FROM (SELECT 1) AS one
-LEFT JOIN {override} o ON o.account_id = %(account)s AND o.credit_type_id = %(credit_type)s
-LEFT JOIN LATERAL (
-    SELECT s.status, p.daily_limit, p.trial_daily_limit
-    FROM {subscription} s JOIN {plan} p ON p.id = s.plan_id
-    WHERE s.account_id = %(account)s AND s.status IN ({live}) AND p.credit_type_id = %(credit_type)s
-    LIMIT 1
-) s ON true
-"""
-
-
 def _daily_limit_sql() -> str:
-    # Built once from the models' table names. Raw SQL because this runs on
-    # every charge and hold: compiling the equivalent ORM query (an Exists and
-    # four Subqueries) cost more client CPU than the rest of the charge
-    # together (bench: `python -m bench`, README "Performance").
-    return _DAILY_LIMIT_TEMPLATE.format(
-        override=DailyLimitOverride._meta.db_table,
-        subscription=Subscription._meta.db_table,
-        plan=Plan._meta.db_table,
-        live=", ".join(f"'{status}'" for status in Subscription.LIVE_STATUSES),
+    # Raw SQL because this ran on every charge and hold before the debit lock
+    # read the limit itself: compiling the equivalent ORM query (an Exists and
+    # four Subqueries) cost more client CPU than the rest of the charge.
+    return (
+        f"SELECT {_LIMIT_COLUMNS} FROM (SELECT %(account)s::bigint AS account_id, "  # noqa: S608 - our names only
+        f"%(credit_type)s::bigint AS credit_type_id) w {_limit_joins()}"
     )
 
 
