@@ -104,7 +104,7 @@ def summarise(results: list[dict], duration: float) -> dict:
     }
 
 
-def throughput_benchmark(*, ops: list[str], duration: float, warmup: float) -> list[dict]:
+def throughput_benchmark(*, ops: list[str], duration: float, warmup: float) -> tuple[list[dict], dict]:
     from bench import clients
 
     gunicorn = env.Gunicorn(env.OPS_DB)
@@ -132,10 +132,39 @@ def throughput_benchmark(*, ops: list[str], duration: float, warmup: float) -> l
                         log(_row_line(row))
                         if result["errors"]:
                             log(f"      errors: {result['error_samples']}")
+        floor = http_floor(gunicorn.port, seconds=duration)
+        log(f"  http floor: a 404 through gunicorn + Django, 1 client: p50 {floor['p50_ms']:.2f} ms")
     finally:
         pool.close()
         gunicorn.stop()
-    return rows
+    return rows, floor
+
+
+def http_floor(port: int, *, seconds: float) -> dict:
+    """What any request costs before it does any work: a 404 through gunicorn, the middleware and URL routing.
+
+    One client, a new connection per request as the HTTP phases make. An
+    API call cannot be faster than this, so raw p50 / this p50 is the best
+    HTTP / raw ratio this machine allows at one client.
+    """
+    import http.client
+
+    latencies = []
+    end = time.time() + seconds
+    while time.time() < end:
+        started = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            conn.request("GET", "/api/v1/bench-floor-not-found")
+            conn.getresponse().read()
+        finally:
+            conn.close()
+        latencies.append(time.perf_counter() - started)
+    return {
+        "requests": len(latencies),
+        "p50_ms": percentile(latencies, 0.5) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+    }
 
 
 def _row_line(row: dict) -> str:
@@ -179,7 +208,7 @@ def targets(rows: list[dict], ledger: dict | None) -> list[dict]:
     return checks
 
 
-def print_table(rows: list[dict], ledger: dict | None, checks: list[dict]) -> None:
+def print_table(rows: list[dict], ledger: dict | None, checks: list[dict], floor: dict | None = None) -> None:
     log("")
     log("Throughput (ops/s), ratio to raw, latency p50/p99 (ms), wallet lock held p50 (ms)")
     header = f"{'operation':<13}{'wallets':<8}{'cl':>3} | " + " | ".join(
@@ -203,6 +232,16 @@ def print_table(rows: list[dict], ledger: dict | None, checks: list[dict]) -> No
                         f"{r['p50_ms']:>6.2f} {r['p99_ms']:>7.2f} {lock:>5}"
                     )
                 log(f"{op:<13}{scenario:<8}{count:>3} | " + " | ".join(cells))
+    if floor:
+        log("")
+        log(f"HTTP floor (a 404 through gunicorn + Django, 1 client): p50 {floor['p50_ms']:.2f} ms.")
+        for op in dict.fromkeys(r["op"] for r in rows):
+            raw = keyed.get((op, "spread", 1, "raw"))
+            if raw:
+                log(
+                    f"  {op}: raw p50 {raw['p50_ms']:.2f} ms at 1 client, so HTTP / raw cannot exceed about "
+                    f"{raw['p50_ms'] / floor['p50_ms']:.2f} there, whatever the endpoint does."
+                )
     if ledger:
         log("")
         log("Ledger size     balance p50/p99 (ms)   reconcile (s)  rows/s      peak RSS   bare GROUP BY (s)  ratio")
@@ -316,7 +355,7 @@ def main(argv: list[str] | None = None) -> None:
     seed()
     started = time.time()
     log(f"throughput: {duration:g} s per phase after {warmup:g} s warm-up")
-    rows = throughput_benchmark(ops=args.only or OPS, duration=duration, warmup=warmup)
+    rows, floor = throughput_benchmark(ops=args.only or OPS, duration=duration, warmup=warmup)
     ledger = None
     if not args.skip_ledger:
         log("ledger size: balance reads and reconciliation")
@@ -324,7 +363,7 @@ def main(argv: list[str] | None = None) -> None:
 
         ledger = ledger_benchmark(big_rows=args.ledger_rows, log=log)
     checks = targets(rows, ledger)
-    print_table(rows, ledger, checks)
+    print_table(rows, ledger, checks, floor)
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "quick": args.quick,
@@ -332,6 +371,7 @@ def main(argv: list[str] | None = None) -> None:
         "warmup_s": warmup,
         "machine": machine(),
         "throughput": rows,
+        "http_floor": floor,
         "ledger": ledger,
         "targets": checks,
     }
