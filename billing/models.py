@@ -578,8 +578,11 @@ class CreditLot(models.Model):
     the sum).
     """
 
+    # The wallet's account, denormalised so that lots can be distributed by
+    # account with their wallet (README "Scaling out").
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="lots")
-    entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, related_name="lot")
+    entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="+")
     amount = MoneyField()
     remaining = MoneyField()
     priority = models.SmallIntegerField(default=0)
@@ -601,6 +604,8 @@ class CreditLot(models.Model):
             ),
         ]
         constraints = [
+            # One lot per grant entry (the entry's account is the lot's: the key includes it for sharding).
+            models.UniqueConstraint(fields=["account", "entry"], name="lot_one_per_grant_entry"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="lot_amount_positive"),
             models.CheckConstraint(condition=Q(remaining__gte=0), name="lot_remaining_non_negative"),
             models.CheckConstraint(condition=Q(remaining__lte=F("amount")), name="lot_remaining_within_amount"),
@@ -617,6 +622,8 @@ class DailyUsage(models.Model):
     keyed by the date, so nothing ever resets it: a new day is a new row.
     """
 
+    # The wallet's account, denormalised so that usage rows can be distributed by account.
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="daily_usage")
     day = models.DateField()
     used = MoneyField(default=Decimal(0))
@@ -625,7 +632,7 @@ class DailyUsage(models.Model):
         ordering = ["-day"]
         verbose_name_plural = "daily usage"
         constraints = [
-            models.UniqueConstraint(fields=["wallet", "day"], name="daily_usage_one_per_wallet_day"),
+            models.UniqueConstraint(fields=["account", "wallet", "day"], name="daily_usage_one_per_wallet_day_v2"),
             models.CheckConstraint(condition=Q(used__gte=0), name="daily_usage_non_negative"),
         ]
 

@@ -818,6 +818,7 @@ def _lot_create(*, wallet: Wallet, entry: LedgerEntry, priority: int, expires_at
     if priority == 0 and expires_at is None:
         return None
     lot = CreditLot(
+        account_id=wallet.account_id,
         wallet=wallet,
         entry=entry,
         amount=entry.amount,
@@ -930,8 +931,8 @@ def grants_expire_due(*, now: datetime | None = None, batch_size: int = 500) -> 
 # ever resets anything. Usage is counted only while a limit applies.
 
 _DAILY_USAGE_UPSERT = """
-INSERT INTO {table} (wallet_id, day, used) VALUES (%s, %s, %s)
-ON CONFLICT (wallet_id, day) DO UPDATE SET used = {table}.used + EXCLUDED.used
+INSERT INTO {table} (account_id, wallet_id, day, used) VALUES (%s, %s, %s, %s)
+ON CONFLICT (account_id, wallet_id, day) DO UPDATE SET used = {table}.used + EXCLUDED.used
 RETURNING used
 """
 
@@ -1025,10 +1026,14 @@ def daily_usage_add(*, wallet: Wallet, amount: Decimal, limit: Decimal | None, n
     day = daily_limit_day(now)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(_DAILY_USAGE_UPSERT.format(table=DailyUsage._meta.db_table), [wallet.pk, day, amount])
+            cursor.execute(
+                _DAILY_USAGE_UPSERT.format(table=DailyUsage._meta.db_table), [wallet.account_id, wallet.pk, day, amount]
+            )
             used = cursor.fetchone()[0]
     else:  # SQLite for `make run`: writers are already serialised (IMMEDIATE transactions).
-        usage, _ = DailyUsage.objects.get_or_create(wallet_id=wallet.pk, day=day)
+        usage, _ = DailyUsage.objects.get_or_create(
+            wallet_id=wallet.pk, day=day, defaults={"account_id": wallet.account_id}
+        )
         used = usage.used + amount
         DailyUsage.objects.filter(pk=usage.pk).update(used=used)
     if used > limit:

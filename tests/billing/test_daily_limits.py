@@ -136,7 +136,7 @@ def test_yesterdays_usage_does_not_count_today_without_any_reset_job():
     override(account, D("10"))
     wallet = Wallet.objects.get(account=account)
     yesterday = daily_limit_day() - timedelta(days=1)
-    DailyUsage.objects.create(wallet=wallet, day=yesterday, used=D("10"))
+    DailyUsage.objects.create(account_id=wallet.account_id, wallet=wallet, day=yesterday, used=D("10"))
     charge(account, "10")  # a fresh day: nothing had to reset yesterday's row
     assert DailyUsage.objects.get(wallet=wallet, day=yesterday).used == D("10")
 
