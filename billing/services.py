@@ -208,8 +208,11 @@ def _wallet_select_for_debit(*, account_id: int, credit_type_id: int) -> tuple[W
 def wallet_lock_for_debit(*, account: Account, credit_type: CreditType) -> tuple[Wallet | None, Decimal | None]:
     """Lock the wallet (as `wallet_lock`) and read the account's daily limit: (wallet, limit or None).
 
-    The limit is read inside the locking transaction, after the lock is
-    granted, so it is the one in force when the debit commits.
+    The limit is read by the locking statement, as of that statement's
+    snapshot: a limit changed while this debit waited for the lock applies
+    from the next one (either order is a valid history). What was spent today
+    is not read here: `daily_usage_add` counts it with its own statement,
+    after the lock, so concurrent debits can never overshoot the limit.
     """
     if connection.vendor != "postgresql":
         wallet = wallet_lock(account=account, credit_type=credit_type)
