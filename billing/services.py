@@ -975,14 +975,7 @@ def daily_limit_get(*, account: Account, credit_type: CreditType) -> Decimal | N
             _DAILY_LIMIT_SQL = _daily_limit_sql()
         with connection.cursor() as cursor:
             cursor.execute(_DAILY_LIMIT_SQL, {"account": account.pk, "credit_type": credit_type.pk})
-            has_override, override, plan_status, paid_limit, trial_limit = cursor.fetchone()
-        row = {
-            "has_override": has_override,
-            "override": override,
-            "plan_status": plan_status,
-            "paid_limit": paid_limit,
-            "trial_limit": trial_limit,
-        }
+            return _daily_limit_from(*cursor.fetchone())
     else:  # SQLite for `make run`: the ORM, which converts its decimals
         overrides = DailyLimitOverride.objects.filter(account_id=OuterRef("pk"), credit_type_id=credit_type.pk)
         subscriptions = Subscription.objects.filter(
