@@ -28,7 +28,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
-from billing import metrics
+from config import metrics
 
 logger = logging.getLogger(__name__)
 

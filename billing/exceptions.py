@@ -2,7 +2,7 @@
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from billing import metrics
+from config import metrics
 from config.errors import DomainError, InvalidRequest, NotFound
 
 

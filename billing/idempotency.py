@@ -34,9 +34,9 @@ from django.utils import timezone
 from rest_framework.response import Response
 
 from accounts.models import ApiKey
-from billing import metrics
 from billing.exceptions import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidIdempotencyKey
 from billing.models import IdempotencyRecord
+from config import metrics
 from config.atomic import services_join
 from config.errors import LOCK_NOT_AVAILABLE, DomainError
 from config.rows import row_update

@@ -33,8 +33,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from billing import metrics
 from billing.models import OutboxMessage
+from config import metrics
 
 logger = logging.getLogger(__name__)
 

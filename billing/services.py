@@ -35,7 +35,6 @@ from django.utils import timezone
 
 from accounts.exceptions import AccountSuspended
 from accounts.models import Account, ApiKey
-from billing import metrics
 from billing.balance_cache import balance_cache_invalidate
 from billing.exceptions import (
     AmountTooLarge,
@@ -61,6 +60,7 @@ from billing.models import (
     Subscription,
     Wallet,
 )
+from config import metrics
 from config.atomic import service_atomic
 from config.errors import InvalidRequest
 from config.rows import row_get, row_update, row_update_then_insert

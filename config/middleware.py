@@ -5,8 +5,8 @@ import time
 from django.conf import settings
 from django.http import JsonResponse
 
-from billing.metrics import REQUEST_LATENCY
 from config.errors import error_response
+from config.metrics import REQUEST_LATENCY
 
 
 class RequestSizeLimitMiddleware:

@@ -13,7 +13,7 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
-from billing.metrics import DEPENDENCY_UP
+from config.metrics import DEPENDENCY_UP
 
 logger = logging.getLogger(__name__)
 

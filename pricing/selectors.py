@@ -29,7 +29,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from billing.models import CreditType
-from pricing import metrics
+from config import metrics
 from pricing.models import CatalogueRevision, ModelAlias, Price
 
 

@@ -50,7 +50,7 @@ from django.utils import timezone
 from accounts.exceptions import AccountSuspended
 from billing.models import CreditType
 from billing.selectors import credit_type_get
-from pricing import metrics
+from config import metrics
 from pricing.exceptions import InvalidPriceKey, InvalidUsage, PriceNotConfigured, PricingAnomaly
 from pricing.models import (
     KEY_MAX_LENGTH,

@@ -1,7 +1,11 @@
-"""Prometheus metrics for the ledger, exposed at /metrics.
+"""Prometheus metrics, exposed at /metrics: the one home for every metric.
 
-Counters are incremented after commit (see `billing.services.wallet_changed`)
-so a rolled-back charge is never counted. Amounts are exported as whole
+Every app counts here (config is the lowest layer, so any module may import
+it); nothing else defines a metric. Labels are bounded sets, never a key or
+an account, which are unbounded.
+
+Ledger counters are incremented after commit (see
+`billing.services.wallet_changed`) so a rolled-back charge is never counted. Amounts are exported as whole
 numbers of the credit type's smallest unit (0.01 credits at scale 2), exact
 integers rather than floats; metrics are for dashboards and alerts, never for
 money: the ledger is the record.
@@ -72,3 +76,22 @@ def ledger_entry_committed(*, kind: str, credit_type: str, amount: Decimal, scal
         REFUND_AMOUNT.labels(credit_type=credit_type).inc(minor_units(amount, scale))
     elif kind == "grant":
         GRANTS.labels(credit_type=credit_type).inc()
+
+
+# --- pricing ------------------------------------------------------------------
+
+pricing_quotes = Counter("creditledger_pricing_quotes_total", "Quotes computed, by price source.", ["source"])
+pricing_refusals = Counter(
+    "creditledger_pricing_refusals_total", "Quotes refused (price_not_configured, pricing_anomaly).", ["code"]
+)
+pricing_anomalies = Counter(
+    "creditledger_pricing_anomalies_total",
+    "Pricing anomalies reported (zero_cost, pricing_anomaly, price_not_configured for high-value keys).",
+    ["kind"],
+)
+pricing_free_suffix_stripped = Counter(
+    "creditledger_pricing_free_suffix_stripped_total", "Keys whose `:free` suffix was stripped and charged."
+)
+pricing_cache_reloads = Counter(
+    "creditledger_pricing_cache_reloads_total", "Times a process reloaded the price catalogue."
+)
