@@ -26,15 +26,7 @@ from django.db.models import F, Q
 
 from accounts.ids import public_id
 from accounts.models import Account, ApiKey
-
-MONEY_DIGITS = 28
-MONEY_PLACES = 9
-
-
-def MoneyField(**kwargs) -> models.DecimalField:  # noqa: N802 - reads like a field class
-    kwargs.setdefault("max_digits", MONEY_DIGITS)
-    kwargs.setdefault("decimal_places", MONEY_PLACES)
-    return models.DecimalField(**kwargs)
+from config.money import MoneyField
 
 
 def ledger_entry_id() -> str:

@@ -47,8 +47,6 @@ from billing.exceptions import (
     SubscriptionConflict,
 )
 from billing.models import (
-    MONEY_DIGITS,
-    MONEY_PLACES,
     AllowanceGrant,
     CreditLot,
     CreditType,
@@ -63,6 +61,7 @@ from billing.models import (
 from config import metrics
 from config.atomic import service_atomic
 from config.errors import InvalidRequest
+from config.money import MONEY_DIGITS, MONEY_PLACES
 from config.rows import row_get, row_update, row_update_then_insert
 
 if TYPE_CHECKING:

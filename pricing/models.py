@@ -34,7 +34,8 @@ from django.utils import timezone
 
 from accounts.ids import public_id
 from accounts.models import Account
-from billing.models import CreditType, MoneyField
+from billing.models import CreditType
+from config.money import MoneyField
 
 KEY_MAX_LENGTH = 200
 # Lower-case model ids and action names: `openai/gpt-4o`, `image.generate`,

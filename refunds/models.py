@@ -19,7 +19,8 @@ from django.db.models import Q
 
 from accounts.ids import public_id
 from accounts.models import Account, ApiKey
-from billing.models import CreditType, LedgerEntry, MoneyField
+from billing.models import CreditType, LedgerEntry
+from config.money import MoneyField
 
 
 def refund_public_id() -> str:
