@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from django import forms
 
-from billing.models import CreditType
+from pricing.models import CreditType
 
 
 class GrantCreditsForm(forms.Form):

@@ -127,7 +127,7 @@ def _measure(conn: psycopg.Connection, rows: int, balance_reads: int) -> dict:
 def ledger_benchmark(
     *, big_rows: int = 1_000_000, small_rows: int = 10_000, balance_reads: int = 2000, log=print
 ) -> dict:
-    from billing.models import CreditType
+    from pricing.models import CreditType
 
     env.database_recreate(env.LEDGER_DB)
     env.database_migrate(env.LEDGER_DB)

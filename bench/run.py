@@ -42,8 +42,9 @@ def seed(log=log) -> None:
     from accounts.models import Account, ApiKey
     from accounts.services import api_key_create
     from bench import clients
-    from billing.models import CreditType, LedgerEntry, Wallet
+    from billing.models import LedgerEntry, Wallet
     from billing.services import Actor, charge_create, grant_create
+    from pricing.models import CreditType
 
     credit_type = CreditType.objects.get(code="credits")
     actor = Actor.system()

@@ -144,8 +144,9 @@ def soak(*, seconds: float, clients: int, log=print) -> dict:
 
     from accounts.models import Account, ApiKey
     from accounts.services import api_key_create
-    from billing.models import CreditType, LedgerEntry, Wallet
+    from billing.models import LedgerEntry, Wallet
     from billing.services import Actor, grant_create
+    from pricing.models import CreditType
 
     credit_type = CreditType.objects.get(code="credits")
     accounts = [Account.objects.create(external_id=f"soak-{i}") for i in range(ACCOUNTS)]

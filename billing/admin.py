@@ -16,7 +16,6 @@ from billing.admin_ops import OutboxMessageAdmin, ReconciliationRunAdmin  # noqa
 from billing.models import (
     AllowanceGrant,
     CreditLot,
-    CreditType,
     DailyLimitOverride,
     DailyUsage,
     Hold,
@@ -54,19 +53,6 @@ class ReadOnlyAdminMixin:
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-@admin.register(CreditType)
-class CreditTypeAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "scale", "created_at"]
-    search_fields = ["code", "name"]
-
-    def get_readonly_fields(self, request, obj=None):
-        # The scale of a credit type in use never changes: stored amounts rely on it.
-        return ["code", "scale", "created_at"] if obj else ["created_at"]
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -24,9 +24,8 @@ from billing import services
 from billing.balance_cache import balance_display
 from billing.fields import AmountField, MetadataField, check_scale, text_field
 from billing.idempotency import run_idempotent
-from billing.models import CreditType, LedgerEntry
+from billing.models import LedgerEntry
 from billing.selectors import (
-    credit_type_get,
     ledger_entries_for_account,
     lots_expiring_for_account,
     wallets_for_account,
@@ -34,6 +33,8 @@ from billing.selectors import (
 from config.filters import UtcIsoDateTimeFilter
 from config.serializers import InputSerializer
 from pricing.api import PricedUsageInput, priced_usage_validate
+from pricing.models import CreditType
+from pricing.selectors import credit_type_get
 from pricing.services import price_quote, zero_charge_settle
 
 IDEMPOTENCY_HEADER = OpenApiParameter(

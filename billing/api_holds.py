@@ -23,8 +23,9 @@ from billing.api import IDEMPOTENCY_HEADER, LedgerCursorPagination, as_time, mon
 from billing.fields import AmountField, MetadataField, check_scale, text_field
 from billing.idempotency import run_idempotent
 from billing.models import Hold
-from billing.selectors import credit_type_get, hold_get_for_key, holds_for_account
+from billing.selectors import hold_get_for_key, holds_for_account
 from config.serializers import InputSerializer
+from pricing.selectors import credit_type_get
 
 _ZERO = re.compile(r"^0+(\.0+)?$")
 

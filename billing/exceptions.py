@@ -6,11 +6,6 @@ from config import metrics
 from config.errors import DomainError, InvalidRequest, NotFound
 
 
-class CreditTypeNotFound(NotFound):
-    code = "credit_type_not_found"
-    message = "No such credit type."
-
-
 class InvalidAmount(InvalidRequest):
     code = "invalid_amount"
     message = "Amount must be a positive decimal string."

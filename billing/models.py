@@ -27,32 +27,11 @@ from django.db.models import F, Q
 from accounts.ids import public_id
 from accounts.models import Account, ApiKey
 from config.money import MoneyField
+from pricing.models import CreditType
 
 
 def ledger_entry_id() -> str:
     return public_id("txn", 24)
-
-
-class CreditType(models.Model):
-    code = models.SlugField(max_length=32, unique=True)
-    name = models.CharField(max_length=100)
-    scale = models.PositiveSmallIntegerField(
-        default=2, help_text="Decimal places amounts of this type may carry (0-9)."
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["code"]
-        constraints = [
-            models.CheckConstraint(condition=Q(scale__gte=0, scale__lte=9), name="credittype_scale_0_9"),
-        ]
-
-    def __str__(self) -> str:
-        return self.code
-
-    @property
-    def quantum(self) -> Decimal:
-        return Decimal(1).scaleb(-self.scale)
 
 
 class Wallet(models.Model):

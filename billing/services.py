@@ -49,7 +49,6 @@ from billing.exceptions import (
 from billing.models import (
     AllowanceGrant,
     CreditLot,
-    CreditType,
     DailyLimitOverride,
     DailyUsage,
     Hold,
@@ -63,6 +62,7 @@ from config.atomic import service_atomic
 from config.errors import InvalidRequest
 from config.money import MONEY_DIGITS, MONEY_PLACES
 from config.rows import row_get, row_update, row_update_then_insert
+from pricing.models import CreditType
 
 if TYPE_CHECKING:
     from pricing.services import Quote

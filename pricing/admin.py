@@ -1,4 +1,4 @@
-"""Admin for the price catalogue.
+"""Admin for credit types and the price catalogue.
 
 Prices are insert-only: saving the change form of a price creates a new
 version through `pricing.services.price_create` (the old one stays, and
@@ -17,8 +17,21 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from pricing import services
-from pricing.models import UNIT_PRICE_FIELDS, ModelAlias, Price, PricingAnomaly
+from pricing.models import UNIT_PRICE_FIELDS, CreditType, ModelAlias, Price, PricingAnomaly
 from pricing.selectors import catalogue_snapshot, env_price_get, prices_current
+
+
+@admin.register(CreditType)
+class CreditTypeAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "scale", "created_at"]
+    search_fields = ["code", "name"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The scale of a credit type in use never changes: stored amounts rely on it.
+        return ["code", "scale", "created_at"] if obj else ["created_at"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 class PriceStateFilter(admin.SimpleListFilter):

@@ -14,10 +14,9 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.selectors import credit_type_get
 from config.serializers import InputSerializer
 from pricing.models import KEY_MAX_LENGTH, KEY_PATTERN
-from pricing.selectors import CatalogueRow, aliases_all, prices_current
+from pricing.selectors import CatalogueRow, aliases_all, credit_type_get, prices_current
 from pricing.services import USAGE_FIELDS, Usage, price_quote, usage_limits
 
 USAGE_SCHEMA = {

@@ -5,7 +5,12 @@ problem, so nothing is stored under the Idempotency-Key and a retry after
 the operator fixes the catalogue goes through.
 """
 
-from config.errors import DomainError, InvalidRequest
+from config.errors import DomainError, InvalidRequest, NotFound
+
+
+class CreditTypeNotFound(NotFound):
+    code = "credit_type_not_found"
+    message = "No such credit type."
 
 
 class PriceNotConfigured(DomainError):

@@ -2,6 +2,10 @@
 
 Design
 ------
+* A `CreditType` is what amounts are counted in (`credits`, made by a
+  migration, and any others), with the decimal places its amounts may carry.
+  Pricing defines credit types and their prices; billing keeps the wallets
+  and the ledger in them.
 * A `Price` row is one *version* of the price of one key in one credit type.
   Changing a price inserts a new version (`pricing.services.price_create`);
   old versions are never updated or deleted (a trigger in migration 0002
@@ -34,7 +38,6 @@ from django.utils import timezone
 
 from accounts.ids import public_id
 from accounts.models import Account
-from billing.models import CreditType
 from config.money import MoneyField
 
 KEY_MAX_LENGTH = 200
@@ -42,6 +45,28 @@ KEY_MAX_LENGTH = 200
 # `meta-llama/llama-3-8b-instruct:free`, `anthropic/claude-3.5-sonnet@20240620`.
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._:/@+-]{0,199}$")
 UNIT_PRICE_FIELDS = ("per_request", "per_1k_input_tokens", "per_1k_output_tokens", "per_unit")
+
+
+class CreditType(models.Model):
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=100)
+    scale = models.PositiveSmallIntegerField(
+        default=2, help_text="Decimal places amounts of this type may carry (0-9)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(condition=Q(scale__gte=0, scale__lte=9), name="credittype_scale_0_9"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def quantum(self) -> Decimal:
+        return Decimal(1).scaleb(-self.scale)
 
 
 def validate_key(value: str) -> None:

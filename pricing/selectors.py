@@ -28,9 +28,41 @@ from django.conf import settings
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
-from billing.models import CreditType
 from config import metrics
-from pricing.models import CatalogueRevision, ModelAlias, Price
+from pricing.exceptions import CreditTypeNotFound
+from pricing.models import CatalogueRevision, CreditType, ModelAlias, Price
+
+_CREDIT_TYPE_TTL_S = 30.0
+_credit_types: dict[str, tuple[float, CreditType]] = {}
+_credit_types_lock = threading.Lock()
+
+
+def credit_type_get(code: str | None = None) -> CreditType:
+    """The credit type with this code (default: DEFAULT_CREDIT_TYPE).
+
+    Cached in-process for a few seconds: credit types are created rarely and
+    their scale never changes once used, so a short TTL is safe and saves a
+    query on every charge.
+    """
+    code = code or settings.DEFAULT_CREDIT_TYPE
+    if not isinstance(code, str) or len(code) > 32:
+        raise CreditTypeNotFound()
+    now = time.monotonic()
+    with _credit_types_lock:
+        cached = _credit_types.get(code)
+    if cached and now - cached[0] < _CREDIT_TYPE_TTL_S:
+        return cached[1]
+    credit_type = CreditType.objects.filter(code=code).first()
+    if credit_type is None:
+        raise CreditTypeNotFound(f"No credit type {code!r}.")
+    with _credit_types_lock:
+        _credit_types[code] = (now, credit_type)
+    return credit_type
+
+
+def credit_type_cache_clear() -> None:
+    with _credit_types_lock:
+        _credit_types.clear()
 
 
 @dataclass(frozen=True)

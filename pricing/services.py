@@ -48,8 +48,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.exceptions import AccountSuspended
-from billing.models import CreditType
-from billing.selectors import credit_type_get
 from config import metrics
 from pricing.exceptions import InvalidPriceKey, InvalidUsage, PriceNotConfigured, PricingAnomaly
 from pricing.models import (
@@ -57,11 +55,12 @@ from pricing.models import (
     KEY_PATTERN,
     UNIT_PRICE_FIELDS,
     CatalogueRevision,
+    CreditType,
     ModelAlias,
     Price,
 )
 from pricing.models import PricingAnomaly as PricingAnomalyRecord
-from pricing.selectors import catalogue_snapshot, env_price_get
+from pricing.selectors import catalogue_snapshot, credit_type_get, env_price_get
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from django import forms
 from django.utils import timezone
 
-from billing.models import CreditType
+from pricing.models import CreditType
 from refunds.models import RefundLog
 
 

@@ -19,8 +19,9 @@ from django.db.models import Q
 
 from accounts.ids import public_id
 from accounts.models import Account, ApiKey
-from billing.models import CreditType, LedgerEntry
+from billing.models import LedgerEntry
 from config.money import MoneyField
+from pricing.models import CreditType
 
 
 def refund_public_id() -> str:

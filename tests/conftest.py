@@ -41,7 +41,7 @@ def pytest_sessionstart(session):
 
 @pytest.fixture(autouse=True)
 def _fresh_process_caches():
-    from billing.selectors import credit_type_cache_clear
+    from pricing.selectors import credit_type_cache_clear
 
     credit_type_cache_clear()
     yield
@@ -57,7 +57,7 @@ def _default_credit_type(request):
         yield
         return
     request.getfixturevalue("transactional_db" if _is_transactional(request) else "db")
-    from billing.models import CreditType
+    from pricing.models import CreditType
 
     CreditType.objects.get_or_create(code="credits", defaults={"name": "Credits", "scale": 2})
     yield

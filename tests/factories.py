@@ -9,8 +9,8 @@ from django.contrib.auth import get_user_model
 
 from accounts.models import Account, ApiKey
 from accounts.services import api_key_create
-from billing.models import CreditType
 from billing.services import Actor, grant_create
+from pricing.models import CreditType
 
 
 class AccountFactory(factory.django.DjangoModelFactory):

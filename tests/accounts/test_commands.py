@@ -5,7 +5,8 @@ from django.core.management import call_command
 
 from accounts.models import Account, ApiKey
 from accounts.services import api_key_authenticate
-from billing.models import CreditType, LedgerEntry
+from billing.models import LedgerEntry
+from pricing.models import CreditType
 from tests.factories import AccountFactory
 
 pytestmark = pytest.mark.django_db

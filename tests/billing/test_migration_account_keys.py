@@ -22,6 +22,13 @@ def migrate(targets) -> None:
     executor.migrate(targets)
 
 
+def migrate_to_latest() -> None:
+    """Going back to BEFORE also unapplied the later migrations that depend on it: reapply them all."""
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 def test_existing_lots_and_usage_get_their_wallets_account():
     account = funded_account("10.00")
     grant = grant_create(
@@ -42,5 +49,6 @@ def test_existing_lots_and_usage_get_their_wallets_account():
             )
     finally:
         migrate(AFTER)
+        migrate_to_latest()
     assert CreditLot.objects.get(entry=grant).account_id == account.pk
     assert DailyUsage.objects.get(wallet_id=wallet_id).account_id == account.pk

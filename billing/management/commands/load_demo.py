@@ -9,9 +9,8 @@ from django.db import transaction
 
 from accounts.models import Account, ApiKey
 from accounts.services import account_create, api_key_create
-from billing.models import CreditType
 from billing.services import Actor, grant_create
-from pricing.models import Price
+from pricing.models import CreditType, Price
 from pricing.services import alias_set, price_create
 
 CREDIT_TYPES = [("credits", "Credits", 2), ("usd", "US dollars", 6), ("reading", "Readings", 0)]

@@ -13,9 +13,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-from billing.selectors import credit_type_get
 from pricing.models import UNIT_PRICE_FIELDS
-from pricing.selectors import aliases_all, prices_current
+from pricing.selectors import aliases_all, credit_type_get, prices_current
 
 COLUMNS = ["key", "credit_type", *UNIT_PRICE_FIELDS, "unit_name", "is_free", "effective_from", "note"]
 
