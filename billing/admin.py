@@ -1,18 +1,26 @@
 """Admin for the ledger: staff's main tool.
 
 The ledger and wallets are read-only here: balances change only through the
-services, which the admin actions call with the staff user as actor.
+services, which the admin actions call with the staff user as actor. The
+account admin gains its wallets and the grant and adjustment actions here,
+by re-registering `Account` (accounts sits below billing and knows nothing
+of it).
 """
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
+from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
 
+from accounts import admin as accounts_admin
+from accounts.models import Account
 from billing.admin_ops import OutboxMessageAdmin, ReconciliationRunAdmin  # noqa: F401 - registers them
+from billing.forms import AdjustBalanceForm, GrantCreditsForm
 from billing.models import (
     AllowanceGrant,
     CreditLot,
@@ -24,6 +32,8 @@ from billing.models import (
     Subscription,
     Wallet,
 )
+from billing.services import Actor, adjustment_create, grant_create
+from config.errors import DomainError
 from refunds.admin_refund import ChargeRefundAdminMixin
 
 
@@ -56,6 +66,109 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+# --- accounts: wallets and the staff grant and adjustment ---------------------
+# Billing extends the account admin (accounts imports nothing above it): the
+# Account admin registered by accounts.admin is replaced with a subclass that
+# adds the wallets inline and the two money actions.
+
+
+class WalletInline(admin.TabularInline):
+    model = Wallet
+    fields = ["credit_type", "balance", "held", "available", "updated_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    @admin.display(description="available")
+    def available(self, wallet: Wallet):
+        return wallet.available
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def _money_action(modeladmin, request, queryset, *, form_class, permission, title, service):
+    """An admin action with an intermediate form (Django's delete_selected pattern).
+
+    `service` (grant_create, adjustment_create) is called once per selected
+    account with the form's credit type, amount and reason, the staff user as actor.
+    """
+    if not request.user.has_perm(permission):
+        raise PermissionDenied
+    form = form_class(request.POST if "apply" in request.POST else None)
+    if "apply" in request.POST and form.is_valid():
+        done = 0
+        for account in queryset:
+            try:
+                data = form.cleaned_data
+                service(
+                    account=account,
+                    credit_type=data["credit_type"],
+                    amount=data["amount"],
+                    reason=data["reason"],
+                    actor=Actor(user=request.user),
+                )
+                done += 1
+            except DomainError as error:
+                modeladmin.message_user(request, f"{account}: {error.message}", messages.ERROR)
+        if done:
+            modeladmin.message_user(request, f"{title}: done for {done} account(s).", messages.SUCCESS)
+        return None
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "form": form,
+        "accounts": queryset,
+        "action": request.POST.get("action"),
+        "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+        "opts": modeladmin.model._meta,
+    }
+    return TemplateResponse(request, "admin/billing/money_action.html", context)
+
+
+class AccountWalletAdmin(accounts_admin.AccountAdmin):
+    inlines = [*accounts_admin.AccountAdmin.inlines, WalletInline]
+    actions = ["grant_credits", "adjust_balance", *accounts_admin.AccountAdmin.actions]
+
+    @admin.action(description="Grant credits to selected accounts", permissions=["grant_credits"])
+    def grant_credits(self, request, queryset):
+        return _money_action(
+            self,
+            request,
+            queryset,
+            form_class=GrantCreditsForm,
+            permission="accounts.grant_credits",
+            title="Grant credits",
+            service=grant_create,
+        )
+
+    @admin.action(description="Adjust balance (staff correction)", permissions=["adjust_balance"])
+    def adjust_balance(self, request, queryset):
+        return _money_action(
+            self,
+            request,
+            queryset,
+            form_class=AdjustBalanceForm,
+            permission="billing.adjust_balance",
+            title="Adjust balance",
+            service=adjustment_create,
+        )
+
+    def has_grant_credits_permission(self, request) -> bool:
+        return request.user.has_perm("accounts.grant_credits")
+
+    def has_adjust_balance_permission(self, request) -> bool:
+        return request.user.has_perm("billing.adjust_balance")
+
+
+admin.site.unregister(Account)
+admin.site.register(Account, AccountWalletAdmin)
 
 
 @admin.register(Wallet)

@@ -1,4 +1,4 @@
-"""Admin forms for staff actions on accounts."""
+"""Admin forms for the staff grant and adjustment actions on accounts (billing.admin)."""
 
 from decimal import Decimal
 
