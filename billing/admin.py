@@ -4,7 +4,8 @@ The ledger and wallets are read-only here: balances change only through the
 services, which the admin actions call with the staff user as actor. The
 account admin gains its wallets and the grant and adjustment actions here,
 by re-registering `Account` (accounts sits below billing and knows nothing
-of it).
+of it); refunds adds its refund button, view and action to `LedgerEntry`
+the same way (refunds/admin.py).
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from billing.models import (
 )
 from billing.services import Actor, adjustment_create, grant_create
 from config.errors import DomainError
-from refunds.admin_refund import ChargeRefundAdminMixin
 
 
 class EstimatedCountPaginator(Paginator):
@@ -185,7 +185,7 @@ class WalletAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ChargeRefundAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "public_id",
         "created_at",

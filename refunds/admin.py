@@ -1,7 +1,9 @@
 """Admin for the refund log: read-only, filterable, with a stats page and chart.
 
-The staff refund itself lives on the ledger (refunds.admin_refund, mixed into
-billing.admin.LedgerEntryAdmin): refunds are made from the charge.
+The staff refund itself lives on the ledger: refunds are made from the
+charge. Billing's `LedgerEntry` admin is replaced here with a subclass that
+adds the refund button, view and action (refunds.admin_refund); billing sits
+below refunds and imports nothing from it.
 """
 
 from __future__ import annotations
@@ -14,13 +16,23 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from billing.admin import EstimatedCountPaginator, ReadOnlyAdminMixin
+from billing.admin import EstimatedCountPaginator, LedgerEntryAdmin, ReadOnlyAdminMixin
+from billing.models import LedgerEntry
+from refunds.admin_refund import ChargeRefundAdminMixin
 from refunds.forms import RefundStatsForm
 from refunds.models import RefundLog
 from refunds.selectors import refund_stats, refunds_filtered
 
 ROUTE_FILTER_CHOICES = 50
 CHART_TOP = 15
+
+
+class LedgerEntryRefundAdmin(ChargeRefundAdminMixin, LedgerEntryAdmin):
+    """The ledger admin with the staff refund."""
+
+
+admin.site.unregister(LedgerEntry)
+admin.site.register(LedgerEntry, LedgerEntryRefundAdmin)
 
 
 class ApiRouteFilter(admin.SimpleListFilter):

@@ -1,4 +1,4 @@
-"""The staff refund, mixed into the ledger's admin (billing.admin.LedgerEntryAdmin).
+"""The staff refund, added to the ledger's admin (billing.admin.LedgerEntryAdmin) by refunds/admin.py.
 
 Two ways in, one form, one service call:
 
@@ -10,8 +10,9 @@ Two ways in, one form, one service call:
 
 Both need the `billing.refund_charge` permission, call
 `refunds.services.refund_issue` with the staff user as actor, and report the
-result with `message_user`. Kept out of refunds/admin.py so billing.admin can
-import it without a cycle.
+result with `message_user`. refunds/admin.py registers a subclass of
+billing's `LedgerEntry` admin with this mixin in place of billing's own:
+billing, the lower layer, knows nothing of refunds.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class ChargeRefundAdminMixin:
     """Adds the refund button, form and action to the ledger entry admin."""
 
     actions = ["refund_charges"]
+    change_form_template = "admin/refunds/ledgerentry_change_form.html"  # the Refund button
 
     def has_refund_charge_permission(self, request) -> bool:
         return request.user.has_perm(REFUND_PERMISSION)
