@@ -1,6 +1,6 @@
 """Prometheus metrics for the ledger, exposed at /metrics.
 
-Counters are incremented after commit (see `billing.services.wallet_changed`)
+Counters are incremented after commit (see `billing.core.Posting` (after any wallet change))
 so a rolled-back charge is never counted. Amounts are exported as whole
 numbers of the credit type's smallest unit (0.01 credits at scale 2), exact
 integers rather than floats; metrics are for dashboards and alerts, never for

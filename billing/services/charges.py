@@ -1,0 +1,85 @@
+"""Charges and staff adjustments: one posting each."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from accounts.exceptions import AccountSuspended
+from accounts.models import Account
+from billing.core import Actor, posting
+from billing.exceptions import InvalidAmount
+from billing.models import CreditType, LedgerEntry
+from billing.services.amounts import amount_validate, signed_amount_validate
+
+if TYPE_CHECKING:
+    from pricing.services import Quote
+
+
+def charge_create(
+    *,
+    account: Account,
+    credit_type: CreditType,
+    amount: Decimal | str | None = None,
+    actor: Actor,
+    task_id: str = "",
+    route: str = "",
+    description: str = "",
+    metadata: dict | None = None,
+    idempotency_key: str = "",
+    quote: Quote | None = None,
+) -> LedgerEntry:
+    """Take credits for one action, or raise InsufficientCredits and change nothing.
+
+    With a `quote` (from `pricing.services.price_quote`, computed before this
+    call so no pricing work happens under the wallet lock) the amount is the
+    quote's, and the entry records the key, price version and usage.
+    """
+    if quote is not None:
+        if quote.credit_type.pk != credit_type.pk:
+            raise InvalidAmount("The quote is in another credit type.")
+        if amount is not None and Decimal(amount) != quote.amount:
+            raise InvalidAmount("The amount does not match the quote.")
+        amount = quote.amount
+    value = amount_validate(amount, credit_type)
+    if not account.is_active:
+        raise AccountSuspended()
+    with posting(account=account, credit_type=credit_type, debit=True) as p:
+        p.require_available(value)
+        p.count_daily_usage(value)
+        return p.post(
+            kind=LedgerEntry.Kind.CHARGE,
+            amount=-value,
+            actor=actor,
+            task_id=task_id,
+            route=route,
+            description=description,
+            metadata=metadata,
+            idempotency_key=idempotency_key,
+            pricing=quote.ledger_fields() if quote is not None else None,
+        )
+
+
+def adjustment_create(
+    *,
+    account: Account,
+    credit_type: CreditType,
+    amount: Decimal | str,
+    actor: Actor,
+    reason: str,
+    metadata: dict | None = None,
+) -> LedgerEntry:
+    """A staff correction: a signed amount with a mandatory reason.
+
+    A negative adjustment may not take the balance below what pending holds
+    reserve (the database refuses it anyway).
+    """
+    if not reason.strip():
+        raise InvalidAmount("An adjustment needs a reason.")
+    value = signed_amount_validate(amount, credit_type)
+    with posting(account=account, credit_type=credit_type, create=True) as p:
+        if value < 0:
+            p.require_available(-value)
+        return p.post(
+            kind=LedgerEntry.Kind.ADJUSTMENT, amount=value, actor=actor, description=reason, metadata=metadata
+        )
