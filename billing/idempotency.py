@@ -118,13 +118,14 @@ def run_idempotent(
     endpoint: str,
     params: dict,
     effect: Callable[[], Result],
-    on_replay: Callable[[], None] | None = None,
+    route: str = "",
 ) -> Response:
     """Run `effect` (which returns (status, body)) at most once per Idempotency-Key.
 
     Keys are scoped to the account the request acts on (`account_id`) and the
     API key. `params` are the request's parameters as the client sent them;
     the same key with different params, or on a different endpoint, is refused.
+    `route` (the URL pattern, no ids) labels the replay metric; default `endpoint`.
     """
     key = idempotency_key_from(request)
     if key is None:
@@ -140,11 +141,12 @@ def run_idempotent(
         "endpoint": endpoint,
         "fingerprint": fingerprint,
     }
+    route = route or endpoint
     try:
         with transaction.atomic():
             record_id = _claim(**claim)
             if record_id is None:
-                return _replay_existing(**claim, on_replay=on_replay)
+                return _replay_existing(**claim, route=route)
             try:
                 with services_join():
                     status, body = effect()
@@ -155,10 +157,10 @@ def run_idempotent(
             row_update(IdempotencyRecord, record_id, response_status=status, response_body=body)
         return Response(body, status=status)
     except _Declined as declined:
-        return _record_decline(claim, declined.error, on_replay=on_replay)
+        return _record_decline(claim, declined.error, route=route)
 
 
-def _record_decline(claim: dict, error: DomainError, *, on_replay: Callable[[], None] | None) -> Response:
+def _record_decline(claim: dict, error: DomainError, *, route: str) -> Response:
     """Store a business decline (402, 429, ...) so that a retry replays it.
 
     The effect's transaction, claim and partial writes included, has been
@@ -170,7 +172,7 @@ def _record_decline(claim: dict, error: DomainError, *, on_replay: Callable[[], 
     with transaction.atomic():
         record_id = _claim(**claim)
         if record_id is None:
-            return _replay_existing(**claim, on_replay=on_replay)
+            return _replay_existing(**claim, route=route)
         row_update(IdempotencyRecord, record_id, response_status=status, response_body=body)
     return Response(body, status=status)
 
@@ -182,14 +184,12 @@ def _replay_existing(
     key: str,
     endpoint: str,
     fingerprint: str,
-    on_replay: Callable[[], None] | None,
+    route: str,
 ) -> Response:
     record = IdempotencyRecord.objects.get(account_id=account_id, api_key=api_key, key=key)
     if record.request_hash != fingerprint:
         raise IdempotencyKeyReused()
-    if on_replay:
-        on_replay()
-    metrics.IDEMPOTENT_REPLAYS.labels(endpoint=endpoint).inc()
+    metrics.IDEMPOTENT_REPLAYS.labels(endpoint=route).inc()
     return _replay(record)
 
 

@@ -6,7 +6,7 @@ the subject modules are an implementation detail.
 
 from billing.core import Actor
 from billing.services.amounts import amount_validate, capture_amount_validate, signed_amount_validate
-from billing.services.charges import adjustment_create, charge_create
+from billing.services.charges import ZeroCharge, adjustment_create, charge_create, zero_cost_settle
 from billing.services.holds import (
     hold_capture,
     hold_create,
@@ -36,6 +36,7 @@ __all__ = [
     "LOT_PRIORITY_MAX",
     "LOT_PRIORITY_MIN",
     "Actor",
+    "ZeroCharge",
     "adjustment_create",
     "amount_validate",
     "capture_amount_validate",
@@ -60,4 +61,5 @@ __all__ = [
     "subscription_renew",
     "subscription_status_set",
     "subscriptions_renew_due",
+    "zero_cost_settle",
 ]

@@ -24,10 +24,11 @@ from billing.core import Actor, Posting, posting, sweep
 from billing.exceptions import HoldNotPending, InvalidExpiresIn
 from billing.models import CreditType, Hold, LedgerEntry
 from billing.services.amounts import amount_validate, capture_amount_validate
+from billing.services.charges import zero_cost_settle
 from config.errors import InvalidRequest
 from config.rows import row_get, row_update
 from pricing.exceptions import InvalidUsage
-from pricing.services import USAGE_FIELDS, Quote, Usage, price_quote, zero_cost_charge_record
+from pricing.services import USAGE_FIELDS, Quote, Usage, price_quote
 
 logger = logging.getLogger(__name__)
 
@@ -213,7 +214,7 @@ def hold_capture(
             # A paid key captured at zero usage: the classic way streamed
             # usage is given away. It settles (the job is over), but is
             # recorded and reported like a zero-cost charge.
-            zero_cost_charge_record(
+            zero_cost_settle(
                 quote=quote,
                 account=current.account,
                 task_id=current.task_id,
