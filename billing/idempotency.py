@@ -62,30 +62,23 @@ def request_fingerprint(*, endpoint: str, params: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-_CLAIM_SQL = {
-    # The lock timeout is set by the SELECT that produces the row, so it is in
-    # force before the INSERT can wait on a duplicate's uncommitted claim: one
-    # round trip instead of two. It stays set for the rest of the transaction:
-    # the request's wallet lock waits no longer than a duplicate would (503
-    # `lock_timeout` with Retry-After, nothing changed).
-    "postgresql": (
-        "INSERT INTO {table} (account_id, api_key_id, key, endpoint, request_hash, created_at) "
-        "SELECT %s, %s, %s, %s, %s, %s FROM (SELECT set_config('lock_timeout', %s, true)) AS timeout "
-        "ON CONFLICT (account_id, api_key_id, key) DO NOTHING RETURNING id"
-    ),
-    "sqlite": (
-        "INSERT INTO {table} (account_id, api_key_id, key, endpoint, request_hash, created_at) "
-        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (account_id, api_key_id, key) DO NOTHING RETURNING id"
-    ),
-}
+# The lock timeout is set by the SELECT that produces the row, so it is in
+# force before the INSERT can wait on a duplicate's uncommitted claim: one
+# round trip instead of two. It stays set for the rest of the transaction:
+# the request's wallet lock waits no longer than a duplicate would (503
+# `lock_timeout` with Retry-After, nothing changed).
+_CLAIM_SQL = (
+    "INSERT INTO {table} (account_id, api_key_id, key, endpoint, request_hash, created_at) "
+    "SELECT %s, %s, %s, %s, %s, %s FROM (SELECT set_config('lock_timeout', %s, true)) AS timeout "
+    "ON CONFLICT (account_id, api_key_id, key) DO NOTHING RETURNING id"
+)
 
 
 def _claim(*, account_id: int, api_key: ApiKey, key: str, endpoint: str, fingerprint: str) -> int | None:
     """Insert the record; its id, or None if a committed record already holds the key."""
     params = [account_id, api_key.pk, key, endpoint[:255], fingerprint, timezone.now()]
-    if connection.vendor == "postgresql":
-        params.append(f"{settings.IDEMPOTENCY_LOCK_TIMEOUT_MS}ms")
-    sql = _CLAIM_SQL[connection.vendor].format(table=IdempotencyRecord._meta.db_table)
+    params.append(f"{settings.IDEMPOTENCY_LOCK_TIMEOUT_MS}ms")
+    sql = _CLAIM_SQL.format(table=IdempotencyRecord._meta.db_table)
     with connection.cursor() as cursor:
         try:
             cursor.execute(sql, params)

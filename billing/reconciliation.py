@@ -53,7 +53,7 @@ Kind = ReconciliationDiscrepancy.Kind
 
 
 def _stream(sql: str, params: list) -> Iterator[tuple]:
-    """Rows of `sql`, fetched in chunks through a server-side cursor (PostgreSQL).
+    """Rows of `sql`, fetched in chunks through a server-side cursor.
 
     PostgreSQL never runs a cursor's query in parallel, and these GROUP BYs
     over the whole ledger are exactly what parallel workers speed up (about
@@ -62,7 +62,7 @@ def _stream(sql: str, params: list) -> Iterator[tuple]:
     holds only the disagreeing rows, usually none), which the cursor then
     reads: still one statement's snapshot, still flat memory.
     """
-    if connection.vendor == "postgresql" and connection.in_atomic_block:
+    if connection.in_atomic_block:
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS reconcile_rows")
             cursor.execute(f"CREATE TEMPORARY TABLE reconcile_rows ON COMMIT DROP AS {sql}", params)
