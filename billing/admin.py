@@ -9,9 +9,9 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
-from django.db import connection
 from django.utils.functional import cached_property
 
+from billing import statements
 from billing.admin_ops import OutboxMessageAdmin, ReconciliationRunAdmin  # noqa: F401 - registers them
 from billing.models import (
     AllowanceGrant,
@@ -35,14 +35,9 @@ class EstimatedCountPaginator(Paginator):
     def count(self) -> int:
         query = getattr(self.object_list, "query", None)
         if query is not None and not query.where:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT reltuples::bigint FROM pg_class WHERE relname = %s",
-                    [self.object_list.model._meta.db_table],
-                )
-                row = cursor.fetchone()
-            if row and row[0] and row[0] > 10_000:
-                return int(row[0])
+            estimate = statements.table_row_estimate(self.object_list.model)
+            if estimate > 10_000:
+                return estimate
         return super().count
 
 

@@ -29,12 +29,12 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
 from accounts.models import ApiKey
-from billing import metrics
+from billing import metrics, statements
 from billing.exceptions import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidIdempotencyKey
 from billing.models import IdempotencyRecord
 from config.atomic import services_join
@@ -62,32 +62,22 @@ def request_fingerprint(*, endpoint: str, params: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-# The lock timeout is set by the SELECT that produces the row, so it is in
-# force before the INSERT can wait on a duplicate's uncommitted claim: one
-# round trip instead of two. It stays set for the rest of the transaction:
-# the request's wallet lock waits no longer than a duplicate would (503
-# `lock_timeout` with Retry-After, nothing changed).
-_CLAIM_SQL = (
-    "INSERT INTO {table} (account_id, api_key_id, key, endpoint, request_hash, created_at) "
-    "SELECT %s, %s, %s, %s, %s, %s FROM (SELECT set_config('lock_timeout', %s, true)) AS timeout "
-    "ON CONFLICT (account_id, api_key_id, key) DO NOTHING RETURNING id"
-)
-
-
 def _claim(*, account_id: int, api_key: ApiKey, key: str, endpoint: str, fingerprint: str) -> int | None:
     """Insert the record; its id, or None if a committed record already holds the key."""
-    params = [account_id, api_key.pk, key, endpoint[:255], fingerprint, timezone.now()]
-    params.append(f"{settings.IDEMPOTENCY_LOCK_TIMEOUT_MS}ms")
-    sql = _CLAIM_SQL.format(table=IdempotencyRecord._meta.db_table)
-    with connection.cursor() as cursor:
-        try:
-            cursor.execute(sql, params)
-        except OperationalError as exc:
-            if getattr(getattr(exc, "__cause__", None), "sqlstate", None) == LOCK_NOT_AVAILABLE:
-                raise IdempotencyKeyInUse() from exc
-            raise
-        row = cursor.fetchone()
-    return row[0] if row else None
+    try:
+        return statements.idempotency_claim(
+            account_id=account_id,
+            api_key_id=api_key.pk,
+            key=key,
+            endpoint=endpoint[:255],
+            request_hash=fingerprint,
+            created_at=timezone.now(),
+            lock_timeout_ms=settings.IDEMPOTENCY_LOCK_TIMEOUT_MS,
+        )
+    except OperationalError as exc:
+        if getattr(getattr(exc, "__cause__", None), "sqlstate", None) == LOCK_NOT_AVAILABLE:
+            raise IdempotencyKeyInUse() from exc
+        raise
 
 
 def _replay(record: IdempotencyRecord) -> Response:
