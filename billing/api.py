@@ -93,7 +93,7 @@ def entry_body(entry: LedgerEntry) -> dict:
 
     Every charge, grant and refund answers with one of these: instantiating
     the serializer (DRF deep-copies its declared fields per instance) cost
-    more than the charge's own SQL (README "Performance"). The serializer
+    more than the charge's own SQL (docs/performance.md). The serializer
     stays the schema (and serves lists); a test holds the two equal.
     """
     credit_type = entry.credit_type

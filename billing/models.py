@@ -579,7 +579,7 @@ class CreditLot(models.Model):
     """
 
     # The wallet's account, denormalised so that lots can be distributed by
-    # account with their wallet (README "Scaling out").
+    # account with their wallet (docs/operations.md, "Scaling out").
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="lots")
     entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="+")

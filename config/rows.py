@@ -4,7 +4,7 @@ Everything the services do under a wallet lock is on the clock: the lock is
 held until commit, so a wallet is only as fast as the Python between its
 statements. Django compiles an ORM `save()`, `filter().update()` or `get()`
 afresh on every call, and that compile cost more client CPU than PostgreSQL
-spent running the statement (README "Performance"). These helpers build the
+spent running the statement (docs/performance.md). These helpers build the
 same statements from the models' metadata once, cache them, and prepare every
 value with the field's own `pre_save` / `get_db_prep_save`, exactly as the ORM
 would (Decimal quantising, JSON adaptation, `auto_now`).
