@@ -113,7 +113,10 @@ def test_a_second_posting_on_the_same_wallet_waits_for_the_first_to_commit():
         def look() -> None:
             try:
                 with connection.cursor() as cursor:
-                    cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")
+                    cursor.execute(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                    )
                     waiting.append(cursor.fetchone()[0])
             finally:
                 connection.close()
