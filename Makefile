@@ -5,8 +5,6 @@ BIN := $(VENV)/bin
 # Django 6.1 needs Python >= 3.12: take the first one found (PATH, then pyenv).
 PYTHON ?= $(shell for p in python3.13 python3.12 python3.14 python3 $$HOME/.pyenv/versions/3.13*/bin/python3 $$HOME/.pyenv/versions/3.12*/bin/python3 /usr/local/bin/python3.1[2-9]; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' >/dev/null 2>&1; then echo $$p; break; fi; done)
-TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/creditledger
-TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -26,19 +24,24 @@ install: $(BIN)/.installed
 	@echo "SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))')" > .env
 	@echo "Wrote a random SECRET_KEY to .env"
 
+# PostgreSQL at DATABASE_URL, else the embedded server on .pgdata/ (config/embedded_postgres.py).
 run: install .env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_demo
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
+# PostgreSQL at TEST_DATABASE_URL, else the embedded server on .pgdata-test/; Redis at
+# TEST_REDIS_URL if it answers, else a private redis-server (config/settings_test.py).
 test: install
-	@# The browser test drives Debian's Chromium (tests/refunds/test_browser.py); it fails, never skips, without it.
-	@test -x /usr/bin/chromium || (echo "Installing chromium for the browser test"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
-		(echo "Could not install chromium: run 'apt-get update && apt-get install -y chromium' as root"; exit 1)
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -W ignore::RuntimeWarning manage.py makemigrations --check --dry-run --settings=config.settings_test >/dev/null || \
+	@# Debian's Chromium drives the browser test (tests/refunds/test_browser.py; it fails, never skips, without it);
+	@# redis-server serves the tests that stop a Redis of their own, and the run when TEST_REDIS_URL does not answer.
+	@missing=""; test -x /usr/bin/chromium || missing="chromium"; command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then echo "Installing $$missing for the tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) || \
+		{ echo "Could not install $$missing: run 'apt-get update && apt-get install -y $$missing' as root"; exit 1; }; fi
+	$(BIN)/python -W ignore::RuntimeWarning manage.py makemigrations --check --dry-run --settings=config.settings_test >/dev/null || \
 		(echo "Models changed without a migration: run manage.py makemigrations"; exit 1)
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
@@ -56,4 +59,4 @@ soak: install
 	$(BIN)/python -m bench --soak $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .pgdata-test

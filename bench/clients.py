@@ -337,7 +337,7 @@ def _patch_lock_timer(client: Client) -> None:
     """
     from django.db import transaction
 
-    from billing import services
+    from billing import statements
 
     def committed() -> None:
         client.committed_at = perf_counter()
@@ -351,8 +351,8 @@ def _patch_lock_timer(client: Client) -> None:
 
         return locked
 
-    services._wallet_select_for_update = timed(services._wallet_select_for_update)
-    services._wallet_select_for_debit = timed(services._wallet_select_for_debit)
+    statements.wallet_lock = timed(statements.wallet_lock)
+    statements.wallet_lock_for_debit = timed(statements.wallet_lock_for_debit)
 
 
 def _child(pipe) -> None:

@@ -14,12 +14,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import connection
 from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
 
 from accounts import admin as accounts_admin
 from accounts.models import Account
+from billing import statements
 from billing.admin_ops import OutboxMessageAdmin, ReconciliationRunAdmin  # noqa: F401 - registers them
 from billing.forms import AdjustBalanceForm, GrantCreditsForm
 from billing.models import (
@@ -43,15 +43,10 @@ class EstimatedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         query = getattr(self.object_list, "query", None)
-        if connection.vendor == "postgresql" and query is not None and not query.where:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT reltuples::bigint FROM pg_class WHERE relname = %s",
-                    [self.object_list.model._meta.db_table],
-                )
-                row = cursor.fetchone()
-            if row and row[0] and row[0] > 10_000:
-                return int(row[0])
+        if query is not None and not query.where:
+            estimate = statements.table_row_estimate(self.object_list.model)
+            if estimate > 10_000:
+                return estimate
         return super().count
 
 

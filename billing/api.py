@@ -1,7 +1,7 @@
 """REST API v1 for the ledger: grants, charges, balances, transactions.
 
 Thin views: parse and validate input, call a service, serialise the result.
-Money-moving POSTs go through `run_idempotent`.
+Money-moving POSTs are `MoneyPostView`s (billing/api_kit.py).
 """
 
 from __future__ import annotations
@@ -13,17 +13,16 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import Account, ApiKey
+from accounts.models import Account
 from accounts.permissions import IsServiceKey
 from accounts.selectors import account_get_for_key
 from billing import services
+from billing.api_kit import IDEMPOTENCY_HEADER, LedgerCursorPagination, MoneyPostView, as_time, money, resolve_account
 from billing.balance_cache import balance_display
 from billing.fields import AmountField, MetadataField, check_scale, text_field
-from billing.idempotency import run_idempotent
 from billing.models import LedgerEntry
 from billing.selectors import (
     ledger_entries_for_account,
@@ -33,24 +32,10 @@ from billing.selectors import (
 from config.filters import UtcIsoDateTimeFilter
 from config.serializers import InputSerializer
 from pricing.api import PricedUsageInput, priced_usage_validate
-from pricing.models import CreditType
 from pricing.selectors import credit_type_get
-from pricing.services import price_quote, zero_charge_settle
-
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    name="Idempotency-Key",
-    type=str,
-    location=OpenApiParameter.HEADER,
-    required=False,
-    description="Up to 255 printable ASCII characters. A retry with the same key replays the first answer.",
-)
-
+from pricing.services import price_quote
 
 BALANCE_SOURCE_HEADER = "Balance-Source"
-
-
-def money(value: Decimal, credit_type: CreditType) -> str:
-    return format(value.quantize(credit_type.quantum), "f")
 
 
 class LedgerEntryOutput(serializers.Serializer):
@@ -103,15 +88,12 @@ def entry_pricing(entry: LedgerEntry) -> dict | None:
     }
 
 
-as_time = serializers.DateTimeField().to_representation
-
-
 def entry_body(entry: LedgerEntry) -> dict:
     """What `LedgerEntryOutput` renders, built directly.
 
     Every charge, grant and refund answers with one of these: instantiating
     the serializer (DRF deep-copies its declared fields per instance) cost
-    more than the charge's own SQL (README "Performance"). The serializer
+    more than the charge's own SQL (docs/performance.md). The serializer
     stays the schema (and serves lists); a test holds the two equal.
     """
     credit_type = entry.credit_type
@@ -132,18 +114,6 @@ def entry_body(entry: LedgerEntry) -> dict:
         "created_at": as_time(entry.created_at),
         "pricing": entry_pricing(entry),
     }
-
-
-def resolve_account(request, public_id: str | None) -> Account:
-    """The account a request acts on: an account key defaults to its own."""
-    api_key: ApiKey = request.auth
-    if not public_id:
-        if api_key.is_service:
-            raise serializers.ValidationError(
-                {"account": [serializers.ErrorDetail("This field is required.", code="required")]}
-            )
-        return api_key.account
-    return account_get_for_key(api_key=api_key, public_id=public_id)
 
 
 class MoneyMovementInput(InputSerializer):
@@ -187,10 +157,11 @@ class ChargeInput(PricedUsageInput, MoneyMovementInput):
         return priced_usage_validate(super().validate(attrs), amount_allowed=True)
 
 
-class GrantCreateView(APIView):
+class GrantCreateView(MoneyPostView):
     """Add credits to an account (service keys only)."""
 
     permission_classes = [IsServiceKey]
+    input_serializer = GrantInput
 
     @extend_schema(
         operation_id="grants_create",
@@ -199,33 +170,34 @@ class GrantCreateView(APIView):
         parameters=[IDEMPOTENCY_HEADER],
     )
     def post(self, request):
-        data = GrantInput(data=request.data, context={"request": request})
-        data.is_valid(raise_exception=True)
-        params = data.validated_data
-        key = request.headers.get("Idempotency-Key", "")
+        return super().post(request)
 
-        def effect() -> tuple[int, dict]:
-            entry = services.grant_create(
-                account=params["account"],
-                credit_type=params["credit_type"],
-                amount=params["amount"],
-                reason=params["reason"],
-                task_id=params["task_id"],
-                metadata=params["metadata"],
-                actor=services.Actor(api_key=request.auth),
-                idempotency_key=key,
-                expires_at=params["expires_at"],
-                priority=params["priority"],
-            )
-            return 201, entry_body(entry)
-
-        return run_idempotent(
-            request, account_id=params["account"].pk, endpoint="POST /api/v1/grants", params=request.data, effect=effect
+    def act(self, request, *, params, target, actor, idempotency_key):
+        entry = services.grant_create(
+            account=params["account"],
+            credit_type=params["credit_type"],
+            amount=params["amount"],
+            reason=params["reason"],
+            task_id=params["task_id"],
+            metadata=params["metadata"],
+            actor=actor,
+            idempotency_key=idempotency_key,
+            expires_at=params["expires_at"],
+            priority=params["priority"],
         )
+        return 201, entry_body(entry)
 
 
-class ChargeCreateView(APIView):
+def zero_charge_body(result: services.ZeroCharge) -> dict:
+    """The answer for a charge that moved no credits (a free key, or a flagged zero)."""
+    anomaly_id = result.anomaly.public_id if result.anomaly else None
+    return {"object": "zero_charge", "id": anomaly_id, **result.quote.as_json()}
+
+
+class ChargeCreateView(MoneyPostView):
     """Charge an account for one action: 201 with the ledger entry, or 402."""
+
+    input_serializer = ChargeInput
 
     @extend_schema(
         operation_id="charges_create",
@@ -234,39 +206,28 @@ class ChargeCreateView(APIView):
         parameters=[IDEMPOTENCY_HEADER],
     )
     def post(self, request):
-        data = ChargeInput(data=request.data, context={"request": request})
-        data.is_valid(raise_exception=True)
-        params = data.validated_data
-        key = request.headers.get("Idempotency-Key", "")
+        return super().post(request)
 
-        def effect() -> tuple[int, dict]:
-            quote = None
-            if "key" in params:
-                # Priced before charge_create takes the wallet lock.
-                quote = price_quote(key=params["key"], usage=params["usage"], credit_type=params["credit_type"])
-                if quote.amount == 0:
-                    return 200, zero_charge_settle(params=params, quote=quote, idempotency_key=key)
-            entry = services.charge_create(
-                account=params["account"],
-                credit_type=params["credit_type"],
-                amount=params.get("amount"),
-                quote=quote,
-                task_id=params["task_id"],
-                route=params["route"],
-                description=params["description"],
-                metadata=params["metadata"],
-                actor=services.Actor(api_key=request.auth),
-                idempotency_key=key,
-            )
-            return 201, entry_body(entry)
-
-        return run_idempotent(
-            request,
-            account_id=params["account"].pk,
-            endpoint="POST /api/v1/charges",
-            params=request.data,
-            effect=effect,
+    def act(self, request, *, params, target, actor, idempotency_key):
+        quote = None
+        if "key" in params:
+            # Priced before charge_create takes the wallet lock.
+            quote = price_quote(key=params["key"], usage=params["usage"], credit_type=params["credit_type"])
+        result = services.charge_create(
+            account=params["account"],
+            credit_type=params["credit_type"],
+            amount=params.get("amount"),
+            quote=quote,
+            task_id=params["task_id"],
+            route=params["route"],
+            description=params["description"],
+            metadata=params["metadata"],
+            actor=actor,
+            idempotency_key=idempotency_key,
         )
+        if isinstance(result, services.ZeroCharge):
+            return 200, zero_charge_body(result)
+        return 201, entry_body(result)
 
 
 BalanceOutput = inline_serializer(
@@ -361,13 +322,6 @@ class LedgerEntryFilter(django_filters.FilterSet):
     class Meta:
         model = LedgerEntry
         fields = ["kind", "task_id", "route", "credit_type", "created_after", "created_before"]
-
-
-class LedgerCursorPagination(CursorPagination):
-    ordering = "-id"
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 200
 
 
 class AccountTransactionsView(ListAPIView):

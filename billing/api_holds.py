@@ -3,7 +3,7 @@
 A client app opens a hold before a long or streaming job, captures the final
 cost when the job reports it, or releases the hold when the job fails. A
 hold nobody resolves is expired by the sweep (`billing.tasks.expire_holds`)
-according to its `on_expiry`. All POSTs go through `run_idempotent`.
+according to its `on_expiry`. Its POSTs are `MoneyPostView`s.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing import services
-from billing.api import IDEMPOTENCY_HEADER, LedgerCursorPagination, as_time, money, resolve_account
+from billing.api_kit import IDEMPOTENCY_HEADER, LedgerCursorPagination, MoneyPostView, as_time, money, resolve_account
 from billing.fields import AmountField, MetadataField, check_scale, text_field
-from billing.idempotency import run_idempotent
 from billing.models import Hold
 from billing.selectors import hold_get_for_key, holds_for_account
 from config.serializers import InputSerializer
@@ -165,8 +164,10 @@ class HoldReleaseInput(InputSerializer):
     reason = text_field(max_length=1000)
 
 
-class HoldCreateView(APIView):
+class HoldCreateView(MoneyPostView):
     """Reserve credits for a job: 201 with the hold, or 402 if they are not available."""
+
+    input_serializer = HoldCreateInput
 
     @extend_schema(
         operation_id="holds_create",
@@ -175,31 +176,24 @@ class HoldCreateView(APIView):
         parameters=[IDEMPOTENCY_HEADER],
     )
     def post(self, request):
-        data = HoldCreateInput(data=request.data, context={"request": request})
-        data.is_valid(raise_exception=True)
-        params = data.validated_data
-        key = request.headers.get("Idempotency-Key", "")
+        return super().post(request)
 
-        def effect() -> tuple[int, dict]:
-            hold = services.hold_create(
-                account=params["account"],
-                credit_type=params["credit_type"],
-                amount=params.get("amount"),
-                price_key=params["price_key"],
-                estimated_usage=params["estimated_usage"],
-                expires_in=params.get("expires_in"),
-                on_expiry=params["on_expiry"],
-                task_id=params["task_id"],
-                route=params["route"],
-                metadata=params["metadata"],
-                actor=services.Actor(api_key=request.auth),
-                idempotency_key=key,
-            )
-            return 201, hold_body(hold)
-
-        return run_idempotent(
-            request, account_id=params["account"].pk, endpoint="POST /api/v1/holds", params=request.data, effect=effect
+    def act(self, request, *, params, target, actor, idempotency_key):
+        hold = services.hold_create(
+            account=params["account"],
+            credit_type=params["credit_type"],
+            amount=params.get("amount"),
+            price_key=params["price_key"],
+            estimated_usage=params["estimated_usage"],
+            expires_in=params.get("expires_in"),
+            on_expiry=params["on_expiry"],
+            task_id=params["task_id"],
+            route=params["route"],
+            metadata=params["metadata"],
+            actor=actor,
+            idempotency_key=idempotency_key,
         )
+        return 201, hold_body(hold)
 
 
 class HoldDetailView(APIView):
@@ -208,7 +202,12 @@ class HoldDetailView(APIView):
         return Response(hold_body(hold_get_for_key(api_key=request.auth, public_id=hold_id)))
 
 
-class HoldCaptureView(APIView):
+class _HoldTransitionView(MoneyPostView):
+    def target(self, request, *, hold_id: str) -> Hold:
+        return hold_get_for_key(api_key=request.auth, public_id=hold_id)
+
+
+class HoldCaptureView(_HoldTransitionView):
     """Charge the final cost (an amount, or usage priced by the catalogue) and free the rest.
 
     Capturing more than the hold takes the extra from available credits; if
@@ -217,6 +216,8 @@ class HoldCaptureView(APIView):
     the hold was already released or expired (or captured with another amount).
     """
 
+    input_serializer = HoldCaptureInput
+
     @extend_schema(
         operation_id="holds_capture",
         request=HoldCaptureInput,
@@ -224,35 +225,29 @@ class HoldCaptureView(APIView):
         parameters=[IDEMPOTENCY_HEADER],
     )
     def post(self, request, hold_id: str):
-        hold = hold_get_for_key(api_key=request.auth, public_id=hold_id)
-        data = HoldCaptureInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        params = data.validated_data
-        check_scale(params, hold.credit_type.scale)
-        key = request.headers.get("Idempotency-Key", "")
+        return super().post(request, hold_id=hold_id)
 
-        def effect() -> tuple[int, dict]:
-            captured = services.hold_capture(
-                hold=hold,
-                amount=params.get("amount"),
-                usage=params.get("usage"),
-                metadata=params["metadata"],
-                actor=services.Actor(api_key=request.auth),
-                idempotency_key=key,
-            )
-            return 200, hold_body(captured)
+    def parse(self, request, target: Hold) -> dict:
+        params = super().parse(request, target)
+        check_scale(params, target.credit_type.scale)
+        return params
 
-        return run_idempotent(
-            request,
-            account_id=hold.account_id,
-            endpoint=f"POST /api/v1/holds/{hold.public_id}/capture",
-            params=request.data,
-            effect=effect,
+    def act(self, request, *, params, target, actor, idempotency_key):
+        captured = services.hold_capture(
+            hold=target,
+            amount=params.get("amount"),
+            usage=params.get("usage"),
+            metadata=params["metadata"],
+            actor=actor,
+            idempotency_key=idempotency_key,
         )
+        return 200, hold_body(captured)
 
 
-class HoldReleaseView(APIView):
+class HoldReleaseView(_HoldTransitionView):
     """Free the whole hold without charging. 409 hold_not_pending if it was captured or expired."""
+
+    input_serializer = HoldReleaseInput
 
     @extend_schema(
         operation_id="holds_release",
@@ -261,22 +256,11 @@ class HoldReleaseView(APIView):
         parameters=[IDEMPOTENCY_HEADER],
     )
     def post(self, request, hold_id: str):
-        hold = hold_get_for_key(api_key=request.auth, public_id=hold_id)
-        data = HoldReleaseInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        reason = data.validated_data["reason"]
+        return super().post(request, hold_id=hold_id)
 
-        def effect() -> tuple[int, dict]:
-            released = services.hold_release(hold=hold, reason=reason, actor=services.Actor(api_key=request.auth))
-            return 200, hold_body(released)
-
-        return run_idempotent(
-            request,
-            account_id=hold.account_id,
-            endpoint=f"POST /api/v1/holds/{hold.public_id}/release",
-            params=request.data,
-            effect=effect,
-        )
+    def act(self, request, *, params, target, actor, idempotency_key):
+        released = services.hold_release(hold=target, reason=params["reason"], actor=actor)
+        return 200, hold_body(released)
 
 
 class HoldFilter(django_filters.FilterSet):

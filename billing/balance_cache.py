@@ -4,7 +4,7 @@ Charges, holds and limits read the locked wallet row; only the balance
 *display* is served from Redis (Django's default cache) with a TTL.
 
 Staleness: every change to any of an account's wallets calls
-`billing.services.wallet_changed`, which registers `balance_cache_invalidate`
+`billing.core.Posting` (after any wallet change), which registers `balance_cache_invalidate`
 with `transaction.on_commit`. Invalidation does not delete the cached body;
 it replaces the account's *version token*, and bodies are stored under
 (account, token). A reader takes the token *before* it reads the database,

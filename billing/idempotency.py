@@ -29,11 +29,12 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
 from accounts.models import ApiKey
+from billing import statements
 from billing.exceptions import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidIdempotencyKey
 from billing.models import IdempotencyRecord
 from config import metrics
@@ -62,39 +63,22 @@ def request_fingerprint(*, endpoint: str, params: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-_CLAIM_SQL = {
-    # The lock timeout is set by the SELECT that produces the row, so it is in
-    # force before the INSERT can wait on a duplicate's uncommitted claim: one
-    # round trip instead of two. It stays set for the rest of the transaction:
-    # the request's wallet lock waits no longer than a duplicate would (503
-    # `lock_timeout` with Retry-After, nothing changed).
-    "postgresql": (
-        "INSERT INTO {table} (account_id, api_key_id, key, endpoint, request_hash, created_at) "
-        "SELECT %s, %s, %s, %s, %s, %s FROM (SELECT set_config('lock_timeout', %s, true)) AS timeout "
-        "ON CONFLICT (account_id, api_key_id, key) DO NOTHING RETURNING id"
-    ),
-    "sqlite": (
-        "INSERT INTO {table} (account_id, api_key_id, key, endpoint, request_hash, created_at) "
-        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (account_id, api_key_id, key) DO NOTHING RETURNING id"
-    ),
-}
-
-
 def _claim(*, account_id: int, api_key: ApiKey, key: str, endpoint: str, fingerprint: str) -> int | None:
     """Insert the record; its id, or None if a committed record already holds the key."""
-    params = [account_id, api_key.pk, key, endpoint[:255], fingerprint, timezone.now()]
-    if connection.vendor == "postgresql":
-        params.append(f"{settings.IDEMPOTENCY_LOCK_TIMEOUT_MS}ms")
-    sql = _CLAIM_SQL[connection.vendor].format(table=IdempotencyRecord._meta.db_table)
-    with connection.cursor() as cursor:
-        try:
-            cursor.execute(sql, params)
-        except OperationalError as exc:
-            if getattr(getattr(exc, "__cause__", None), "sqlstate", None) == LOCK_NOT_AVAILABLE:
-                raise IdempotencyKeyInUse() from exc
-            raise
-        row = cursor.fetchone()
-    return row[0] if row else None
+    try:
+        return statements.idempotency_claim(
+            account_id=account_id,
+            api_key_id=api_key.pk,
+            key=key,
+            endpoint=endpoint[:255],
+            request_hash=fingerprint,
+            created_at=timezone.now(),
+            lock_timeout_ms=settings.IDEMPOTENCY_LOCK_TIMEOUT_MS,
+        )
+    except OperationalError as exc:
+        if getattr(getattr(exc, "__cause__", None), "sqlstate", None) == LOCK_NOT_AVAILABLE:
+            raise IdempotencyKeyInUse() from exc
+        raise
 
 
 def _replay(record: IdempotencyRecord) -> Response:
@@ -118,13 +102,14 @@ def run_idempotent(
     endpoint: str,
     params: dict,
     effect: Callable[[], Result],
-    on_replay: Callable[[], None] | None = None,
+    route: str = "",
 ) -> Response:
     """Run `effect` (which returns (status, body)) at most once per Idempotency-Key.
 
     Keys are scoped to the account the request acts on (`account_id`) and the
     API key. `params` are the request's parameters as the client sent them;
     the same key with different params, or on a different endpoint, is refused.
+    `route` (the URL pattern, no ids) labels the replay metric; default `endpoint`.
     """
     key = idempotency_key_from(request)
     if key is None:
@@ -140,11 +125,12 @@ def run_idempotent(
         "endpoint": endpoint,
         "fingerprint": fingerprint,
     }
+    route = route or endpoint
     try:
         with transaction.atomic():
             record_id = _claim(**claim)
             if record_id is None:
-                return _replay_existing(**claim, on_replay=on_replay)
+                return _replay_existing(**claim, route=route)
             try:
                 with services_join():
                     status, body = effect()
@@ -155,10 +141,10 @@ def run_idempotent(
             row_update(IdempotencyRecord, record_id, response_status=status, response_body=body)
         return Response(body, status=status)
     except _Declined as declined:
-        return _record_decline(claim, declined.error, on_replay=on_replay)
+        return _record_decline(claim, declined.error, route=route)
 
 
-def _record_decline(claim: dict, error: DomainError, *, on_replay: Callable[[], None] | None) -> Response:
+def _record_decline(claim: dict, error: DomainError, *, route: str) -> Response:
     """Store a business decline (402, 429, ...) so that a retry replays it.
 
     The effect's transaction, claim and partial writes included, has been
@@ -170,7 +156,7 @@ def _record_decline(claim: dict, error: DomainError, *, on_replay: Callable[[], 
     with transaction.atomic():
         record_id = _claim(**claim)
         if record_id is None:
-            return _replay_existing(**claim, on_replay=on_replay)
+            return _replay_existing(**claim, route=route)
         row_update(IdempotencyRecord, record_id, response_status=status, response_body=body)
     return Response(body, status=status)
 
@@ -182,14 +168,12 @@ def _replay_existing(
     key: str,
     endpoint: str,
     fingerprint: str,
-    on_replay: Callable[[], None] | None,
+    route: str,
 ) -> Response:
     record = IdempotencyRecord.objects.get(account_id=account_id, api_key=api_key, key=key)
     if record.request_hash != fingerprint:
         raise IdempotencyKeyReused()
-    if on_replay:
-        on_replay()
-    metrics.IDEMPOTENT_REPLAYS.labels(endpoint=endpoint).inc()
+    metrics.IDEMPOTENT_REPLAYS.labels(endpoint=route).inc()
     return _replay(record)
 
 

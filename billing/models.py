@@ -41,7 +41,7 @@ class Wallet(models.Model):
     held = MoneyField(default=Decimal(0), help_text="Reserved by pending holds; available = balance - held.")
     # The part of `balance` that sits in CreditLots (grants with a priority or
     # an expiry); the rest is the plain pool. Zero for most wallets, which lets
-    # a charge skip the lot tables entirely (see billing.services._lots_debit).
+    # a charge skip the lot tables entirely (see billing.core.Posting._lots_debit).
     lot_balance = MoneyField(default=Decimal(0), help_text="Part of the balance in grant lots (priority or expiry).")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -550,7 +550,7 @@ class CreditLot(models.Model):
     """
 
     # The wallet's account, denormalised so that lots can be distributed by
-    # account with their wallet (README "Scaling out").
+    # account with their wallet (docs/operations.md, "Scaling out").
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="lots")
     entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="+")

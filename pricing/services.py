@@ -47,7 +47,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.exceptions import AccountSuspended
 from config import metrics
 from pricing.exceptions import InvalidPriceKey, InvalidUsage, PriceNotConfigured, PricingAnomaly
 from pricing.models import (
@@ -567,31 +566,6 @@ def zero_cost_charge_record(
     }
     transaction.on_commit(lambda: _report("zero_cost", "a paid key settled at zero", **context))
     return record
-
-
-def zero_charge_body(*, quote: Quote, record: PricingAnomalyRecord | None) -> dict[str, Any]:
-    """The API answer for a charge that moved no credits (free key, or a flagged zero)."""
-    body = {"object": "zero_charge", "id": record.public_id if record else None}
-    body.update(quote.as_json())
-    return body
-
-
-def zero_charge_settle(*, params: dict[str, Any], quote: Quote, idempotency_key: str = "") -> dict[str, Any]:
-    """Settle a priced charge that came to zero: nothing to debit (ledger entries are
-    never zero); a paid key is recorded as a zero_cost anomaly, a free one is not."""
-    account = params["account"]
-    if not account.is_active:
-        raise AccountSuspended()
-    record = None
-    if quote.anomaly == "zero_cost":
-        record = zero_cost_charge_record(
-            quote=quote,
-            account=account,
-            task_id=params.get("task_id", ""),
-            route=params.get("route", ""),
-            idempotency_key=idempotency_key,
-        )
-    return zero_charge_body(quote=quote, record=record)
 
 
 # --- import -------------------------------------------------------------------------------

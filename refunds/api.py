@@ -17,10 +17,9 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsServiceKey
 from accounts.selectors import accounts_visible_to
-from billing.api import IDEMPOTENCY_HEADER, LedgerCursorPagination, LedgerEntryOutput, money, resolve_account
+from billing.api import LedgerEntryOutput
+from billing.api_kit import IDEMPOTENCY_HEADER, LedgerCursorPagination, MoneyPostView, money, resolve_account
 from billing.fields import AmountField, MetadataField, check_scale, text_field
-from billing.idempotency import run_idempotent
-from billing.services import Actor
 from config.filters import UtcIsoDateTimeFilter
 from config.serializers import InputSerializer
 from refunds import services
@@ -67,10 +66,11 @@ class RefundCreateInput(InputSerializer):
     metadata = MetadataField()
 
 
-class ChargeRefundCreateView(APIView):
+class ChargeRefundCreateView(MoneyPostView):
     """Refund a charge, wholly or in part: 201, or 409 if it would exceed what remains refundable."""
 
     permission_classes = [IsServiceKey]
+    input_serializer = RefundCreateInput
 
     @extend_schema(
         operation_id="charges_refunds_create",
@@ -79,33 +79,28 @@ class ChargeRefundCreateView(APIView):
         parameters=[IDEMPOTENCY_HEADER],
     )
     def post(self, request, charge_id: str):
-        charge = charge_get_for_key(api_key=request.auth, public_id=charge_id)
-        data = RefundCreateInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        params = data.validated_data
-        check_scale(params, charge.credit_type.scale)
-        key = request.headers.get("Idempotency-Key", "")
+        return super().post(request, charge_id=charge_id)
 
-        def effect() -> tuple[int, dict]:
-            log = services.refund_issue(
-                charge=charge,
-                amount=params.get("amount"),
-                reason=params["reason"],
-                api_route=params["api_route"],
-                error_message=params["error_message"],
-                metadata=params["metadata"],
-                actor=Actor(api_key=request.auth),
-                idempotency_key=key,
-            )
-            return 201, dict(RefundCreatedOutput(log).data)
+    def target(self, request, *, charge_id: str):
+        return charge_get_for_key(api_key=request.auth, public_id=charge_id)
 
-        return run_idempotent(
-            request,
-            account_id=charge.account_id,
-            endpoint=f"POST /api/v1/charges/{charge.public_id}/refunds",
-            params=request.data,
-            effect=effect,
+    def parse(self, request, target) -> dict:
+        params = super().parse(request, target)
+        check_scale(params, target.credit_type.scale)
+        return params
+
+    def act(self, request, *, params, target, actor, idempotency_key):
+        log = services.refund_issue(
+            charge=target,
+            amount=params.get("amount"),
+            reason=params["reason"],
+            api_route=params["api_route"],
+            error_message=params["error_message"],
+            metadata=params["metadata"],
+            actor=actor,
+            idempotency_key=idempotency_key,
         )
+        return 201, dict(RefundCreatedOutput(log).data)
 
 
 class RefundFilter(django_filters.FilterSet):

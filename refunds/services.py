@@ -11,34 +11,18 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db import connection
-from django.db.models import Sum
-
+from billing import statements
+from billing.core import Actor, posting
 from billing.models import LedgerEntry
-from billing.services import Actor, amount_validate, ledger_entry_append, wallet_lock
-from config.atomic import service_atomic
+from billing.services import amount_validate
 from config.rows import row_insert
 from refunds.exceptions import ChargeFullyRefunded, InvalidRefundReason, NotACharge, RefundExceedsCharge
 from refunds.models import RefundLog
 
-_REFUNDED_TOTAL_SQL = "SELECT sum(amount) FROM {table} WHERE related_entry_id = %s AND kind = %s"
-
 
 def charge_refunded_total(charge: LedgerEntry) -> Decimal:
     """What has been refunded of this charge so far (positive)."""
-    if connection.vendor == "postgresql":
-        # Runs under the wallet lock on every refund: a fixed statement, not an
-        # ORM aggregate compiled per call (README "Performance").
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _REFUNDED_TOTAL_SQL.format(table=LedgerEntry._meta.db_table), [charge.pk, LedgerEntry.Kind.REFUND]
-            )
-            total = cursor.fetchone()[0]
-    else:
-        total = LedgerEntry.objects.filter(related_entry=charge, kind=LedgerEntry.Kind.REFUND).aggregate(
-            s=Sum("amount")
-        )["s"]
-    return total or Decimal(0)
+    return statements.charge_refunded_total(charge_id=charge.pk)
 
 
 def charge_refundable(charge: LedgerEntry) -> Decimal:
@@ -74,8 +58,7 @@ def refund_issue(
         raise NotACharge()
     credit_type = charge.credit_type
     requested = amount_validate(amount, credit_type) if amount is not None else None
-    with service_atomic():
-        wallet = wallet_lock(account=charge.account, credit_type=credit_type)
+    with posting(account=charge.account, credit_type=credit_type) as p:
         # Under the wallet lock every other refund of this charge has either
         # committed (and is counted here) or waits for us.
         refundable = (-charge.amount - charge_refunded_total(charge)).quantize(credit_type.quantum)
@@ -84,8 +67,7 @@ def refund_issue(
         value = refundable if requested is None else requested
         if value > refundable:
             raise RefundExceedsCharge(refundable=refundable, requested=value)
-        entry = ledger_entry_append(
-            wallet=wallet,
+        entry = p.post(
             kind=LedgerEntry.Kind.REFUND,
             amount=value,
             actor=actor,

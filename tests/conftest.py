@@ -1,42 +1,38 @@
 """Shared test set-up.
 
-The suite runs against the real PostgreSQL and Redis on this machine. If
-either is unreachable the run stops at once and says how to start it, rather
-than skipping the tests that need it.
+The suite runs against real PostgreSQL and Redis: the servers at
+TEST_DATABASE_URL and TEST_REDIS_URL, or servers of the run's own
+(config/settings_test.py). If PostgreSQL does not answer, the run stops at
+once and says so, rather than failing test by test.
 """
 
 from __future__ import annotations
 
 import os
-import socket
-from urllib.parse import urlparse
 
 import pytest
 
-START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
-START_REDIS = 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no'
-
-
-def _reachable(url: str, default_port: int) -> bool:
-    parsed = urlparse(url)
-    try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=2):
-            return True
-    except OSError:
-        return False
-
 
 def pytest_sessionstart(session):
-    from django.conf import settings
+    import psycopg
+    from django.db import connection
 
-    db = settings.DATABASES["default"]
-    if db["ENGINE"] != "django.db.backends.postgresql":
-        pytest.exit("The test suite needs PostgreSQL: set DATABASE_URL=postgres://…", returncode=3)
-    db_url = f"postgres://{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}"
-    if not _reachable(db_url, 5432):
-        pytest.exit(f"PostgreSQL is not reachable at {db_url}. Start it with:\n    {START_POSTGRES}", returncode=3)
-    if not _reachable(settings.REDIS_URL, 6379):
-        pytest.exit(f"Redis is not reachable at {settings.REDIS_URL}. Start it with:\n    {START_REDIS}", returncode=3)
+    db = connection.settings_dict
+    try:
+        psycopg.connect(
+            host=db["HOST"] or None,
+            port=db["PORT"] or None,
+            user=db["USER"] or None,
+            password=db["PASSWORD"] or None,
+            dbname="postgres",
+            connect_timeout=3,
+        ).close()
+    except psycopg.Error as exc:
+        pytest.exit(
+            f"PostgreSQL at TEST_DATABASE_URL does not answer ({exc}).\n"
+            "Start it, or unset TEST_DATABASE_URL to run on the embedded server.",
+            returncode=3,
+        )
 
 
 @pytest.fixture(autouse=True)

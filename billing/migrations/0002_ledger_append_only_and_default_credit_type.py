@@ -1,9 +1,8 @@
 """The ledger is append-only, enforced by the database; and the default credit type.
 
-PostgreSQL: a BEFORE UPDATE OR DELETE row trigger on billing_ledgerentry
-raises `ledger entries are append-only`. SQLite (the `make run` default) gets
-the equivalent triggers. TRUNCATE is not covered: it is an operator's (or a
-test run's) tool, not something application code can issue.
+A BEFORE UPDATE OR DELETE row trigger on billing_ledgerentry raises
+`ledger entries are append-only`. TRUNCATE is not covered: it is an
+operator's (or a test run's) tool, not something application code can issue.
 
 Corrections are new entries (kind `adjustment`), never edits.
 """
@@ -28,33 +27,13 @@ DROP TRIGGER IF EXISTS billing_ledgerentry_append_only ON billing_ledgerentry;
 DROP FUNCTION IF EXISTS billing_ledger_append_only();
 """
 
-SQLITE_FORWARD = [
-    """CREATE TRIGGER billing_ledgerentry_no_update BEFORE UPDATE ON billing_ledgerentry
-       BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;""",
-    """CREATE TRIGGER billing_ledgerentry_no_delete BEFORE DELETE ON billing_ledgerentry
-       BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;""",
-]
-
-SQLITE_REVERSE = [
-    "DROP TRIGGER IF EXISTS billing_ledgerentry_no_update;",
-    "DROP TRIGGER IF EXISTS billing_ledgerentry_no_delete;",
-]
-
 
 def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(PG_FORWARD, params=None)
-    elif schema_editor.connection.vendor == "sqlite":
-        for statement in SQLITE_FORWARD:
-            schema_editor.execute(statement)
+    schema_editor.execute(PG_FORWARD, params=None)
 
 
 def reverse(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(PG_REVERSE)
-    elif schema_editor.connection.vendor == "sqlite":
-        for statement in SQLITE_REVERSE:
-            schema_editor.execute(statement)
+    schema_editor.execute(PG_REVERSE)
 
 
 def create_default_credit_type(apps, schema_editor):

@@ -1,7 +1,7 @@
 """Grant lots and daily usage carry their wallet's account, and their unique keys include it.
 
 So that every table of the money path can be distributed by account
-(README "Scaling out"). Existing rows are filled from their wallet.
+(docs/operations.md, "Scaling out"). Existing rows are filled from their wallet.
 """
 
 import django.db.models.deletion

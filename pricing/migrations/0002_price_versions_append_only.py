@@ -2,8 +2,7 @@
 
 Every priced ledger entry points at the exact price version it was charged
 with, so a version must never change after the fact: a BEFORE UPDATE OR
-DELETE trigger on pricing_price refuses it (PostgreSQL; SQLite for `make
-run` gets equivalent triggers). A price change is a new version
+DELETE trigger on pricing_price refuses it. A price change is a new version
 (`pricing.services.price_create`).
 
 Also creates the one `CatalogueRevision` row whose stamp every catalogue
@@ -30,33 +29,13 @@ DROP TRIGGER IF EXISTS pricing_price_append_only ON pricing_price;
 DROP FUNCTION IF EXISTS pricing_price_append_only();
 """
 
-SQLITE_FORWARD = [
-    """CREATE TRIGGER pricing_price_no_update BEFORE UPDATE ON pricing_price
-       BEGIN SELECT RAISE(ABORT, 'price versions are insert-only'); END;""",
-    """CREATE TRIGGER pricing_price_no_delete BEFORE DELETE ON pricing_price
-       BEGIN SELECT RAISE(ABORT, 'price versions are insert-only'); END;""",
-]
-
-SQLITE_REVERSE = [
-    "DROP TRIGGER IF EXISTS pricing_price_no_update;",
-    "DROP TRIGGER IF EXISTS pricing_price_no_delete;",
-]
-
 
 def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(PG_FORWARD, params=None)
-    elif schema_editor.connection.vendor == "sqlite":
-        for statement in SQLITE_FORWARD:
-            schema_editor.execute(statement)
+    schema_editor.execute(PG_FORWARD, params=None)
 
 
 def reverse(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(PG_REVERSE)
-    elif schema_editor.connection.vendor == "sqlite":
-        for statement in SQLITE_REVERSE:
-            schema_editor.execute(statement)
+    schema_editor.execute(PG_REVERSE)
 
 
 def create_revision_row(apps, schema_editor):

@@ -14,29 +14,21 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
 from billing.models import OutboxMessage, ReconciliationRun
 from billing.outbox import outbox_enqueue
 from billing.tasks import reconcile
 from config.celery import app
 from tests.factories import funded_account
+from tests.processes import child_database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 WAIT_S = 60
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    auth = quote(db["USER"] or "postgres")
-    if db.get("PASSWORD"):
-        auth += ":" + quote(db["PASSWORD"])
-    return f"postgres://{auth}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
 def wait_for(condition: Callable[[], bool], log_path: str) -> None:
@@ -57,7 +49,7 @@ def worker():
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": database_url(),
+        "DATABASE_URL": child_database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "SENTRY_DSN": "",

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import sentry_sdk
 from celery import shared_task
-from django.test import override_settings
+from django.test import Client, override_settings
 from prometheus_client import REGISTRY
 from rest_framework.test import APIClient
 
 from billing.services import Actor, hold_create, hold_release
 from config.sentry import REDACTED, scrub_event
-from tests.factories import default_credit_type, funded_account, service_key
+from tests.factories import default_credit_type, funded_account, hold_for, service_key
 from tests.sentry_capture import sentry_events  # noqa: F401 - fixture
 
 
@@ -66,6 +66,18 @@ def test_an_idempotent_replay_is_counted(service):
         )
         assert response.status_code == 201
     assert sample("creditledger_idempotent_replays_total", endpoint=endpoint) == before + 1
+
+
+@pytest.mark.django_db
+def test_a_replay_is_labelled_by_its_url_route_never_by_an_object_id(service):
+    hold = hold_for(funded_account("10.00"), "2.00")
+    route = "POST /api/v1/holds/<str:hold_id>/release"
+    before = sample("creditledger_idempotent_replays_total", endpoint=route)
+    for _ in range(2):
+        response = service.post(f"/api/v1/holds/{hold.public_id}/release", {}, format="json", HTTP_IDEMPOTENCY_KEY="r1")
+        assert response.status_code == 200
+    assert sample("creditledger_idempotent_replays_total", endpoint=route) == before + 1
+    assert hold.public_id not in Client().get("/metrics").content.decode()
 
 
 @pytest.mark.django_db

@@ -18,7 +18,7 @@ import pytest
 from django.db import connection, connections
 from django.test import override_settings
 
-from billing import services
+from billing.core import Posting
 from billing.models import IdempotencyRecord, LedgerEntry, Wallet
 from tests.factories import default_credit_type, funded_account, service_key
 
@@ -46,11 +46,11 @@ def test_backend_killed_mid_charge_leaves_no_partial_state_and_retry_charges_onc
 
     backend_pid: list[int] = []
     paused = threading.Event()
-    original = services._append_entry
+    original = Posting.post
     victim = threading.current_thread  # replaced below by the charging thread
 
-    def append_then_pause(**kwargs):
-        entry = original(**kwargs)
+    def append_then_pause(self, **kwargs):
+        entry = original(self, **kwargs)
         if threading.current_thread() is victim:
             # Wallet updated and ledger row inserted, not yet committed: stall
             # here until the other connection kills this backend.
@@ -61,7 +61,7 @@ def test_backend_killed_mid_charge_leaves_no_partial_state_and_retry_charges_onc
                 cursor.execute("SELECT pg_sleep(30)")
         return entry
 
-    monkeypatch.setattr(services, "_append_entry", append_then_pause)
+    monkeypatch.setattr(Posting, "post", append_then_pause)
     first: dict = {}
 
     def first_attempt() -> None:

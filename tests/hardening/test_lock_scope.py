@@ -24,6 +24,7 @@ from django.db import connection
 from django.utils import timezone
 
 from billing import services
+from billing.core import posting
 from billing.models import CreditLot, Hold, Plan, Wallet
 from refunds.services import refund_issue
 from tests.factories import AccountFactory, default_credit_type, service_key
@@ -135,6 +136,7 @@ def test_the_recorder_sees_a_transaction_that_locks_two_accounts():
         services.grant_create(account=account, credit_type=credit_type, amount="1", actor=services.Actor.system())
     recorder = LockRecorder()
     with connection.execute_wrapper(recorder), transaction.atomic():
-        services.wallet_lock(account=alice, credit_type=credit_type)
-        services.wallet_lock(account=bob, credit_type=credit_type)
+        for account in (alice, bob):
+            with posting(account=account, credit_type=credit_type):
+                pass
     assert [len(accounts) for accounts in recorder.accounts_per_transaction().values()] == [2]

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from billing.models import LedgerEntry
 from billing.services import Actor, charge_create
@@ -22,6 +21,7 @@ from pricing.selectors import catalogue_cache_reloads, catalogue_snapshot
 from pricing.services import UnitPrices, Usage, amount_exact, amount_round, price_create, price_quote
 from tests.concurrency import run_concurrently
 from tests.factories import PriceFactory, default_credit_type, funded_account
+from tests.processes import child_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 USAGE = Usage(input_tokens=1000)
@@ -59,10 +59,10 @@ def test_the_snapshot_expires_after_the_ttl(settings):
 @pytest.mark.django_db(transaction=True)
 def test_a_price_change_reaches_another_process_by_its_next_quote():
     PriceFactory(key="openai/gpt-4o")  # 2.5 per 1K input tokens
-    db = connection.settings_dict
     env = {
         **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "DJANGO_SETTINGS_MODULE": "config.settings",  # settings_test would use TEST_DATABASE_URL instead
+        "DATABASE_URL": child_database_url(),
         "REDIS_URL": settings.REDIS_URL,
         # A TTL far longer than the test: only the revision check can explain a fresh price.
         "CREDITLEDGER_PRICING_CACHE_TTL_S": "3600",

@@ -6,8 +6,9 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 
+from billing.core import posting
 from billing.models import LedgerEntry, Wallet
-from billing.services import Actor, hold_capture, ledger_entry_append, wallet_lock
+from billing.services import Actor, hold_capture
 from refunds.exceptions import ChargeFullyRefunded, InvalidRefundReason, NotACharge, RefundExceedsCharge
 from refunds.models import RefundLog
 from refunds.selectors import refund_stats, refunds_filtered, refunds_for_account
@@ -138,11 +139,11 @@ def test_refund_of_a_suspended_account_still_gives_credits_back():
 def test_database_refuses_refunds_past_the_charge_even_bypassing_the_service():
     account = funded_account("10.00")
     charge = charge_for(account, "1.00")
-    with pytest.raises(IntegrityError, match="exceed"), transaction.atomic():
-        wallet = wallet_lock(account=account, credit_type=default_credit_type())
-        ledger_entry_append(
-            wallet=wallet, kind="refund", amount=Decimal("1.01"), actor=Actor.system(), related_entry=charge
-        )
+    with (
+        pytest.raises(IntegrityError, match="exceed"),
+        posting(account=account, credit_type=default_credit_type()) as p,
+    ):
+        p.post(kind="refund", amount=Decimal("1.01"), actor=Actor.system(), related_entry=charge)
     assert balance_of(account) == Decimal("9.00")
 
 
@@ -151,11 +152,11 @@ def test_database_refuses_a_refund_that_does_not_point_at_a_charge():
     account = funded_account("10.00")
     grant = LedgerEntry.objects.get(account=account, kind="grant")
     for related in (None, grant):
-        with pytest.raises(IntegrityError, match="charge"), transaction.atomic():
-            wallet = wallet_lock(account=account, credit_type=default_credit_type())
-            ledger_entry_append(
-                wallet=wallet, kind="refund", amount=Decimal("1.00"), actor=Actor.system(), related_entry=related
-            )
+        with (
+            pytest.raises(IntegrityError, match="charge"),
+            posting(account=account, credit_type=default_credit_type()) as p,
+        ):
+            p.post(kind="refund", amount=Decimal("1.00"), actor=Actor.system(), related_entry=related)
 
 
 @pytest.mark.django_db

@@ -1,0 +1,408 @@
+"""The ledger core: the one posting protocol every balance change goes through.
+
+A money operation (charge, grant, adjustment, hold, capture, release, expiry,
+refund, allowance...) is written as
+
+    with posting(account=account, credit_type=credit_type, debit=True) as p:
+        p.require_available(value)           # decide from the locked row
+        p.count_daily_usage(value)           # only debits, only if a limit applies
+        entry = p.post(kind=..., amount=-value, actor=actor, ...)
+
+and never repeats the sequence itself. `posting()`:
+
+1. opens the transaction (`service_atomic()`: a savepoint in a caller's
+   transaction, or joining the API's request transaction, see config/atomic.py);
+2. locks exactly one wallet row, `SELECT ... FOR NO KEY UPDATE` (for a debit,
+   the same statement reads the daily limit in force); every change to that
+   wallet is serialised behind this lock, and several wallets are never locked
+   by one operation;
+3. hands the operation a `Posting`, whose methods decide from the locked row
+   (never from a cache) and write: the wallet's balance and the ledger entry in
+   one statement (`post`), the held amount with the row that explains it
+   (`hold_reserve`, `held_set`), grant lots (`lot_add`, `lot_drain`, and
+   the debit of lots in consumption order inside `post`), today's usage
+   (`count_daily_usage`, `settle_daily_usage`);
+4. registers the after-commit work (display-cache invalidation, metrics): it
+   runs only if the transaction commits, never touches the network before
+   COMMIT and never fails the change.
+
+Invariants the core keeps (and the database enforces again, see the models'
+constraints and the append-only trigger): a wallet's balance is the sum of its
+ledger entries; balance >= held >= 0; lot_balance <= balance; an entry's
+`balance_after` is the wallet's balance after it; no balance reaches
+`BALANCE_CEILING`. Between the lock and the commit there is no network call and
+no heavy Python: a wallet is only as fast as its lock is short, so checks that
+do not need the lock (amount format, account status, pricing) run before
+`posting()` is entered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from functools import partial
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from accounts.models import Account, ApiKey
+from billing import statements
+from billing.balance_cache import balance_cache_invalidate
+from billing.exceptions import AmountTooLarge, DailyLimitExceeded, InsufficientCredits
+from billing.models import (
+    CreditLot,
+    DailyUsage,
+    LedgerEntry,
+    Subscription,
+    Wallet,
+)
+from config import metrics
+from config.atomic import service_atomic
+from config.money import MONEY_DIGITS, MONEY_PLACES
+from config.rows import row_update, row_update_then_insert
+from pricing.models import CreditType
+
+# NUMERIC(28, 9) holds values below 10**19; no balance or amount may reach it.
+BALANCE_CEILING = Decimal(10) ** (MONEY_DIGITS - MONEY_PLACES)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who caused a ledger entry: an API key, a staff user, or the system (neither)."""
+
+    api_key: ApiKey | None = None
+    user: Any | None = None  # settings.AUTH_USER_MODEL
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls()
+
+
+# --- daily limits: the pure parts the lock needs ----------------------------------
+
+
+def daily_limit_timezone() -> ZoneInfo:
+    return ZoneInfo(settings.CREDITLEDGER_DAILY_LIMIT_TIMEZONE)
+
+
+def daily_limit_day(now: datetime | None = None) -> date:
+    """The calendar day that `now` falls on in the daily-limit time zone."""
+    return timezone.localtime(now or timezone.now(), daily_limit_timezone()).date()
+
+
+def daily_limit_from(
+    has_override: bool, override: Decimal | None, plan_status: str | None, paid: Decimal | None, trial: Decimal | None
+) -> Decimal | None:
+    """The override if there is one (empty: no limit); else the live plan's trial or paid figure, by status alone."""
+    if has_override:
+        return override
+    if plan_status is None:
+        return None
+    return trial if Subscription.status_is_trial(plan_status) else paid
+
+
+# --- the protocol ---------------------------------------------------------------------
+
+
+class Posting:
+    """One money operation on one locked wallet, inside its transaction (see the module docstring).
+
+    `wallet` is None only when the account has no wallet of this credit type
+    and `posting()` was not asked to create one: such a wallet has nothing
+    available, and `post` may not be called.
+    """
+
+    def __init__(
+        self, *, account: Account, credit_type: CreditType, wallet: Wallet | None, daily_limit: Decimal | None
+    ) -> None:
+        self.account = account
+        self.credit_type = credit_type
+        self.wallet = wallet
+        self.daily_limit = daily_limit
+        if wallet is not None:
+            wallet.account = account
+            wallet.credit_type = credit_type
+
+    # --- deciding -------------------------------------------------------------------
+
+    @property
+    def available(self) -> Decimal:
+        return self.wallet.available if self.wallet is not None else Decimal(0)
+
+    def require_available(self, amount: Decimal) -> None:
+        """Raise InsufficientCredits (402) unless the wallet's available balance covers `amount`."""
+        if self.wallet is None or self.available < amount:
+            raise InsufficientCredits(available=self.available, required=amount)
+
+    def count_daily_usage(self, amount: Decimal, *, now: datetime | None = None) -> None:
+        """Count a debit against today's usage, or raise DailyLimitExceeded (the limit was read with the lock).
+
+        Counted with one upsert under the wallet lock, so concurrent debits
+        cannot overshoot; raising rolls the increment back with everything
+        else. Usage is counted only while a limit applies. Needs
+        `posting(debit=True)`.
+        """
+        if self.daily_limit is None:
+            return
+        day = daily_limit_day(now)
+        used = statements.daily_usage_add(
+            account_id=self.wallet.account_id, wallet_id=self.wallet.pk, day=day, amount=amount
+        )
+        if used > self.daily_limit:
+            resets_at = datetime.combine(day + timedelta(days=1), time.min, tzinfo=daily_limit_timezone())
+            raise DailyLimitExceeded(
+                remaining=self.daily_limit - (used - amount), required=amount, resets_at=resets_at.isoformat()
+            )
+
+    def settle_daily_usage(self, *, reserved_at: datetime, reserved: Decimal, used: Decimal) -> None:
+        """A hold resolved: replace its reservation on the day it was made by what it actually used.
+
+        A hold counts its whole amount when it is created (so concurrent holds
+        cannot overshoot); capture, release and expiry correct that day's
+        figure and never refuse (the work is done). Only a day that has a row
+        (a limit applied that day) is corrected; never below zero.
+        """
+        delta = used - reserved
+        if delta:
+            DailyUsage.objects.filter(wallet_id=self.wallet.pk, day=daily_limit_day(reserved_at)).update(
+                used=Greatest(F("used") + delta, Value(Decimal(0)))
+            )
+
+    # --- writing ----------------------------------------------------------------------
+
+    def post(
+        self,
+        *,
+        kind: str,
+        amount: Decimal,
+        actor: Actor,
+        held: Decimal | None = None,
+        pricing: dict | None = None,
+        metadata: dict | None = None,
+        **fields: Any,
+    ) -> LedgerEntry:
+        """Apply a signed amount to the locked wallet and record it: both in one statement.
+
+        The caller decided the amount may move (`require_available`, a
+        refund's remaining amount...). A debit takes credits from the
+        wallet's lots in consumption order (except an expiry, which drains
+        one named lot with `lot_drain`). `pricing` holds the ledger's pricing
+        columns (`Quote.ledger_fields()`); `held`, if given, is set in the
+        same UPDATE (a capture frees its hold and charges at once: the CHECK
+        held <= balance holds for the row as the statement leaves it).
+        `fields` are the entry's other columns (task_id, route, description,
+        idempotency_key, related_entry).
+        """
+        wallet = self.wallet
+        new_balance = wallet.balance + amount
+        if new_balance < 0:  # pragma: no cover - callers decide first; the CHECK constraint is the backstop
+            raise InsufficientCredits(available=wallet.available, required=-amount)
+        if new_balance >= BALANCE_CEILING:
+            raise AmountTooLarge()
+        now = timezone.now()
+        if amount < 0 and kind != LedgerEntry.Kind.EXPIRY:
+            self._lots_debit(-amount)
+        entry = LedgerEntry(
+            wallet=wallet,
+            account=self.account,
+            credit_type=self.credit_type,
+            kind=kind,
+            amount=amount,
+            balance_after=new_balance,
+            metadata=metadata or {},
+            actor_api_key=actor.api_key,
+            actor_user=actor.user,
+            **fields,
+            **(pricing or {}),
+        )
+        changes: dict[str, Any] = {"balance": new_balance, "updated_at": now}
+        if held is not None:
+            changes["held"] = held
+        row_update_then_insert(Wallet, wallet.pk, changes, entry)
+        wallet.balance = new_balance
+        if held is not None:
+            wallet.held = held
+        wallet.updated_at = now
+        self._changed(entry)
+        return entry
+
+    def hold_reserve(self, hold: Any) -> None:
+        """Reserve `hold.amount` of the available balance: the wallet's held and the new hold row, one statement."""
+        now = timezone.now()
+        new_held = self.wallet.held + hold.amount
+        row_update_then_insert(Wallet, self.wallet.pk, {"held": new_held, "updated_at": now}, hold)
+        self.wallet.held = new_held
+        self.wallet.updated_at = now
+        self._changed()
+
+    def held_set(self, held: Decimal) -> None:
+        """Set the wallet's held amount alone (a hold resolved without a charge)."""
+        now = timezone.now()
+        row_update(Wallet, self.wallet.pk, held=held, updated_at=now)
+        self.wallet.held = held
+        self.wallet.updated_at = now
+        self._changed()
+
+    def after_commit(self, callback: Callable[[], Any]) -> None:
+        """Run `callback` once the transaction commits (never if it rolls back); its errors are logged, not raised."""
+        transaction.on_commit(callback, robust=True)
+
+    def _changed(self, entry: LedgerEntry | None = None) -> None:
+        """The after-commit side effects of any wallet change: display-cache invalidation, metrics."""
+        self.after_commit(partial(balance_cache_invalidate, account=self.account.public_id))
+        if entry is not None:
+            self.after_commit(
+                partial(
+                    metrics.ledger_entry_committed,
+                    kind=entry.kind,
+                    credit_type=self.credit_type.code,
+                    amount=entry.amount,
+                    scale=self.credit_type.scale,
+                )
+            )
+
+    # --- grant lots -----------------------------------------------------------------------
+    #
+    # A grant with a priority or an expiry gets a CreditLot; any other credit
+    # joins the wallet's plain pool (balance - lot_balance), which has no row.
+    # Debits take lots in order: priority (higher first), then soonest expiry
+    # (never-expiring last), then oldest; the pool stands where a priority-0,
+    # never-expiring lot would. Most wallets have no lots, so a debit reads
+    # `lot_balance` from the locked row and, when it is zero, touches no lot
+    # table at all. Every lot change happens under the wallet lock, so lots
+    # need no lock of their own.
+
+    def lot_add(self, *, entry: LedgerEntry, priority: int, expires_at: datetime | None) -> CreditLot | None:
+        """Give a just-posted grant its own lot if it has a priority or an expiry."""
+        if priority == 0 and expires_at is None:
+            return None
+        lot = CreditLot(
+            account_id=self.wallet.account_id,
+            wallet=self.wallet,
+            entry=entry,
+            amount=entry.amount,
+            remaining=entry.amount,
+            priority=priority,
+            expires_at=expires_at,
+        )
+        lot.save(force_insert=True)
+        # After the balance update in `post`: CHECK (lot_balance <= balance) holds at every statement.
+        self._lot_balance_set(self.wallet.lot_balance + entry.amount)
+        return lot
+
+    def lot_drain(self, lot: CreditLot) -> Decimal:
+        """Take what is left of `lot`, but no more than is available (held credits stay); the amount taken.
+
+        Re-reads the lot: its `remaining` is settled under the wallet lock.
+        The caller posts the matching `expiry` entry.
+        """
+        remaining = CreditLot.objects.filter(pk=lot.pk).values_list("remaining", flat=True).get()
+        amount = min(remaining, self.available)
+        if amount <= 0:
+            return Decimal(0)
+        CreditLot.objects.filter(pk=lot.pk).update(remaining=remaining - amount)
+        lot.remaining = remaining - amount
+        self._lot_balance_set(self.wallet.lot_balance - amount)
+        return amount
+
+    def _lot_balance_set(self, value: Decimal) -> None:
+        Wallet.objects.filter(pk=self.wallet.pk).update(lot_balance=value)
+        self.wallet.lot_balance = value
+
+    def _lots_debit(self, amount: Decimal) -> None:
+        """Take a debit of `amount` (positive) from the wallet's lots in consumption order, before `post`'s UPDATE."""
+        wallet = self.wallet
+        if not wallet.lot_balance:
+            return
+        pool = wallet.balance - wallet.lot_balance
+        lots = list(
+            CreditLot.objects.filter(wallet_id=wallet.pk, remaining__gt=0)
+            .order_by("-priority", F("expires_at").asc(nulls_last=True), "id")
+            .only("id", "remaining", "priority", "expires_at")
+        )
+        left = amount
+        taken = Decimal(0)
+        changed: list[CreditLot] = []
+
+        def take_from(lot_list: list[CreditLot]) -> None:
+            nonlocal left, taken
+            for lot in lot_list:
+                if left <= 0:
+                    return
+                part = min(lot.remaining, left)
+                lot.remaining -= part
+                left -= part
+                taken += part
+                changed.append(lot)
+
+        take_from([lot for lot in lots if _lot_before_pool(lot)])
+        left -= min(pool, left)
+        take_from([lot for lot in lots if not _lot_before_pool(lot)])
+        if changed:
+            CreditLot.objects.bulk_update(changed, ["remaining"])
+            self._lot_balance_set(wallet.lot_balance - taken)
+
+
+def _lot_before_pool(lot: CreditLot) -> bool:
+    return lot.priority > 0 or (lot.priority == 0 and lot.expires_at is not None)
+
+
+def _wallet_lock(*, account: Account, credit_type: CreditType, create: bool) -> Wallet | None:
+    wallet = statements.wallet_lock(account_id=account.pk, credit_type_id=credit_type.pk)
+    if wallet is None and create:
+        # Two first grants may race to create the wallet: the unique constraint
+        # lets one insert win and the other do nothing; both then lock it.
+        Wallet.objects.bulk_create(
+            [Wallet(account_id=account.pk, credit_type_id=credit_type.pk)], ignore_conflicts=True
+        )
+        wallet = statements.wallet_lock(account_id=account.pk, credit_type_id=credit_type.pk)
+    return wallet
+
+
+@contextmanager
+def posting(
+    *, account: Account, credit_type: CreditType, debit: bool = False, create: bool = False
+) -> Iterator[Posting]:
+    """Open one money operation: a transaction with this account's wallet of `credit_type` locked.
+
+    `debit=True` also reads the daily limit in force, in the locking statement
+    (as of its snapshot: a limit changed while this debit waited for the lock
+    applies from the next one; either order is a valid history).
+    `create=True` makes the wallet first if it is missing (credits going in).
+    An exception inside the block rolls back everything the block wrote.
+    """
+    with service_atomic():
+        daily_limit = None
+        if debit:
+            wallet, limit_row = statements.wallet_lock_for_debit(account_id=account.pk, credit_type_id=credit_type.pk)
+            if limit_row is not None:
+                daily_limit = daily_limit_from(*limit_row)
+        else:
+            wallet = _wallet_lock(account=account, credit_type=credit_type, create=create)
+        yield Posting(account=account, credit_type=credit_type, wallet=wallet, daily_limit=daily_limit)
+
+
+def sweep(queryset, apply: Callable[[Any], Any], *, batch_size: int) -> int:
+    """Apply `apply` to every row of `queryset`, in pk-keyset batches; count the non-None results.
+
+    For the scheduled jobs (hold expiry, lot expiry, renewals): each `apply`
+    is its own posting under its own wallet's lock, so the job is safe in
+    several workers at once. Keyset paging (not OFFSET), so rows that stay due,
+    or that another worker resolved and `apply` skipped, are not read again.
+    """
+    done = 0
+    last_pk = 0
+    while True:
+        batch = list(queryset.filter(pk__gt=last_pk).order_by("pk")[:batch_size])
+        done += sum(1 for row in batch if apply(row) is not None)
+        if len(batch) < batch_size:
+            return done
+        last_pk = batch[-1].pk

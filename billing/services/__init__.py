@@ -1,0 +1,65 @@
+"""Writes to the credit ledger, by subject; every balance change goes through `billing.core.posting`.
+
+Callers import from here (`from billing.services import charge_create`):
+the subject modules are an implementation detail.
+"""
+
+from billing.core import Actor
+from billing.services.amounts import amount_validate, capture_amount_validate, signed_amount_validate
+from billing.services.charges import ZeroCharge, adjustment_create, charge_create, zero_cost_settle
+from billing.services.holds import (
+    hold_capture,
+    hold_create,
+    hold_expire,
+    hold_expires_at,
+    hold_release,
+    holds_expire_due,
+)
+from billing.services.limits import daily_limit_day, daily_limit_get, daily_limit_timezone, daily_usage_get
+from billing.services.lots import (
+    LOT_PRIORITY_MAX,
+    LOT_PRIORITY_MIN,
+    grant_create,
+    grant_terms_validate,
+    grants_expire_due,
+    lot_expire,
+)
+from billing.services.subscriptions import (
+    period_add_month,
+    subscription_create,
+    subscription_renew,
+    subscription_status_set,
+    subscriptions_renew_due,
+)
+
+__all__ = [
+    "LOT_PRIORITY_MAX",
+    "LOT_PRIORITY_MIN",
+    "Actor",
+    "ZeroCharge",
+    "adjustment_create",
+    "amount_validate",
+    "capture_amount_validate",
+    "charge_create",
+    "daily_limit_day",
+    "daily_limit_get",
+    "daily_limit_timezone",
+    "daily_usage_get",
+    "grant_create",
+    "grant_terms_validate",
+    "grants_expire_due",
+    "hold_capture",
+    "hold_create",
+    "hold_expire",
+    "hold_expires_at",
+    "hold_release",
+    "holds_expire_due",
+    "lot_expire",
+    "period_add_month",
+    "signed_amount_validate",
+    "subscription_create",
+    "subscription_renew",
+    "subscription_status_set",
+    "subscriptions_renew_due",
+    "zero_cost_settle",
+]

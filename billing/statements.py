@@ -1,0 +1,401 @@
+"""Every hand-written SQL statement of the ledger, and its cache: the one place the ORM is bypassed.
+
+Why bypass it at all: a wallet is only as fast as its lock is short, and the
+lock is held from the locking statement until COMMIT. Compiling an ORM query
+cost more client CPU than PostgreSQL spent running it (docs/performance.md),
+so the statements that run under a wallet lock on every money movement are
+built once per process and sent as prepared statements. Each one says why it
+is here, and `tests/billing/test_statements.py` checks it against the ORM
+query it replaces (same rows, same values).
+
+Generic single-row INSERT / UPDATE / SELECT statements built from model
+metadata live in `config/rows.py` (the accounts layer uses them too); this
+module holds the statements that are written by hand for one purpose.
+
+Only the models' own table and column names and our own constants are ever
+formatted into these strings; every value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection, models
+
+from billing.models import (
+    CreditLot,
+    DailyLimitOverride,
+    DailyUsage,
+    Hold,
+    IdempotencyRecord,
+    LedgerEntry,
+    Plan,
+    Subscription,
+    Wallet,
+)
+
+_WALLET_FIELDS = [f.attname for f in Wallet._meta.concrete_fields]
+
+
+def _quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _once(build):
+    """Cache a statement builder's result for the life of the process (the SQL never changes)."""
+    cached: list[str] = []
+
+    def get() -> str:
+        if not cached:
+            cached.append(build())
+        return cached[0]
+
+    get.build = build  # type: ignore[attr-defined]  # for the tests: the uncached text
+    return get
+
+
+def _wallet_from(row: tuple) -> Wallet:
+    return Wallet.from_db(connection.alias, _WALLET_FIELDS, row[: len(_WALLET_FIELDS)])
+
+
+# --- the wallet lock -----------------------------------------------------------
+#
+# ORM: Wallet.objects.select_for_update(no_key=True).filter(account_id=..., credit_type_id=...)
+# Why: runs once per money movement; compiling the queryset cost ~0.7 ms of
+# client CPU. The text is the ORM's own compiled SQL, taken once.
+
+
+@_once
+def _wallet_lock_sql() -> str:
+    account_mark, credit_type_mark = -7001, -7002
+    queryset = Wallet.objects.select_for_update(no_key=True).filter(
+        account_id=account_mark, credit_type_id=credit_type_mark
+    )
+    sql, params = queryset.query.get_compiler(connection=connection).as_sql()
+    if list(params) != [account_mark, credit_type_mark]:  # a Django upgrade that reorders them must fail loudly
+        raise RuntimeError(f"Unexpected wallet lock parameters: {params}")
+    return sql
+
+
+def wallet_lock(*, account_id: int, credit_type_id: int) -> Wallet | None:
+    """The wallet row, locked `FOR NO KEY UPDATE` until the transaction ends (no related rows)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_wallet_lock_sql(), [account_id, credit_type_id])
+        row = cursor.fetchone()
+    return None if row is None else _wallet_from(row)
+
+
+# --- the daily limit -----------------------------------------------------------
+#
+# The limit in force for (w.account_id, w.credit_type_id): the account's
+# override if any, else its live subscription's plan. One fragment, shared by
+# the debit lock and `daily_limit_row`; its five columns are what
+# `billing.core.daily_limit_from` takes.
+
+_LIMIT_COLUMNS = "o.id IS NOT NULL, o.daily_limit, s.status, s.daily_limit, s.trial_daily_limit"
+_LIMIT_JOINS = """
+LEFT JOIN {override} o ON o.account_id = w.account_id AND o.credit_type_id = w.credit_type_id
+LEFT JOIN LATERAL (
+    SELECT s.status, p.daily_limit, p.trial_daily_limit
+    FROM {subscription} s JOIN {plan} p ON p.id = s.plan_id
+    WHERE s.account_id = w.account_id AND s.status IN ({live}) AND p.credit_type_id = w.credit_type_id
+    LIMIT 1
+) s ON true
+"""
+
+
+def _limit_joins() -> str:
+    return _LIMIT_JOINS.format(
+        override=_quote(DailyLimitOverride._meta.db_table),
+        subscription=_quote(Subscription._meta.db_table),
+        plan=_quote(Plan._meta.db_table),
+        live=", ".join(f"'{status}'" for status in Subscription.LIVE_STATUSES),
+    )
+
+
+# ORM: the wallet lock above, then `daily_limit_row` below.
+# Why: the debit paths (charges, holds) need both; one statement makes one
+# round trip before the writes instead of two. `FOR NO KEY UPDATE OF w` locks
+# the wallet row only; the limit tables are read, not locked, in the same
+# snapshot.
+@_once
+def _wallet_lock_for_debit_sql() -> str:
+    columns = ", ".join(f"w.{_quote(f.column)}" for f in Wallet._meta.concrete_fields)
+    return (
+        f"SELECT {columns}, {_LIMIT_COLUMNS} FROM {_quote(Wallet._meta.db_table)} w {_limit_joins()}"  # noqa: S608
+        "WHERE w.account_id = %s AND w.credit_type_id = %s FOR NO KEY UPDATE OF w"
+    )
+
+
+def wallet_lock_for_debit(*, account_id: int, credit_type_id: int) -> tuple[Wallet | None, tuple | None]:
+    """The locked wallet row and the raw daily-limit columns; (None, None) if there is no wallet."""
+    with connection.cursor() as cursor:
+        cursor.execute(_wallet_lock_for_debit_sql(), [account_id, credit_type_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None, None
+    return _wallet_from(row), tuple(row[len(_WALLET_FIELDS) :])
+
+
+# ORM: an Exists and four Subqueries over DailyLimitOverride and Subscription
+# (see the test). Why: ran on every charge before the debit lock read the
+# limit itself; still serves `daily_limit_get` (the balance endpoint, the
+# admin) and shares its fragment with the lock, so the two cannot disagree.
+@_once
+def _daily_limit_sql() -> str:
+    return (
+        f"SELECT {_LIMIT_COLUMNS} FROM (SELECT %s::bigint AS account_id, "  # noqa: S608 - our names only
+        f"%s::bigint AS credit_type_id) w {_limit_joins()}"
+    )
+
+
+def daily_limit_row(*, account_id: int, credit_type_id: int) -> tuple:
+    """The raw daily-limit columns for an account and credit type (no lock)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_daily_limit_sql(), [account_id, credit_type_id])
+        return tuple(cursor.fetchone())
+
+
+# --- daily usage -----------------------------------------------------------------
+#
+# ORM: DailyUsage get_or_create + F() update, which needs two statements and a
+# retry on the insert race. Why: one upsert, under the wallet lock, counts the
+# debit and returns the day's total, so concurrent debits cannot overshoot.
+
+
+@_once
+def _daily_usage_add_sql() -> str:
+    table = _quote(DailyUsage._meta.db_table)
+    return (
+        f"INSERT INTO {table} (account_id, wallet_id, day, used) VALUES (%s, %s, %s, %s) "  # noqa: S608
+        f"ON CONFLICT (account_id, wallet_id, day) DO UPDATE SET used = {table}.used + EXCLUDED.used "
+        "RETURNING used"
+    )
+
+
+def daily_usage_add(*, account_id: int, wallet_id: int, day: date, amount: Decimal) -> Decimal:
+    """Add `amount` to the wallet's usage on `day`; the day's new total."""
+    with connection.cursor() as cursor:
+        cursor.execute(_daily_usage_add_sql(), [account_id, wallet_id, day, amount])
+        return cursor.fetchone()[0]
+
+
+# --- refunds ---------------------------------------------------------------------
+#
+# ORM: LedgerEntry.objects.filter(related_entry=charge, kind="refund").aggregate(Sum("amount"))
+# Why: runs under the wallet lock on every refund; a fixed statement instead
+# of an aggregate compiled per call.
+
+
+@_once
+def _refunded_total_sql() -> str:
+    return (
+        f"SELECT sum(amount) FROM {_quote(LedgerEntry._meta.db_table)} "  # noqa: S608 - our names only
+        "WHERE related_entry_id = %s AND kind = %s"
+    )
+
+
+def charge_refunded_total(*, charge_id: int) -> Decimal:
+    """What has been refunded of the charge so far (positive; zero if nothing)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_refunded_total_sql(), [charge_id, LedgerEntry.Kind.REFUND])
+        total: Any = cursor.fetchone()[0]
+    return total or Decimal(0)
+
+
+# --- idempotency -----------------------------------------------------------------
+#
+# ORM: SET LOCAL lock_timeout, then IdempotencyRecord(...).save() in a
+# savepoint, catching IntegrityError. Why: one round trip and no savepoint on
+# every money POST. The lock timeout is set by the SELECT that produces the
+# row, so it is in force before the INSERT can wait on a duplicate's
+# uncommitted claim; it stays set for the rest of the transaction, so the
+# request's wallet lock waits no longer than a duplicate would (503
+# `lock_timeout` with Retry-After, nothing changed).
+
+
+@_once
+def _idempotency_claim_sql() -> str:
+    return (
+        f"INSERT INTO {_quote(IdempotencyRecord._meta.db_table)} "  # noqa: S608 - our names only
+        "(account_id, api_key_id, key, endpoint, request_hash, created_at) "
+        "SELECT %s, %s, %s, %s, %s, %s FROM (SELECT set_config('lock_timeout', %s, true)) AS timeout "
+        "ON CONFLICT (account_id, api_key_id, key) DO NOTHING RETURNING id"
+    )
+
+
+def idempotency_claim(
+    *,
+    account_id: int,
+    api_key_id: int,
+    key: str,
+    endpoint: str,
+    request_hash: str,
+    created_at: datetime,
+    lock_timeout_ms: int,
+) -> int | None:
+    """Insert the record and set the transaction's lock timeout; its id, or None if the key is taken.
+
+    Raises OperationalError (lock_not_available) if a duplicate's claim is
+    still uncommitted after the timeout.
+    """
+    params = [account_id, api_key_id, key, endpoint, request_hash, created_at, f"{lock_timeout_ms}ms"]
+    with connection.cursor() as cursor:
+        cursor.execute(_idempotency_claim_sql(), params)
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+# --- the admin -------------------------------------------------------------------
+#
+# ORM: Model.objects.count(). Why: an exact COUNT(*) over a million-row ledger
+# takes seconds on every unfiltered admin list page; the planner's estimate
+# is free and good enough for a page count.
+
+
+def table_row_estimate(model: type[models.Model]) -> int:
+    """PostgreSQL's estimate of the table's rows (pg_class.reltuples; -1 or 0 before the first ANALYZE)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = %s", [model._meta.db_table])
+        row = cursor.fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+# --- reconciliation ----------------------------------------------------------------
+#
+# ORM: annotate/aggregate queries per wallet (see the tests). Why: each check
+# is one GROUP BY over a whole table that returns only the rows that disagree,
+# in one statement's snapshot, streamed through a server-side cursor so memory
+# stays flat at any ledger size; the ORM would load every wallet's total.
+
+_CHUNK = 2000
+
+
+def _stream(sql: str, params: list) -> Iterator[tuple]:
+    """Rows of `sql`, fetched in chunks through a server-side cursor.
+
+    PostgreSQL never runs a cursor's query in parallel, and these GROUP BYs
+    over the whole ledger are exactly what parallel workers speed up (about
+    3x at a million rows on two cores; `python -m bench`). So inside a
+    transaction the statement first fills a temporary table (CREATE TABLE AS
+    may run in parallel, and holds only the disagreeing rows, usually none),
+    which the cursor then reads: still one statement's snapshot, still flat
+    memory.
+    """
+    if connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS reconcile_rows")
+            cursor.execute(f"CREATE TEMPORARY TABLE reconcile_rows ON COMMIT DROP AS {sql}", params)
+        sql, params = "SELECT * FROM reconcile_rows", []
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(_CHUNK):
+            yield from rows
+
+
+def _scope(column: str, account_id: int | None) -> tuple[str, list]:
+    return ("", []) if account_id is None else (f" AND {column} = %s", [account_id])
+
+
+def _wallet_sum_mismatches(
+    *, column: str, child_table: str, child_sum: str, child_filter: str, child_params: list, account_id: int | None
+) -> Iterator[tuple]:
+    """(wallet id, stored `column`, SUM(`child_sum`) of its rows in `child_table`) where the two differ."""
+    outer, outer_params = _scope("w.account_id", account_id)
+    sql = (
+        f"SELECT w.id, w.{column}, COALESCE(c.total, 0) FROM {_quote(Wallet._meta.db_table)} w "  # noqa: S608
+        f"LEFT JOIN (SELECT wallet_id, SUM({child_sum}) AS total FROM {_quote(child_table)} "
+        f"WHERE 1=1{child_filter} GROUP BY wallet_id) c "
+        f"ON c.wallet_id = w.id WHERE w.{column} <> COALESCE(c.total, 0){outer}"
+    )
+    return _stream(sql, [*child_params, *outer_params])
+
+
+def reconcile_balance_mismatches(*, account_id: int | None) -> Iterator[tuple]:
+    """(wallet id, balance, sum of its ledger entries) for every wallet where they differ."""
+    scope, params = _scope("account_id", account_id)
+    return _wallet_sum_mismatches(
+        column="balance",
+        child_table=LedgerEntry._meta.db_table,
+        child_sum="amount",
+        child_filter=scope,
+        child_params=params,
+        account_id=account_id,
+    )
+
+
+def reconcile_held_mismatches(*, account_id: int | None) -> Iterator[tuple]:
+    """(wallet id, held, sum of its pending holds) for every wallet where they differ."""
+    scope, params = _scope("account_id", account_id)
+    return _wallet_sum_mismatches(
+        column="held",
+        child_table=Hold._meta.db_table,
+        child_sum="amount",
+        child_filter=f" AND status = %s{scope}",
+        child_params=[Hold.Status.PENDING.value, *params],
+        account_id=account_id,
+    )
+
+
+def reconcile_lot_mismatches(*, account_id: int | None) -> Iterator[tuple]:
+    """(wallet id, lot_balance, sum of its lots' remaining) for every wallet where they differ."""
+    wallet = _quote(Wallet._meta.db_table)
+    in_account = f" AND wallet_id IN (SELECT id FROM {wallet} WHERE account_id = %s)"  # noqa: S608 - ours
+    return _wallet_sum_mismatches(
+        column="lot_balance",
+        child_table=CreditLot._meta.db_table,
+        child_sum="remaining",
+        child_filter=in_account if account_id is not None else "",
+        child_params=[account_id] if account_id is not None else [],
+        account_id=account_id,
+    )
+
+
+def reconcile_wallets_out_of_bounds(*, account_id: int | None) -> Iterator[tuple]:
+    """(wallet id, balance, held) for wallets with a negative figure, or held or lot balance above the balance."""
+    scope, params = _scope("account_id", account_id)
+    sql = (
+        f"SELECT id, balance, held FROM {_quote(Wallet._meta.db_table)} "  # noqa: S608 - table name is ours
+        f"WHERE (balance < 0 OR held < 0 OR held > balance OR lot_balance < 0 OR lot_balance > balance){scope}"
+    )
+    return _stream(sql, params)
+
+
+def reconcile_over_refunds(*, account_id: int | None) -> Iterator[tuple]:
+    """(entry id, wallet id, kind, amount, refunded) for entries refunded past a charge, or refunded but no charge."""
+    ledger = _quote(LedgerEntry._meta.db_table)
+    scope, params = _scope("r.account_id", account_id)
+    sql = (
+        f"SELECT c.id, c.wallet_id, c.kind, c.amount, SUM(r.amount) FROM {ledger} r "  # noqa: S608 - ours
+        f"JOIN {ledger} c ON c.id = r.related_entry_id "
+        f"WHERE r.kind = %s{scope} "
+        "GROUP BY c.id, c.wallet_id, c.kind, c.amount "
+        "HAVING c.kind <> %s OR SUM(r.amount) > -c.amount"
+    )
+    return _stream(sql, [LedgerEntry.Kind.REFUND.value, *params, LedgerEntry.Kind.CHARGE.value])
+
+
+def reconcile_stale_holds(*, account_id: int | None, expired_before: datetime) -> Iterator[tuple]:
+    """(hold id, wallet id, amount, expires_at) of holds still pending that expired before the cutoff."""
+    scope, params = _scope("account_id", account_id)
+    # The partial index hold_pending_expiry serves exactly this filter.
+    sql = (
+        f"SELECT id, wallet_id, amount, expires_at FROM {_quote(Hold._meta.db_table)} "  # noqa: S608 - ours
+        f"WHERE status = %s AND expires_at < %s{scope}"
+    )
+    return _stream(sql, [Hold.Status.PENDING.value, expired_before, *params])
+
+
+def reconcile_stale_lots(*, account_id: int | None, expired_before: datetime) -> Iterator[tuple]:
+    """(lot id, wallet id, remaining, expires_at) of grant lots with credits left that expired before the cutoff."""
+    wallet = _quote(Wallet._meta.db_table)
+    scope = f" AND wallet_id IN (SELECT id FROM {wallet} WHERE account_id = %s)" if account_id is not None else ""  # noqa: S608
+    # The partial index lot_expiry_due serves exactly this filter.
+    sql = (
+        f"SELECT id, wallet_id, remaining, expires_at FROM {_quote(CreditLot._meta.db_table)} "  # noqa: S608 - ours
+        f"WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at < %s{scope}"
+    )
+    return _stream(sql, [expired_before] + ([account_id] if account_id is not None else []))
