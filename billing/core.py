@@ -61,7 +61,6 @@ from billing.models import (
     CreditLot,
     DailyUsage,
     LedgerEntry,
-    Subscription,
     Wallet,
 )
 from config import metrics
@@ -99,14 +98,18 @@ def daily_limit_day(now: datetime | None = None) -> date:
 
 
 def daily_limit_from(
-    has_override: bool, override: Decimal | None, plan_status: str | None, paid: Decimal | None, trial: Decimal | None
+    has_override: bool, override: Decimal | None, is_trial: bool | None, paid: Decimal | None, trial: Decimal | None
 ) -> Decimal | None:
-    """The override if there is one (empty: no limit); else the live plan's trial or paid figure, by status alone."""
+    """The override if there is one (empty: no limit); else the plan's trial or paid figure; else None.
+
+    The columns of `statements.daily_limit_row`: `is_trial` is None when no
+    plan applies (no live subscription, or no plan limit source registered).
+    """
     if has_override:
         return override
-    if plan_status is None:
+    if is_trial is None:
         return None
-    return trial if Subscription.status_is_trial(plan_status) else paid
+    return trial if is_trial else paid
 
 
 # --- the protocol ---------------------------------------------------------------------

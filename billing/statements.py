@@ -18,11 +18,12 @@ formatted into these strings; every value is a bound parameter.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, models
 
 from billing.models import (
@@ -32,8 +33,6 @@ from billing.models import (
     Hold,
     IdempotencyRecord,
     LedgerEntry,
-    Plan,
-    Subscription,
     Wallet,
 )
 
@@ -91,25 +90,74 @@ def wallet_lock(*, account_id: int, credit_type_id: int) -> Wallet | None:
 # --- the daily limit -----------------------------------------------------------
 #
 # The limit in force for (w.account_id, w.credit_type_id): the account's
-# override if any, else its live subscription's plan. One fragment, shared by
-# the debit lock and `daily_limit_row`; its five columns are what
-# `billing.core.daily_limit_from` takes.
+# override if any, else its plan's. One fragment, shared by the debit lock and
+# `daily_limit_row`; its five columns are what `billing.core.daily_limit_from`
+# takes.
+#
+# Plans live in an app above billing, which billing may not name. That app
+# registers a *plan limit source* from its AppConfig.ready()
+# (`plan_limit_source_register`): a function returning a
+# `LEFT JOIN LATERAL (...) s ON true` fragment that yields, for `w.account_id`
+# and `w.credit_type_id`, the columns `s.is_trial` (boolean; NULL when no plan
+# applies), `s.daily_limit` and `s.trial_daily_limit`. The fragment goes into
+# the debit lock's statement, so the charge path still reads wallet and limit
+# in one round trip. With no source registered (billing alone) the fragment is
+# a constant NULL row: no plan limits, only overrides.
+#
+# The statements below are built on first use and cached for the process
+# (`_once`). First use is a money operation or a limit read, which happens
+# after Django has populated the app registry and run every ready(), so the
+# source is in the text. A source registered after that would silently be
+# missing from the cached statements: registering then raises instead.
 
-_LIMIT_COLUMNS = "o.id IS NOT NULL, o.daily_limit, s.status, s.daily_limit, s.trial_daily_limit"
-_LIMIT_JOINS = """
-LEFT JOIN {override} o ON o.account_id = w.account_id AND o.credit_type_id = w.credit_type_id
-LEFT JOIN LATERAL (
-    SELECT s.status, p.daily_limit, p.trial_daily_limit
-    FROM {subscription} s JOIN {plan} p ON p.id = s.plan_id
-    WHERE s.account_id = w.account_id AND s.status IN ({live}) AND p.credit_type_id = w.credit_type_id
-    LIMIT 1
-) s ON true
-"""
+_LIMIT_COLUMNS = "o.id IS NOT NULL, o.daily_limit, s.is_trial, s.daily_limit, s.trial_daily_limit"
+_OVERRIDE_JOIN = "LEFT JOIN {override} o ON o.account_id = w.account_id AND o.credit_type_id = w.credit_type_id"
+_NO_PLAN_LIMITS = (
+    "LEFT JOIN LATERAL (SELECT NULL::boolean AS is_trial, NULL::numeric AS daily_limit, "
+    "NULL::numeric AS trial_daily_limit) s ON true"
+)
+
+_plan_limit_sources: list[Callable[[], str]] = []  # at most one: an account's plan is never ambiguous
+_limit_joins_built = False
+
+
+def plan_limit_source_register(source: Callable[[], str]) -> None:
+    """Make `source()` the plan-limit fragment of the daily-limit statements (call from AppConfig.ready()).
+
+    `source` returns the `LEFT JOIN LATERAL (...) s ON true` described above,
+    built from its own models' table names and constants only (no parameters).
+    """
+    if source in _plan_limit_sources:
+        return
+    if _plan_limit_sources:
+        raise ImproperlyConfigured("A plan limit source is already registered; there can be only one.")
+    if _limit_joins_built:
+        raise RuntimeError("The daily-limit statements are already built: register from AppConfig.ready().")
+    _plan_limit_sources.append(source)
 
 
 def _limit_joins() -> str:
-    return _LIMIT_JOINS.format(
-        override=_quote(DailyLimitOverride._meta.db_table),
+    global _limit_joins_built
+    _limit_joins_built = True
+    plan_limits = _plan_limit_sources[0]() if _plan_limit_sources else _NO_PLAN_LIMITS
+    override = _OVERRIDE_JOIN.format(override=_quote(DailyLimitOverride._meta.db_table))
+    return f"\n{override}\n{plan_limits}\n"
+
+
+_SUBSCRIPTION_PLAN_LIMITS = """LEFT JOIN LATERAL (
+    SELECT sub.status = '{trialing}' AS is_trial, p.daily_limit, p.trial_daily_limit
+    FROM {subscription} sub JOIN {plan} p ON p.id = sub.plan_id
+    WHERE sub.account_id = w.account_id AND sub.status IN ({live}) AND p.credit_type_id = w.credit_type_id
+    LIMIT 1
+) s ON true"""
+
+
+def subscription_plan_limits() -> str:
+    """The plan limit source of billing's own plans (until they move to their own app)."""
+    from billing.models import Plan, Subscription
+
+    return _SUBSCRIPTION_PLAN_LIMITS.format(
+        trialing=Subscription.Status.TRIALING.value,
         subscription=_quote(Subscription._meta.db_table),
         plan=_quote(Plan._meta.db_table),
         live=", ".join(f"'{status}'" for status in Subscription.LIVE_STATUSES),
@@ -140,8 +188,8 @@ def wallet_lock_for_debit(*, account_id: int, credit_type_id: int) -> tuple[Wall
     return _wallet_from(row), tuple(row[len(_WALLET_FIELDS) :])
 
 
-# ORM: an Exists and four Subqueries over DailyLimitOverride and Subscription
-# (see the test). Why: ran on every charge before the debit lock read the
+# ORM: an Exists and four Subqueries over DailyLimitOverride and the plan
+# limit source's models (see the test). Why: ran on every charge before the debit lock read the
 # limit itself; still serves `daily_limit_get` (the balance endpoint, the
 # admin) and shares its fragment with the lock, so the two cannot disagree.
 @_once

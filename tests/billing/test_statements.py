@@ -6,11 +6,13 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Subquery, Sum
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, Subquery, Sum
 
 from accounts.models import Account
 from billing import statements
+from billing.core import daily_limit_from
 from billing.models import DailyLimitOverride, DailyUsage, LedgerEntry, Plan, Subscription, Wallet
 from billing.services import Actor, subscription_create
 from refunds.services import refund_issue
@@ -46,19 +48,21 @@ def _orm_limit_row(account: Account, credit_type) -> tuple:
     overrides = DailyLimitOverride.objects.filter(account_id=OuterRef("pk"), credit_type_id=credit_type.pk)
     subscriptions = Subscription.objects.filter(
         account_id=OuterRef("pk"), status__in=Subscription.LIVE_STATUSES, plan__credit_type_id=credit_type.pk
+    ).annotate(
+        is_trial=ExpressionWrapper(Q(status=Subscription.Status.TRIALING), output_field=BooleanField()),
     )
     row = (
         Account.objects.filter(pk=account.pk)
         .values(
             has_override=Exists(overrides),
             override=Subquery(overrides.values("daily_limit")[:1]),
-            plan_status=Subquery(subscriptions.values("status")[:1]),
+            is_trial=Subquery(subscriptions.values("is_trial")[:1]),
             paid_limit=Subquery(subscriptions.values("plan__daily_limit")[:1]),
             trial_limit=Subquery(subscriptions.values("plan__trial_daily_limit")[:1]),
         )
         .get()
     )
-    return (row["has_override"], row["override"], row["plan_status"], row["paid_limit"], row["trial_limit"])
+    return (row["has_override"], row["override"], row["is_trial"], row["paid_limit"], row["trial_limit"])
 
 
 def _limit_cases():
@@ -84,17 +88,47 @@ def test_daily_limit_row_matches_the_orm_for_every_kind_of_account():
     credit_type, accounts = _limit_cases()
     rows = [statements.daily_limit_row(account_id=a.pk, credit_type_id=credit_type.pk) for a in accounts]
     assert rows == [_orm_limit_row(a, credit_type) for a in accounts]
-    assert {row[2] for row in rows} == {None, "trialing", "active"}  # the cases really differ
+    assert {row[2] for row in rows} == {None, True, False}  # the cases really differ
 
 
 def test_wallet_lock_for_debit_returns_the_locked_row_and_the_same_limit_columns():
     credit_type, accounts = _limit_cases()
+    limits = []
     for account in accounts:
         with transaction.atomic():
             wallet, limit_row = statements.wallet_lock_for_debit(account_id=account.pk, credit_type_id=credit_type.pk)
             assert _fields(wallet) == _fields(Wallet.objects.get(account=account, credit_type=credit_type))
             assert limit_row == _orm_limit_row(account, credit_type)
+            limits.append(daily_limit_from(*limit_row))
+    # Nothing, the plan's trial limit, its paid limit, the override: the lock reads the plan's limit.
+    assert limits == [None, Decimal("1.00"), Decimal("5.00"), Decimal("7.00")]
     assert "FOR NO KEY UPDATE OF w" in statements._wallet_lock_for_debit_sql()
+
+
+def test_billing_alone_has_no_plan_limits_only_overrides(monkeypatch):
+    """Without a registered plan limit source the fragment is a NULL row: the same accounts, no plan limit."""
+    credit_type, accounts = _limit_cases()
+    monkeypatch.setattr(statements, "_plan_limit_sources", [])
+    lock_sql = statements._wallet_lock_for_debit_sql.build()  # uncached: the text billing alone would build
+    limit_sql = statements._daily_limit_sql.build()
+    limits = []
+    with transaction.atomic(), connection.cursor() as cursor:
+        for account in accounts:
+            cursor.execute(lock_sql, [account.pk, credit_type.pk])
+            lock_row = cursor.fetchone()
+            cursor.execute(limit_sql, [account.pk, credit_type.pk])
+            assert tuple(lock_row[len(WALLET_FIELDS) :]) == tuple(cursor.fetchone())
+            limits.append(daily_limit_from(*lock_row[len(WALLET_FIELDS) :]))
+    assert limits == [None, None, None, Decimal("7.00")]
+
+
+def test_a_plan_limit_source_is_registered_once_and_before_the_statements_are_built(monkeypatch):
+    statements._wallet_lock_for_debit_sql()
+    with pytest.raises(ImproperlyConfigured):
+        statements.plan_limit_source_register(lambda: statements._NO_PLAN_LIMITS)  # a second source
+    monkeypatch.setattr(statements, "_plan_limit_sources", [])
+    with pytest.raises(RuntimeError):
+        statements.plan_limit_source_register(lambda: statements._NO_PLAN_LIMITS)  # too late: already built
 
 
 def test_daily_usage_add_inserts_then_accumulates_like_the_orm_row():
