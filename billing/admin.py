@@ -10,7 +10,6 @@ the same way (refunds/admin.py).
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -23,14 +22,11 @@ from billing import statements
 from billing.admin_ops import OutboxMessageAdmin, ReconciliationRunAdmin  # noqa: F401 - registers them
 from billing.forms import AdjustBalanceForm, GrantCreditsForm
 from billing.models import (
-    AllowanceGrant,
     CreditLot,
     DailyLimitOverride,
     DailyUsage,
     Hold,
     LedgerEntry,
-    Plan,
-    Subscription,
     Wallet,
 )
 from billing.services import Actor, adjustment_create, grant_create
@@ -291,162 +287,7 @@ class HoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = fields
 
 
-# --- plans, subscriptions, lots and daily limits ------------------------------
-
-
-@admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
-    """Plans are configuration: editable, never deleted once subscribed to (PROTECT)."""
-
-    list_display = [
-        "code",
-        "name",
-        "credit_type",
-        "monthly_allowance",
-        "daily_limit",
-        "trial_allowance",
-        "trial_daily_limit",
-        "allowance_expires",
-        "is_active",
-    ]
-    list_select_related = ["credit_type"]
-    list_filter = ["is_active", "credit_type"]
-    search_fields = ["code", "name"]
-    readonly_fields = ["created_at"]
-
-
-class AllowanceGrantInline(admin.TabularInline):
-    model = AllowanceGrant
-    extra = 0
-    can_delete = False
-    fields = ["period_start", "period_end", "amount", "entry", "created_at"]
-    readonly_fields = fields
-    ordering = ["-period_start"]
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class SubscriptionAddForm(forms.ModelForm):
-    """Refuses, as form errors, what `subscription_create` would refuse."""
-
-    class Meta:
-        model = Subscription
-        fields = ["account", "plan", "status", "trial_end", "stripe_customer_id", "stripe_subscription_id", "metadata"]
-
-    def clean(self):
-        cleaned = super().clean()
-        account, plan, status = cleaned.get("account"), cleaned.get("plan"), cleaned.get("status")
-        if status and status not in Subscription.LIVE_STATUSES:
-            self.add_error("status", "A new subscription must be trialing, active or past due.")
-        if plan and not plan.is_active:
-            self.add_error("plan", "This plan takes no new subscriptions.")
-        if account and Subscription.objects.filter(account=account, status__in=Subscription.LIVE_STATUSES).exists():
-            self.add_error("account", "This account already has a live subscription: cancel it first.")
-        return cleaned
-
-
-@admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
-    """Created through `subscription_create` (which grants the first allowance).
-
-    Status changes go through the actions, which call `subscription_status_set`;
-    the form edits only what the payment provider told us (ids, trial_end,
-    metadata), none of which decides trial versus paid.
-    """
-
-    list_display = [
-        "id",
-        "account",
-        "plan",
-        "status",
-        "current_period_start",
-        "current_period_end",
-        "stripe_subscription_id",
-        "updated_at",
-    ]
-    list_select_related = ["account", "plan"]
-    list_filter = ["status", "plan"]
-    search_fields = ["=account__public_id", "account__external_id", "=stripe_subscription_id", "=stripe_customer_id"]
-    autocomplete_fields = ["account", "plan"]
-    inlines = [AllowanceGrantInline]
-    actions = ["mark_active", "mark_past_due", "mark_canceled", "renew_due"]
-    add_fields = ["account", "plan", "status", "trial_end", "stripe_customer_id", "stripe_subscription_id", "metadata"]
-    change_readonly = [
-        "account",
-        "plan",
-        "status",
-        "current_period_start",
-        "current_period_end",
-        "canceled_at",
-        "created_at",
-        "updated_at",
-    ]
-
-    def get_fields(self, request, obj=None):
-        if obj is None:
-            return self.add_fields
-        return [*self.change_readonly, "trial_end", "stripe_customer_id", "stripe_subscription_id", "metadata"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return self.change_readonly if obj is not None else []
-
-    def get_form(self, request, obj=None, **kwargs):
-        if obj is None:
-            kwargs["form"] = SubscriptionAddForm
-        return super().get_form(request, obj, **kwargs)
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            super().save_model(request, obj, form, change)
-            return
-        from billing.services import Actor, subscription_create
-
-        created = subscription_create(
-            account=obj.account,
-            plan=obj.plan,
-            status=obj.status,
-            actor=Actor(user=request.user),
-            trial_end=obj.trial_end,
-            stripe_customer_id=obj.stripe_customer_id,
-            stripe_subscription_id=obj.stripe_subscription_id,
-            metadata=obj.metadata,
-        )
-        obj.pk = created.pk
-        obj.current_period_start, obj.current_period_end = created.current_period_start, created.current_period_end
-        obj._state.adding = False
-
-    def _set_status(self, request, queryset, status: str) -> None:
-        from billing.services import Actor, subscription_status_set
-        from config.errors import DomainError
-
-        done = 0
-        for subscription in queryset:
-            try:
-                subscription_status_set(subscription=subscription, status=status, actor=Actor(user=request.user))
-                done += 1
-            except DomainError as error:
-                self.message_user(request, f"{subscription}: {error.message}", messages.ERROR)
-        self.message_user(request, f"{done} subscription(s) now {status}.", messages.SUCCESS)
-
-    @admin.action(description="Mark active (a trial converts: new paid period)", permissions=["change"])
-    def mark_active(self, request, queryset):
-        self._set_status(request, queryset, Subscription.Status.ACTIVE)
-
-    @admin.action(description="Mark past due", permissions=["change"])
-    def mark_past_due(self, request, queryset):
-        self._set_status(request, queryset, Subscription.Status.PAST_DUE)
-
-    @admin.action(description="Cancel", permissions=["change"])
-    def mark_canceled(self, request, queryset):
-        self._set_status(request, queryset, Subscription.Status.CANCELED)
-
-    @admin.action(description="Renew ended periods now (grants each allowance once)", permissions=["change"])
-    def renew_due(self, request, queryset):
-        from billing.services import Actor, subscription_renew
-
-        granted = sum(subscription_renew(subscription=s, actor=Actor(user=request.user)) is not None for s in queryset)
-        self.message_user(request, f"{granted} allowance(s) granted.", messages.SUCCESS)
+# --- lots and daily limits -------------------------------------------------------
 
 
 @admin.register(CreditLot)

@@ -109,12 +109,6 @@ class DailyLimitExceeded(DomainError):
         )
 
 
-class SubscriptionConflict(DomainError):
-    code = "subscription_conflict"
-    status = 409
-    message = "The account already has a live subscription."
-
-
 class InvalidGrantTerms(InvalidRequest):
     code = "invalid_grant_terms"
     message = "expires_at must be in the future and priority between -1000 and 1000."

@@ -144,26 +144,6 @@ def _limit_joins() -> str:
     return f"\n{override}\n{plan_limits}\n"
 
 
-_SUBSCRIPTION_PLAN_LIMITS = """LEFT JOIN LATERAL (
-    SELECT sub.status = '{trialing}' AS is_trial, p.daily_limit, p.trial_daily_limit
-    FROM {subscription} sub JOIN {plan} p ON p.id = sub.plan_id
-    WHERE sub.account_id = w.account_id AND sub.status IN ({live}) AND p.credit_type_id = w.credit_type_id
-    LIMIT 1
-) s ON true"""
-
-
-def subscription_plan_limits() -> str:
-    """The plan limit source of billing's own plans (until they move to their own app)."""
-    from billing.models import Plan, Subscription
-
-    return _SUBSCRIPTION_PLAN_LIMITS.format(
-        trialing=Subscription.Status.TRIALING.value,
-        subscription=_quote(Subscription._meta.db_table),
-        plan=_quote(Plan._meta.db_table),
-        live=", ".join(f"'{status}'" for status in Subscription.LIVE_STATUSES),
-    )
-
-
 # ORM: the wallet lock above, then `daily_limit_row` below.
 # Why: the debit paths (charges, holds) need both; one statement makes one
 # round trip before the writes instead of two. `FOR NO KEY UPDATE OF w` locks
@@ -189,8 +169,8 @@ def wallet_lock_for_debit(*, account_id: int, credit_type_id: int) -> tuple[Wall
 
 
 # ORM: an Exists and four Subqueries over DailyLimitOverride and the plan
-# limit source's models (see the test). Why: ran on every charge before the debit lock read the
-# limit itself; still serves `daily_limit_get` (the balance endpoint, the
+# limit source's models (see the test). Why: ran on every charge before the
+# debit lock read the limit itself; still serves `daily_limit_get` (the balance endpoint, the
 # admin) and shares its fragment with the lock, so the two cannot disagree.
 @_once
 def _daily_limit_sql() -> str:

@@ -56,11 +56,3 @@ def expire_grants() -> int:
     from billing.services import grants_expire_due
 
     return grants_expire_due()
-
-
-@shared_task(name="billing.tasks.renew_allowances", **TASK_OPTIONS)
-def renew_allowances() -> int:
-    """Grant the allowance of every subscription period that has begun; at most once per period."""
-    from billing.services import subscriptions_renew_due
-
-    return subscriptions_renew_due()

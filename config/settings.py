@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "billing",
     "pricing",
     "refunds",
+    "subscriptions",
 ]
 
 MIDDLEWARE = [
@@ -360,6 +361,6 @@ CELERY_BEAT_SCHEDULE["expire-grants"] = {
     "schedule": timedelta(seconds=env.int("CREDITLEDGER_EXPIRE_GRANTS_EVERY_S", default=60)),
 }
 CELERY_BEAT_SCHEDULE["renew-allowances"] = {
-    "task": "billing.tasks.renew_allowances",
+    "task": "subscriptions.tasks.renew_allowances",
     "schedule": timedelta(seconds=env.int("CREDITLEDGER_RENEW_ALLOWANCES_EVERY_S", default=300)),
 }

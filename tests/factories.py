@@ -120,7 +120,7 @@ class PlanFactory(factory.django.DjangoModelFactory):
     """A paid plan of 100 credits a month and 20 a day; a trial gets 10 and 5 a day."""
 
     class Meta:
-        model = "billing.Plan"
+        model = "subscriptions.Plan"
 
     code = factory.Sequence(lambda n: f"plan-{n}")
     name = factory.LazyAttribute(lambda o: o.code.title())

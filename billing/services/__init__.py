@@ -24,13 +24,6 @@ from billing.services.lots import (
     grants_expire_due,
     lot_expire,
 )
-from billing.services.subscriptions import (
-    period_add_month,
-    subscription_create,
-    subscription_renew,
-    subscription_status_set,
-    subscriptions_renew_due,
-)
 
 __all__ = [
     "LOT_PRIORITY_MAX",
@@ -55,11 +48,6 @@ __all__ = [
     "hold_release",
     "holds_expire_due",
     "lot_expire",
-    "period_add_month",
     "signed_amount_validate",
-    "subscription_create",
-    "subscription_renew",
-    "subscription_status_set",
-    "subscriptions_renew_due",
     "zero_cost_settle",
 ]

@@ -26,8 +26,8 @@ def daily_limit_get(*, account: Account, credit_type: CreditType) -> Decimal | N
     """The daily limit on this account's spending of `credit_type`, or None.
 
     The account's override if it has one (an empty override means none);
-    else its live subscription's plan, with the trial or the paid figure
-    chosen by the subscription's status alone; else no limit. One query.
+    else its plan's trial or paid figure, from the registered plan limit
+    source (billing/statements.py); else no limit. One query.
     """
     return daily_limit_from(*statements.daily_limit_row(account_id=account.pk, credit_type_id=credit_type.pk))
 

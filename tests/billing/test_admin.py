@@ -1,11 +1,14 @@
 """The ledger admin, and what billing adds to the account admin (wallets, grant, adjust), via the test client."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.utils import timezone
 
 from billing.models import LedgerEntry, Wallet
+from billing.services import Actor, grant_create
 from tests.factories import AccountFactory, UserFactory, default_credit_type, funded_account
 
 pytestmark = pytest.mark.django_db
@@ -126,3 +129,23 @@ def test_account_admin_offers_the_money_actions_before_the_status_actions(client
     client.force_login(UserFactory(is_superuser=True))
     choices = client.get(CHANGELIST).context["action_form"].fields["action"].choices
     assert [name for name, _ in choices if name][-4:] == ["grant_credits", "adjust_balance", "suspend", "reactivate"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/billing/creditlot/",
+        "/admin/billing/dailylimitoverride/",
+        "/admin/billing/dailyusage/",
+    ],
+)
+def test_lot_and_daily_limit_changelists_render(client, path):
+    client.force_login(UserFactory(is_superuser=True))
+    grant_create(
+        account=AccountFactory(),
+        credit_type=default_credit_type(),
+        amount=Decimal("1"),
+        actor=Actor.system(),
+        expires_at=timezone.now() + timedelta(days=1),
+    )
+    assert client.get(path).status_code == 200

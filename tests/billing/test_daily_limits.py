@@ -5,7 +5,6 @@ from decimal import Decimal
 
 import pytest
 from django.test import override_settings
-from django.utils import timezone
 
 from billing.exceptions import DailyLimitExceeded
 from billing.models import DailyLimitOverride, DailyUsage, LedgerEntry, Wallet
@@ -18,11 +17,9 @@ from billing.services import (
     hold_capture,
     hold_create,
     hold_release,
-    subscription_create,
-    subscription_status_set,
 )
 from tests.concurrency import run_concurrently
-from tests.factories import CreditTypeFactory, PlanFactory, default_credit_type, funded_account, service_key
+from tests.factories import default_credit_type, funded_account, service_key
 
 D = Decimal
 
@@ -75,59 +72,6 @@ def test_no_limit_without_override_or_subscription():
     assert limit_for(account) is None
     charge(account, "99")
     assert not DailyUsage.objects.exists()  # nothing is counted while no limit applies
-
-
-@pytest.mark.django_db
-def test_the_plan_limit_applies_and_an_override_replaces_it():
-    account = funded_account("100.00")
-    subscription_create(account=account, plan=PlanFactory(daily_limit=D("20")))
-    assert limit_for(account) == D("20")
-    row = override(account, D("50"))
-    assert limit_for(account) == D("50")
-    row.daily_limit = None  # an empty override lifts the limit for this account
-    row.save()
-    assert limit_for(account) is None
-
-
-@pytest.mark.django_db
-def test_a_plan_in_another_credit_type_sets_no_limit_here():
-    account = funded_account("100.00")
-    subscription_create(account=account, plan=PlanFactory(credit_type=CreditTypeFactory(code="tokens")))
-    assert limit_for(account) is None
-
-
-@pytest.mark.django_db
-def test_trialing_subscription_gets_the_trial_limit():
-    account = funded_account("100.00")
-    subscription_create(account=account, plan=PlanFactory(), status="trialing")
-    assert limit_for(account) == D("5.00")
-    charge(account, "5")
-    with pytest.raises(DailyLimitExceeded):
-        charge(account, "0.01")
-
-
-@pytest.mark.django_db
-def test_paid_subscription_with_a_stale_trial_marker_gets_the_paid_limit():
-    account = funded_account("100.00")
-    subscription_create(
-        account=account,
-        plan=PlanFactory(),
-        status="active",
-        trial_end=timezone.now() + timedelta(days=10),
-        metadata={"trial": True, "is_trial": "true"},
-        stripe_customer_id="cus_123",
-        stripe_subscription_id="sub_123",
-    )
-    assert limit_for(account) == D("20.00")
-    charge(account, "15")  # well past the trial's 5
-
-
-@pytest.mark.django_db
-def test_canceled_subscription_sets_no_limit():
-    account = funded_account("100.00")
-    subscription = subscription_create(account=account, plan=PlanFactory())
-    subscription_status_set(subscription=subscription, status="canceled")
-    assert limit_for(account) is None
 
 
 @pytest.mark.django_db

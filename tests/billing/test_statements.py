@@ -13,9 +13,11 @@ from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, 
 from accounts.models import Account
 from billing import statements
 from billing.core import daily_limit_from
-from billing.models import DailyLimitOverride, DailyUsage, LedgerEntry, Plan, Subscription, Wallet
-from billing.services import Actor, subscription_create
+from billing.models import DailyLimitOverride, DailyUsage, LedgerEntry, Wallet
+from billing.services import Actor
 from refunds.services import refund_issue
+from subscriptions.models import Plan, Subscription
+from subscriptions.services import subscription_create
 from tests.factories import AccountFactory, charge_for, default_credit_type, funded_account
 
 pytestmark = pytest.mark.django_db

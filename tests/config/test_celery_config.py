@@ -25,6 +25,7 @@ def test_the_schedule_covers_the_operations_jobs():
         "billing.tasks.reconcile",
         "billing.tasks.outbox_sweep",
         "billing.tasks.purge_idempotency_records",
+        "subscriptions.tasks.renew_allowances",
     } <= scheduled
 
 

@@ -25,8 +25,10 @@ from django.utils import timezone
 
 from billing import services
 from billing.core import posting
-from billing.models import CreditLot, Hold, Plan, Wallet
+from billing.models import CreditLot, Hold, Wallet
 from refunds.services import refund_issue
+from subscriptions import services as subscription_services
+from subscriptions.models import Plan
 from tests.factories import AccountFactory, default_credit_type, service_key
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
@@ -103,9 +105,9 @@ def test_no_transaction_locks_rows_of_two_accounts(api_client):
         plan = Plan.objects.create(
             code="lock-test", name="Lock test", credit_type=credit_type, monthly_allowance=Decimal("10")
         )
-        subscription = services.subscription_create(account=carol, plan=plan, actor=actor)
-        services.subscriptions_renew_due(now=subscription.current_period_end + timedelta(seconds=1))
-        services.subscription_status_set(subscription=subscription, status="canceled", actor=actor)
+        subscription = subscription_services.subscription_create(account=carol, plan=plan, actor=actor)
+        subscription_services.subscriptions_renew_due(now=subscription.current_period_end + timedelta(seconds=1))
+        subscription_services.subscription_status_set(subscription=subscription, status="canceled", actor=actor)
 
         # Through the API too: the idempotency wrapper joins the same transaction.
         headers = {"Authorization": f"Bearer {secret}"}

@@ -1,7 +1,7 @@
 """Plans and subscriptions: periods, renewals and the allowance granted once per period.
 
-The allowance itself is an ordinary grant (`grant_create`), so it goes
-through the ledger core like every other credit.
+The allowance itself is an ordinary grant (billing's public `grant_create`),
+so it goes through the ledger core like every other credit.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from django.utils import timezone
 
 from accounts.models import Account
 from billing.core import Actor, sweep
-from billing.exceptions import SubscriptionConflict
-from billing.models import AllowanceGrant, Plan, Subscription
-from billing.services.lots import grant_create
+from billing.services import grant_create
 from config.errors import InvalidRequest
+from subscriptions.exceptions import SubscriptionConflict
+from subscriptions.models import AllowanceGrant, Plan, Subscription
 
 
 def period_add_month(start: datetime) -> datetime:

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from billing.services import subscriptions_renew_due
+from subscriptions.services import subscriptions_renew_due
 
 
 class Command(BaseCommand):

@@ -6,8 +6,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from billing.models import AllowanceGrant, LedgerEntry, Subscription
-from billing.services import Actor, grant_create, subscription_create
+from billing.models import LedgerEntry
+from billing.services import Actor, grant_create
+from subscriptions.models import AllowanceGrant, Subscription
+from subscriptions.services import subscription_create
 from tests.factories import AccountFactory, PlanFactory, UserFactory, default_credit_type
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +24,7 @@ def superuser_client(client):
 def test_adding_a_subscription_in_the_admin_grants_its_first_allowance(superuser_client):
     account, plan = AccountFactory(), PlanFactory()
     response = superuser_client.post(
-        "/admin/billing/subscription/add/",
+        "/admin/subscriptions/subscription/add/",
         {
             "account": account.pk,
             "plan": plan.pk,
@@ -43,7 +45,7 @@ def test_adding_a_subscription_in_the_admin_grants_its_first_allowance(superuser
 def test_cancel_action_calls_the_service(superuser_client):
     subscription = subscription_create(account=AccountFactory(), plan=PlanFactory())
     response = superuser_client.post(
-        "/admin/billing/subscription/", {"action": "mark_canceled", "_selected_action": [subscription.pk]}
+        "/admin/subscriptions/subscription/", {"action": "mark_canceled", "_selected_action": [subscription.pk]}
     )
     assert response.status_code == 302
     subscription.refresh_from_db()
@@ -53,11 +55,8 @@ def test_cancel_action_calls_the_service(superuser_client):
 @pytest.mark.parametrize(
     "path",
     [
-        "/admin/billing/plan/",
-        "/admin/billing/subscription/",
-        "/admin/billing/creditlot/",
-        "/admin/billing/dailylimitoverride/",
-        "/admin/billing/dailyusage/",
+        "/admin/subscriptions/plan/",
+        "/admin/subscriptions/subscription/",
     ],
 )
 def test_changelists_render(superuser_client, path):
@@ -75,12 +74,12 @@ def test_changelists_render(superuser_client, path):
 
 def test_subscription_change_page_renders(superuser_client):
     subscription = subscription_create(account=AccountFactory(), plan=PlanFactory())
-    assert superuser_client.get(f"/admin/billing/subscription/{subscription.pk}/change/").status_code == 200
+    assert superuser_client.get(f"/admin/subscriptions/subscription/{subscription.pk}/change/").status_code == 200
 
 
 def _add_subscription(client, account, plan, status="active"):
     return client.post(
-        "/admin/billing/subscription/add/",
+        "/admin/subscriptions/subscription/add/",
         {
             "account": account.pk,
             "plan": plan.pk,

@@ -8,12 +8,11 @@ from django.core.management import call_command
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing.exceptions import SubscriptionConflict
-from billing.models import AllowanceGrant, CreditLot, LedgerEntry, Subscription, Wallet
-from billing.services import (
-    Actor,
-    charge_create,
-    grants_expire_due,
+from billing.models import CreditLot, LedgerEntry, Wallet
+from billing.services import Actor, charge_create, grants_expire_due
+from subscriptions.exceptions import SubscriptionConflict
+from subscriptions.models import AllowanceGrant, Subscription
+from subscriptions.services import (
     period_add_month,
     subscription_create,
     subscription_renew,

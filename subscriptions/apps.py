@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class SubscriptionsConfig(AppConfig):
+    name = "subscriptions"
+
+    def ready(self) -> None:
+        # Billing's daily-limit statements read plan limits from this source;
+        # they are built on first use, after every ready() has run.
+        from billing.statements import plan_limit_source_register
+        from subscriptions.statements import plan_limits_join
+
+        plan_limit_source_register(plan_limits_join)
