@@ -8,9 +8,6 @@ according to its `on_expiry`. Its POSTs are `MoneyPostView`s.
 
 from __future__ import annotations
 
-import re
-from decimal import Decimal
-
 import django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -25,17 +22,6 @@ from billing.models import Hold
 from billing.selectors import hold_get_for_key, holds_for_account
 from config.serializers import InputSerializer
 from pricing.selectors import credit_type_get
-
-_ZERO = re.compile(r"^0+(\.0+)?$")
-
-
-class CaptureAmountField(AmountField):
-    """An AmountField that also takes zero: a job that used nothing captures "0"."""
-
-    def to_internal_value(self, data) -> Decimal:
-        if isinstance(data, str) and _ZERO.match(data):
-            return Decimal(0)
-        return super().to_internal_value(data)
 
 
 class UsageField(MetadataField):
@@ -148,7 +134,7 @@ class HoldCreateInput(InputSerializer):
 
 
 class HoldCaptureInput(InputSerializer):
-    amount = CaptureAmountField(required=False)
+    amount = AmountField(allow_zero=True, required=False)
     usage = UsageField()
     metadata = MetadataField()
 
