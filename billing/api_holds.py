@@ -21,16 +21,8 @@ from billing.fields import AmountField, MetadataField, check_scale, text_field
 from billing.models import Hold
 from billing.selectors import hold_get_for_key, holds_for_account
 from config.serializers import InputSerializer
+from pricing.api import UsageField
 from pricing.selectors import credit_type_get
-
-
-class UsageField(MetadataField):
-    """Usage figures for the price catalogue, e.g. {"input_tokens": 1200, "output_tokens": 300}."""
-
-    def __init__(self, **kwargs) -> None:
-        kwargs.setdefault("required", False)
-        kwargs.setdefault("default", None)
-        super().__init__(**kwargs)
 
 
 class HoldOutput(serializers.Serializer):
@@ -115,7 +107,7 @@ class HoldCreateInput(InputSerializer):
     credit_type = serializers.CharField(max_length=32, required=False)
     amount = AmountField(required=False)
     price_key = text_field()
-    estimated_usage = UsageField()
+    estimated_usage = UsageField(required=False)
     expires_in = serializers.IntegerField(required=False, min_value=1)
     on_expiry = serializers.ChoiceField(choices=Hold.OnExpiry.choices, default=Hold.OnExpiry.RELEASE)
     task_id = text_field()
@@ -135,7 +127,7 @@ class HoldCreateInput(InputSerializer):
 
 class HoldCaptureInput(InputSerializer):
     amount = AmountField(allow_zero=True, required=False)
-    usage = UsageField()
+    usage = UsageField(required=False)
     metadata = MetadataField()
 
     def validate(self, attrs: dict) -> dict:
@@ -170,7 +162,8 @@ class HoldCreateView(MoneyPostView):
             credit_type=params["credit_type"],
             amount=params.get("amount"),
             price_key=params["price_key"],
-            estimated_usage=params["estimated_usage"],
+            # The hold keeps the usage object as the client sent it (UsageField has checked it).
+            estimated_usage=request.data.get("estimated_usage"),
             expires_in=params.get("expires_in"),
             on_expiry=params["on_expiry"],
             task_id=params["task_id"],
@@ -222,7 +215,7 @@ class HoldCaptureView(_HoldTransitionView):
         captured = services.hold_capture(
             hold=target,
             amount=params.get("amount"),
-            usage=params.get("usage"),
+            usage=request.data.get("usage"),
             metadata=params["metadata"],
             actor=actor,
             idempotency_key=idempotency_key,

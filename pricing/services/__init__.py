@@ -30,7 +30,7 @@ from pricing.services.quotes import (
     price_quote,
 )
 from pricing.services.sheets import ImportReport, prices_import
-from pricing.services.usage import USAGE_FIELDS, Usage, usage_limits
+from pricing.services.usage import USAGE_FIELDS, Usage, usage_limits, usage_parse
 
 __all__ = [
     "FREE_SUFFIX",
@@ -55,5 +55,6 @@ __all__ = [
     "price_validate",
     "prices_import",
     "usage_limits",
+    "usage_parse",
     "zero_cost_charge_record",
 ]
