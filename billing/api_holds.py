@@ -8,9 +8,6 @@ according to its `on_expiry`. Its POSTs are `MoneyPostView`s.
 
 from __future__ import annotations
 
-import re
-from decimal import Decimal
-
 import django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -24,27 +21,8 @@ from billing.fields import AmountField, MetadataField, check_scale, text_field
 from billing.models import Hold
 from billing.selectors import hold_get_for_key, holds_for_account
 from config.serializers import InputSerializer
+from pricing.api import UsageField
 from pricing.selectors import credit_type_get
-
-_ZERO = re.compile(r"^0+(\.0+)?$")
-
-
-class CaptureAmountField(AmountField):
-    """An AmountField that also takes zero: a job that used nothing captures "0"."""
-
-    def to_internal_value(self, data) -> Decimal:
-        if isinstance(data, str) and _ZERO.match(data):
-            return Decimal(0)
-        return super().to_internal_value(data)
-
-
-class UsageField(MetadataField):
-    """Usage figures for the price catalogue, e.g. {"input_tokens": 1200, "output_tokens": 300}."""
-
-    def __init__(self, **kwargs) -> None:
-        kwargs.setdefault("required", False)
-        kwargs.setdefault("default", None)
-        super().__init__(**kwargs)
 
 
 class HoldOutput(serializers.Serializer):
@@ -129,7 +107,7 @@ class HoldCreateInput(InputSerializer):
     credit_type = serializers.CharField(max_length=32, required=False)
     amount = AmountField(required=False)
     price_key = text_field()
-    estimated_usage = UsageField()
+    estimated_usage = UsageField(required=False)
     expires_in = serializers.IntegerField(required=False, min_value=1)
     on_expiry = serializers.ChoiceField(choices=Hold.OnExpiry.choices, default=Hold.OnExpiry.RELEASE)
     task_id = text_field()
@@ -148,8 +126,8 @@ class HoldCreateInput(InputSerializer):
 
 
 class HoldCaptureInput(InputSerializer):
-    amount = CaptureAmountField(required=False)
-    usage = UsageField()
+    amount = AmountField(allow_zero=True, required=False)
+    usage = UsageField(required=False)
     metadata = MetadataField()
 
     def validate(self, attrs: dict) -> dict:
@@ -184,7 +162,8 @@ class HoldCreateView(MoneyPostView):
             credit_type=params["credit_type"],
             amount=params.get("amount"),
             price_key=params["price_key"],
-            estimated_usage=params["estimated_usage"],
+            # The hold keeps the usage object as the client sent it (UsageField has checked it).
+            estimated_usage=request.data.get("estimated_usage"),
             expires_in=params.get("expires_in"),
             on_expiry=params["on_expiry"],
             task_id=params["task_id"],
@@ -236,7 +215,7 @@ class HoldCaptureView(_HoldTransitionView):
         captured = services.hold_capture(
             hold=target,
             amount=params.get("amount"),
-            usage=params.get("usage"),
+            usage=request.data.get("usage"),
             metadata=params["metadata"],
             actor=actor,
             idempotency_key=idempotency_key,

@@ -7,7 +7,6 @@ float has already lost precision by the time we would see it.
 from __future__ import annotations
 
 import json
-import re
 from decimal import Decimal
 
 from django.conf import settings
@@ -15,12 +14,16 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-_AMOUNT_PATTERN = re.compile(r"^[0-9]{1,30}(\.[0-9]{1,30})?$")
+from config.money import MONEY_CEILING, InvalidMoney, money_parse
 
 
 @extend_schema_field({"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$", "example": "12.50"})
 class AmountField(serializers.Field):
-    """A positive decimal string; the credit type's scale is checked by the serializer."""
+    """A positive decimal string (`money_parse`, strict) below MAX_AMOUNT; zero too with `allow_zero`.
+
+    The credit type's scale is checked by the serializer (`check_scale`) once
+    it knows the credit type.
+    """
 
     default_error_messages = {
         "not_a_string": 'Amounts are decimal strings such as "12.50", not JSON numbers.',
@@ -29,16 +32,19 @@ class AmountField(serializers.Field):
         "too_large": "Amount must be less than {max_amount}.",
     }
 
+    def __init__(self, *, allow_zero: bool = False, **kwargs) -> None:
+        self.allow_zero = allow_zero  # a capture of a job that used nothing is "0"
+        super().__init__(**kwargs)
+
     def to_internal_value(self, data) -> Decimal:
-        if not isinstance(data, str):
-            self.fail("not_a_string")
-        if not _AMOUNT_PATTERN.match(data):
-            self.fail("invalid_format")
-        value = Decimal(data)
-        if value <= 0:
-            self.fail("not_positive")
-        if value >= settings.MAX_AMOUNT:
-            self.fail("too_large", max_amount=settings.MAX_AMOUNT)
+        # MAX_AMOUNT is the API's own bound, below the column's ceiling that money_parse applies.
+        max_amount = min(settings.MAX_AMOUNT, MONEY_CEILING)
+        try:
+            value = money_parse(data, scale=None, allow_zero=self.allow_zero, strict=True)
+        except InvalidMoney as error:
+            self.fail(error.code, max_amount=max_amount)
+        if value >= max_amount:
+            self.fail("too_large", max_amount=max_amount)
         return value
 
     def to_representation(self, value) -> str:
@@ -50,9 +56,13 @@ def check_scale(params: dict, scale: int, field: str = "amount") -> None:
     value = params.get(field)
     if value is None:
         return
-    if value != value.quantize(Decimal(1).scaleb(-scale)):
-        message = f"At most {scale} decimal places are allowed for this credit type."
-        raise serializers.ValidationError({field: [serializers.ErrorDetail(message, code="too_many_decimals")]})
+    try:
+        money_parse(value, scale=scale, allow_zero=True)
+    except InvalidMoney as error:
+        message = error.message
+        if error.code == "too_many_decimals":
+            message = f"At most {scale} decimal places are allowed for this credit type."
+        raise serializers.ValidationError({field: [serializers.ErrorDetail(message, code=error.code)]}) from error
 
 
 def _depth(value, level: int = 1) -> int:

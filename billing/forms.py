@@ -1,34 +1,65 @@
-"""Admin forms for the staff grant and adjustment actions on accounts (billing.admin)."""
+"""Admin forms for the staff grant and adjustment actions on accounts (billing.admin).
+
+A form's DecimalField reads the text (and keeps to the column's digits);
+the amount rules are `config.money.money_parse`'s, through `amount_clean`,
+so staff see a form error rather than a refusal from the service.
+"""
+
+from __future__ import annotations
 
 from decimal import Decimal
 
 from django import forms
 
+from config.money import MONEY_DIGITS, MONEY_PLACES, InvalidMoney, money_parse
 from pricing.models import CreditType
+
+
+def amount_clean(amount: Decimal, credit_type: CreditType | None = None, *, signed: bool = False) -> Decimal:
+    """`amount` checked by `money_parse` (at the credit type's scale if given), or a form ValidationError."""
+    try:
+        return money_parse(amount, scale=credit_type.scale if credit_type else None, signed=signed)
+    except InvalidMoney as error:
+        message = error.message
+        if error.code == "too_many_decimals":
+            message = f"At most {credit_type.scale} decimal places for {credit_type.code}."
+        raise forms.ValidationError(message, code=error.code) from error
 
 
 class GrantCreditsForm(forms.Form):
     credit_type = forms.ModelChoiceField(queryset=CreditType.objects.all(), to_field_name="code")
-    amount = forms.DecimalField(min_value=Decimal("0"), max_digits=28, decimal_places=9)
+    amount = forms.DecimalField(min_value=Decimal("0"), max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
     reason = forms.CharField(max_length=1000, widget=forms.TextInput(attrs={"size": 60}))
 
-    def clean_amount(self):
-        amount = self.cleaned_data["amount"]
-        if amount <= 0:
-            raise forms.ValidationError("Amount must be greater than zero.")
-        return amount
+    def clean_amount(self) -> Decimal:
+        return amount_clean(self.cleaned_data["amount"])
 
     def clean(self):
         cleaned = super().clean()
         credit_type, amount = cleaned.get("credit_type"), cleaned.get("amount")
-        if credit_type and amount is not None and amount != amount.quantize(credit_type.quantum):
-            self.add_error("amount", f"At most {credit_type.scale} decimal places for {credit_type.code}.")
+        if credit_type and amount is not None:
+            try:
+                amount_clean(amount, credit_type)
+            except forms.ValidationError as error:
+                self.add_error("amount", error)
         return cleaned
 
 
 class AdjustBalanceForm(forms.Form):
     credit_type = forms.ModelChoiceField(queryset=CreditType.objects.all(), to_field_name="code")
     amount = forms.DecimalField(
-        max_digits=28, decimal_places=9, help_text="Signed: negative removes credits, positive adds them."
+        max_digits=MONEY_DIGITS,
+        decimal_places=MONEY_PLACES,
+        help_text="Signed: negative removes credits, positive adds them.",
     )
     reason = forms.CharField(max_length=1000, widget=forms.TextInput(attrs={"size": 60}))
+
+    def clean(self):
+        cleaned = super().clean()
+        credit_type, amount = cleaned.get("credit_type"), cleaned.get("amount")
+        if credit_type and amount is not None:
+            try:
+                amount_clean(amount, credit_type, signed=True)
+            except forms.ValidationError as error:
+                self.add_error("amount", error)
+        return cleaned

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from pricing import services
+from pricing.exceptions import PriceNotConfigured
 from pricing.models import UNIT_PRICE_FIELDS, CreditType, ModelAlias, Price, PricingAnomaly
 from pricing.selectors import catalogue_snapshot, env_price_get, prices_current
 
@@ -205,7 +206,7 @@ class ModelAliasAdmin(admin.ModelAdmin):
             return "-"
         try:
             return services.alias_resolve(alias.alias, catalogue_snapshot().aliases)
-        except services.PriceNotConfigured:
+        except PriceNotConfigured:
             return "(does not resolve)"
 
     def save_model(self, request, obj: ModelAlias, form, change: bool) -> None:

@@ -15,9 +15,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.serializers import InputSerializer
+from pricing.exceptions import InvalidUsage
 from pricing.models import KEY_MAX_LENGTH, KEY_PATTERN
 from pricing.selectors import CatalogueRow, aliases_all, credit_type_get, prices_current
-from pricing.services import USAGE_FIELDS, Usage, price_quote, usage_limits
+from pricing.services import USAGE_FIELDS, Usage, price_quote, usage_parse
 
 USAGE_SCHEMA = {
     "type": "object",
@@ -29,38 +30,20 @@ USAGE_SCHEMA = {
 
 @extend_schema_field(USAGE_SCHEMA)
 class UsageField(serializers.Field):
-    """Usage counts: non-negative JSON integers within the configured bounds; unknown names refused."""
+    """Usage counts (`usage_parse`): non-negative JSON integers within the configured bounds; unknown names refused.
 
-    default_error_messages = {
-        "not_an_object": "Usage must be a JSON object of counts: input_tokens, output_tokens, units, requests.",
-    }
+    Each problem is its own field error (`usage.input_tokens`: `negative`, ...).
+    """
 
     def to_internal_value(self, data: Any) -> Usage:
-        if not isinstance(data, dict):
-            self.fail("not_an_object")
-        errors: dict[str, list[serializers.ErrorDetail]] = {}
-        limits = usage_limits()
-        for name in data:
-            if name not in USAGE_FIELDS:
-                errors[str(name)[:64]] = [
-                    serializers.ErrorDetail(
-                        f"Unknown usage field; expected one of {', '.join(USAGE_FIELDS)}.", "unknown_field"
-                    )
-                ]
-        values: dict[str, int] = {}
-        for name in USAGE_FIELDS:
-            value = data.get(name, 0)
-            if isinstance(value, bool) or not isinstance(value, int):
-                errors[name] = [serializers.ErrorDetail("Must be a JSON integer.", "not_an_integer")]
-            elif value < 0:
-                errors[name] = [serializers.ErrorDetail("May not be negative.", "negative")]
-            elif value > limits[name]:
-                errors[name] = [serializers.ErrorDetail(f"May be at most {limits[name]}.", "too_large")]
-            else:
-                values[name] = value
-        if errors:
-            raise serializers.ValidationError(errors)
-        return Usage(**values)
+        try:
+            return usage_parse(data)
+        except InvalidUsage as error:
+            if error.problems[0].field is None:  # not an object at all
+                raise serializers.ValidationError(error.problems[0].message, code=error.problems[0].code) from error
+            raise serializers.ValidationError(
+                {p.field: [serializers.ErrorDetail(p.message, p.code)] for p in error.problems}
+            ) from error
 
     def to_representation(self, value: Usage) -> dict:
         return value.as_dict()

@@ -5,6 +5,11 @@ problem, so nothing is stored under the Idempotency-Key and a retry after
 the operator fixes the catalogue goes through.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
 from config.errors import DomainError, InvalidRequest, NotFound
 
 
@@ -25,9 +30,27 @@ class PricingAnomaly(DomainError):
     message = "The price for this key is outside the configured sanity bounds; nothing was charged."
 
 
+class UsageProblem(NamedTuple):
+    """One thing wrong with a usage: the count it concerns (None: the usage itself), a code, a message."""
+
+    field: str | None
+    code: str  # not_an_object, unknown_field, not_an_integer, negative, too_large
+    message: str
+
+
 class InvalidUsage(InvalidRequest):
+    """A usage that is not a JSON object of bounded, non-negative integer counts.
+
+    The message and `param` name the first problem; `problems` lists them all
+    (the API's `UsageField` answers one field error per problem).
+    """
+
     code = "invalid_usage"
     message = "Usage values must be non-negative integers within bounds."
+
+    def __init__(self, message: str | None = None, *, problems: Sequence[UsageProblem] = (), **details: Any) -> None:
+        super().__init__(message, **details)
+        self.problems = list(problems)
 
 
 class InvalidPriceSheet(InvalidRequest):

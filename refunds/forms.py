@@ -8,6 +8,8 @@ from decimal import Decimal
 from django import forms
 from django.utils import timezone
 
+from billing.forms import amount_clean
+from config.money import MONEY_DIGITS, MONEY_PLACES
 from pricing.models import CreditType
 from refunds.models import RefundLog
 
@@ -15,8 +17,8 @@ from refunds.models import RefundLog
 class RefundChargeForm(forms.Form):
     amount = forms.DecimalField(
         required=False,
-        max_digits=28,
-        decimal_places=9,
+        max_digits=MONEY_DIGITS,
+        decimal_places=MONEY_PLACES,
         help_text="Leave empty to refund all that remains refundable.",
     )
     reason = forms.ChoiceField(choices=RefundLog.Reason.choices, initial=RefundLog.Reason.CUSTOMER_SERVICE)
@@ -32,11 +34,7 @@ class RefundChargeForm(forms.Form):
         amount = self.cleaned_data["amount"]
         if amount is None:
             return None
-        if amount <= 0:
-            raise forms.ValidationError("Amount must be greater than zero.")
-        if self.credit_type and amount != amount.quantize(self.credit_type.quantum):
-            raise forms.ValidationError(f"At most {self.credit_type.scale} decimal places for {self.credit_type.code}.")
-        return amount
+        return amount_clean(amount, self.credit_type)
 
 
 class RefundStatsForm(forms.Form):

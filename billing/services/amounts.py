@@ -1,52 +1,59 @@
-"""Amounts a client or staff user sends: parsed once, before any lock is taken."""
+"""Amounts a client or staff user sends: parsed once, before any lock is taken.
+
+The rules are `config.money.money_parse`'s; these wrappers give a credit
+type's scale and turn its `InvalidMoney` into `InvalidAmount` (400
+invalid_amount) with the services' wording.
+"""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from billing.core import BALANCE_CEILING
 from billing.exceptions import InvalidAmount
+from config.money import InvalidMoney, money_parse
 from pricing.models import CreditType
+
+_MESSAGES = {
+    "not_a_decimal": 'Amount must be a decimal string such as "12.50".',
+    "invalid_format": InvalidAmount.message,
+    "not_finite": "Amount must be finite.",
+    "not_positive": "Amount must be greater than zero.",
+    "too_large": "Amount is too large.",
+}
+# An adjustment that is not a finite, non-zero decimal is refused in one sentence.
+_NOT_AN_ADJUSTMENT = "Adjustment must be a non-zero decimal."
+_SIGNED_MESSAGES = {
+    **_MESSAGES,
+    **dict.fromkeys(["not_a_decimal", "invalid_format", "not_finite", "zero"], _NOT_AN_ADJUSTMENT),
+}
+
+
+def _invalid(error: InvalidMoney, credit_type: CreditType, messages: dict[str, str]) -> InvalidAmount:
+    if error.code == "too_many_decimals":
+        return InvalidAmount(f"Amount has more than {credit_type.scale} decimal places allowed for {credit_type.code}.")
+    return InvalidAmount(messages.get(error.code, error.message))
 
 
 def amount_validate(amount: Any, credit_type: CreditType) -> Decimal:
     """A finite, positive Decimal with no more places than the credit type's scale."""
-    if isinstance(amount, float | bool) or not isinstance(amount, Decimal | int | str):
-        raise InvalidAmount('Amount must be a decimal string such as "12.50".')
     try:
-        value = Decimal(amount)
-    except (InvalidOperation, ValueError) as exc:
-        raise InvalidAmount() from exc
-    if not value.is_finite():
-        raise InvalidAmount("Amount must be finite.")
-    if value <= 0:
-        raise InvalidAmount("Amount must be greater than zero.")
-    if value >= BALANCE_CEILING:
-        raise InvalidAmount("Amount is too large.")
-    if value != value.quantize(credit_type.quantum):  # "1.50" is fine at scale 1; "1.55" is not
-        raise InvalidAmount(f"Amount has more than {credit_type.scale} decimal places allowed for {credit_type.code}.")
-    return value.quantize(credit_type.quantum)
+        return money_parse(amount, scale=credit_type.scale)
+    except InvalidMoney as error:
+        raise _invalid(error, credit_type, _MESSAGES) from error
 
 
 def capture_amount_validate(amount: Any, credit_type: CreditType) -> Decimal:
     """Like `amount_validate`, but zero is allowed: a job that used nothing captures 0."""
-    if isinstance(amount, Decimal | int | str) and not isinstance(amount, bool):
-        try:
-            if Decimal(amount) == 0:
-                return Decimal(0).quantize(credit_type.quantum)
-        except (InvalidOperation, ValueError):
-            pass
-    return amount_validate(amount, credit_type)
+    try:
+        return money_parse(amount, scale=credit_type.scale, allow_zero=True)
+    except InvalidMoney as error:
+        raise _invalid(error, credit_type, _MESSAGES) from error
 
 
 def signed_amount_validate(amount: Any, credit_type: CreditType) -> Decimal:
     """A non-zero signed amount (an adjustment) whose magnitude passes `amount_validate`."""
     try:
-        signed = Decimal(amount) if isinstance(amount, str | int | Decimal) and not isinstance(amount, bool) else amount
-    except (InvalidOperation, ValueError) as exc:
-        raise InvalidAmount("Adjustment must be a non-zero decimal.") from exc
-    if not isinstance(signed, Decimal) or not signed.is_finite() or signed == 0:
-        raise InvalidAmount("Adjustment must be a non-zero decimal.")
-    magnitude = amount_validate(abs(signed), credit_type)
-    return magnitude if signed > 0 else -magnitude
+        return money_parse(amount, scale=credit_type.scale, signed=True)
+    except InvalidMoney as error:
+        raise _invalid(error, credit_type, _SIGNED_MESSAGES) from error

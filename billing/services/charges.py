@@ -10,7 +10,7 @@ from accounts.models import Account
 from billing.core import Actor, posting
 from billing.exceptions import InvalidAmount
 from billing.models import LedgerEntry
-from billing.services.amounts import amount_validate, signed_amount_validate
+from billing.services.amounts import amount_validate, capture_amount_validate, signed_amount_validate
 from pricing.models import CreditType, PricingAnomaly
 from pricing.services import Quote, zero_cost_charge_record
 
@@ -62,7 +62,7 @@ def charge_create(
     if quote is not None:
         if quote.credit_type.pk != credit_type.pk:
             raise InvalidAmount("The quote is in another credit type.")
-        if amount is not None and Decimal(amount) != quote.amount:
+        if amount is not None and capture_amount_validate(amount, credit_type) != quote.amount:
             raise InvalidAmount("The amount does not match the quote.")
         amount = quote.amount
     if quote is not None and quote.amount == 0:

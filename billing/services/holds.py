@@ -27,9 +27,8 @@ from billing.services.charges import zero_cost_settle
 from config import metrics
 from config.errors import InvalidRequest
 from config.rows import row_get, row_update
-from pricing.exceptions import InvalidUsage
 from pricing.models import CreditType
-from pricing.services import USAGE_FIELDS, Quote, Usage, price_quote
+from pricing.services import Quote, Usage, price_quote, usage_parse
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +43,9 @@ def hold_expires_at(expires_in: int | None, *, now: datetime | None = None) -> d
     return (now or timezone.now()) + timedelta(seconds=expires_in)
 
 
-def _price(*, key: str, usage: dict, credit_type: CreditType) -> tuple[Decimal, str, dict, Quote]:
+def _price(*, key: str, usage: Usage, credit_type: CreditType) -> tuple[Decimal, str, dict, Quote]:
     """Price usage with the catalogue (outside any lock): amount, price reference, ledger pricing columns, quote."""
-    if not isinstance(usage, dict) or set(usage) - set(USAGE_FIELDS):
-        raise InvalidUsage(f"usage may only have the fields {', '.join(USAGE_FIELDS)}.", param="usage")
-    quote = price_quote(key=key, usage=Usage(**usage), credit_type=credit_type)
+    quote = price_quote(key=key, usage=usage, credit_type=credit_type)
     return capture_amount_validate(quote.amount, credit_type), quote.price_ref[:64], quote.ledger_fields(), quote
 
 
@@ -72,15 +69,18 @@ def hold_create(
 
     The amount is `amount`, or `estimated_usage` priced by the catalogue with
     `price_key`. A hold with a price key can later be captured by `usage`.
+    Usage is a JSON object of counts (`pricing.services.usage_parse`), kept
+    on the hold as given.
     """
+    if amount is None and (not price_key or estimated_usage is None):
+        raise InvalidRequest("Give amount, or price_key with estimated_usage.")
+    estimate = usage_parse(estimated_usage) if estimated_usage is not None else None
     if amount is None:
-        if not price_key or estimated_usage is None:
-            raise InvalidRequest("Give amount, or price_key with estimated_usage.")
-        amount, price_version, _, _ = _price(key=price_key, usage=estimated_usage, credit_type=credit_type)
+        amount, price_version, _, _ = _price(key=price_key, usage=estimate, credit_type=credit_type)
     elif price_key:
         # An explicit amount with a price key: the key must be priced now, or
         # its capture by usage would only fail once the job is done.
-        _, price_version, _, _ = _price(key=price_key, usage={}, credit_type=credit_type)
+        _, price_version, _, _ = _price(key=price_key, usage=Usage(), credit_type=credit_type)
     value = amount_validate(amount, credit_type)
     if on_expiry not in Hold.OnExpiry.values:
         raise InvalidRequest("on_expiry must be 'release' or 'capture'.")
@@ -202,7 +202,9 @@ def hold_capture(
     if usage is not None:
         if not hold.price_key:
             raise InvalidRequest("This hold has no price key: capture it with an amount.")
-        requested, price_version, pricing, quote = _price(key=hold.price_key, usage=usage, credit_type=hold.credit_type)
+        requested, price_version, pricing, quote = _price(
+            key=hold.price_key, usage=usage_parse(usage), credit_type=hold.credit_type
+        )
     else:
         requested = capture_amount_validate(amount, hold.credit_type)
     with posting(account=hold.account, credit_type=hold.credit_type) as p:

@@ -1,4 +1,5 @@
 from decimal import Decimal
+from functools import partial
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -8,8 +9,9 @@ from accounts.exceptions import AccountSuspended
 from billing.exceptions import InsufficientCredits, InvalidAmount
 from billing.models import LedgerEntry, Wallet
 from billing.services import Actor, adjustment_create, charge_create, grant_create
+from pricing.services import Usage, price_quote
 from tests.concurrency import run_concurrently
-from tests.factories import AccountFactory, CreditTypeFactory, default_credit_type, funded_account
+from tests.factories import AccountFactory, CreditTypeFactory, PriceFactory, default_credit_type, funded_account
 
 
 def wallet_of(account, credit_type=None) -> Wallet:
@@ -126,3 +128,17 @@ def test_fifty_threads_charging_a_wallet_funded_for_twenty():
     wallet = wallet_of(account)
     assert wallet.balance == Decimal("0")
     assert ledger_sum(wallet) == wallet.balance
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("amount", "accepted"), [("7.5", True), ("7.49", False), ("abc", False), (7.5, False)])
+def test_an_amount_given_with_a_quote_is_parsed_and_must_match_it(amount, accepted):
+    account = funded_account("100.00")
+    PriceFactory(key="openai/gpt-4o", per_1k_input_tokens=Decimal("7.5"))
+    quote = price_quote(key="openai/gpt-4o", usage=Usage(input_tokens=1000))
+    charge = partial(charge_create, account=account, credit_type=quote.credit_type, quote=quote, actor=Actor.system())
+    if accepted:
+        assert charge(amount=amount).amount == Decimal("-7.50")
+    else:
+        with pytest.raises(InvalidAmount):
+            charge(amount=amount)

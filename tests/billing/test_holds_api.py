@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from billing.models import Hold, LedgerEntry, Wallet
-from tests.factories import AccountFactory, account_key, funded_account, service_key
+from tests.factories import AccountFactory, PriceFactory, account_key, funded_account, service_key
 
 pytestmark = pytest.mark.django_db
 
@@ -160,3 +160,41 @@ def test_unknown_hold_is_404(service):
     AccountFactory()
     response = service.post("/api/v1/holds/hold_nope/capture", {"amount": "1"}, format="json")
     assert response.status_code == 404 and response.json()["error"]["code"] == "hold_not_found"
+
+
+@pytest.mark.parametrize(
+    ("field", "usage", "param", "code"),
+    [
+        ("estimated_usage", {"tokens": 1}, "estimated_usage.tokens", "unknown_field"),
+        ("estimated_usage", {"input_tokens": -1}, "estimated_usage.input_tokens", "negative"),
+        ("estimated_usage", [1], "estimated_usage", "not_an_object"),
+        ("usage", {"units": "2"}, "usage.units", "not_an_integer"),
+    ],
+)
+def test_bad_usage_is_a_field_error_before_anything_is_held(service, field, usage, param, code):
+    PriceFactory(key="acme/chat")
+    account = funded_account("10.00")
+    if field == "usage":
+        hold = open_hold(service, account, "1.00", price_key="acme/chat")
+        response = service.post(f"/api/v1/holds/{hold['id']}/capture", {"usage": usage}, format="json")
+    else:
+        response = service.post(
+            "/api/v1/holds", {"account": account.public_id, "price_key": "acme/chat", field: usage}, format="json"
+        )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "validation_error" and error["param"] == param
+    assert error["fields"][param][0]["code"] == code
+
+
+def test_a_hold_shows_its_usage_as_the_client_sent_it(service):
+    PriceFactory(key="acme/chat")
+    account = funded_account("10.00")
+    hold = service.post(
+        "/api/v1/holds",
+        {"account": account.public_id, "price_key": "acme/chat", "estimated_usage": {"input_tokens": 10}},
+        format="json",
+    ).json()
+    assert hold["estimated_usage"] == {"input_tokens": 10}
+    captured = service.post(f"/api/v1/holds/{hold['id']}/capture", {"usage": {"output_tokens": 0}}, format="json")
+    assert captured.json()["capture_usage"] == {"output_tokens": 0}
