@@ -65,12 +65,12 @@ from billing.models import (
 )
 from config import metrics
 from config.atomic import service_atomic
-from config.money import MONEY_DIGITS, MONEY_PLACES
+from config.money import MONEY_CEILING
 from config.rows import row_update, row_update_then_insert
 from pricing.models import CreditType
 
 # NUMERIC(28, 9) holds values below 10**19; no balance or amount may reach it.
-BALANCE_CEILING = Decimal(10) ** (MONEY_DIGITS - MONEY_PLACES)
+BALANCE_CEILING = MONEY_CEILING
 
 
 @dataclass(frozen=True)

@@ -176,6 +176,8 @@ IDEMPOTENCY_KEY_TTL_HOURS = max(24, env.int("CREDITLEDGER_IDEMPOTENCY_TTL_HOURS"
 IDEMPOTENCY_LOCK_TIMEOUT_MS = env.int("CREDITLEDGER_IDEMPOTENCY_LOCK_TIMEOUT_MS", default=5000)
 # Largest single amount accepted by the API (exclusive).
 MAX_AMOUNT = Decimal(env.str("CREDITLEDGER_MAX_AMOUNT", default="1000000000000"))
+if not (MAX_AMOUNT.is_finite() and 0 < MAX_AMOUNT <= Decimal(10) ** 19):  # config.money.MONEY_CEILING
+    raise ImproperlyConfigured("CREDITLEDGER_MAX_AMOUNT must be a positive decimal no larger than 10**19.")
 # Metadata limits (bytes of JSON, nesting depth).
 MAX_METADATA_BYTES = env.int("CREDITLEDGER_MAX_METADATA_BYTES", default=8 * 1024)
 MAX_METADATA_DEPTH = env.int("CREDITLEDGER_MAX_METADATA_DEPTH", default=5)
