@@ -221,13 +221,13 @@ now = timezone.now
 
 # accounts_account
 update_case("account_status_valid", f.AccountFactory, status="closed")
-duplicate_by_update("accounts_account_external_id_key", f.AccountFactory, "external_id")
-duplicate_by_update("accounts_account_public_id_key", f.AccountFactory, "public_id")
+duplicate_by_update("account_external_id_unique", f.AccountFactory, "external_id")
+duplicate_by_update("account_public_id_unique", f.AccountFactory, "public_id")
 
 # accounts_apikey
 update_case("apikey_kind_matches_account", f.ApiKeyFactory, kind="account")  # an account key with no account
-duplicate_by_update("accounts_apikey_prefix_key", f.ApiKeyFactory, "prefix")
-duplicate_by_update("accounts_apikey_public_id_key", f.ApiKeyFactory, "public_id")
+duplicate_by_update("apikey_prefix_unique", f.ApiKeyFactory, "prefix")
+duplicate_by_update("apikey_public_id_unique", f.ApiKeyFactory, "public_id")
 
 # credit types
 update_case("credittype_scale_0_9", f.CreditTypeFactory, scale=10)
@@ -261,7 +261,7 @@ insert_case(
     kind="bonus",
     without=["ledger_amount_sign_matches_kind"],
 )
-duplicate_by_insert("billing_ledgerentry_public_id_key", f.LedgerEntryFactory, "public_id", parents=["wallet"])
+duplicate_by_insert("ledger_public_id_unique", f.LedgerEntryFactory, "public_id", parents=["wallet"])
 
 # billing_idempotencyrecord
 update_case("billing_idempotencyrecord_response_status_check", f.IdempotencyRecordFactory, response_status=-1)
@@ -274,7 +274,7 @@ update_case("hold_amount_positive", f.HoldFactory, amount=0)
 update_case("hold_on_expiry_valid", f.HoldFactory, on_expiry="never")
 update_case("hold_resolved_at_iff_resolved", f.HoldFactory, resolved_at=now())
 update_case("hold_status_valid", f.HoldFactory, status="lost", resolved_at=now())
-duplicate_by_update("billing_hold_public_id_key", f.HoldFactory, "public_id")
+duplicate_by_update("hold_public_id_unique", f.HoldFactory, "public_id")
 
 
 def _captured_hold(**kwargs):
@@ -318,7 +318,7 @@ update_case("billing_reconciliationrun_wallets_checked_check", f.ReconciliationR
 update_case("reconrun_status_valid", f.ReconciliationRunFactory, status="lost")
 
 # billing_plan, billing_subscription, billing_allowancegrant
-duplicate_by_update("billing_plan_code_key", f.PlanFactory, "code")
+duplicate_by_update("plan_code_unique", f.PlanFactory, "code")
 update_case("plan_allowance_non_negative", f.PlanFactory, monthly_allowance=-1)
 update_case("plan_daily_limit_non_negative", f.PlanFactory, daily_limit=-1)
 update_case("plan_trial_allowance_non_negative", f.PlanFactory, trial_allowance=-1)
@@ -376,12 +376,12 @@ insert_case("price_version_positive", f.PriceRowFactory, version=0)
 # PositiveIntegerField's own CHECK (version >= 0); -1 breaks price_version_positive too.
 insert_case("pricing_price_version_check", f.PriceRowFactory, version=-1, without=["price_version_positive"])
 duplicate_by_insert("price_version_unique", f.PriceRowFactory, "key", "version", parents=["credit_type"])
-duplicate_by_insert("pricing_price_public_id_key", f.PriceRowFactory, "public_id")
+duplicate_by_insert("price_public_id_unique", f.PriceRowFactory, "public_id")
 
 # pricing: aliases, anomalies, the revision row
 update_case("alias_not_self", f.ModelAliasFactory, alias="alias/self", target="alias/self")
-duplicate_by_update("pricing_modelalias_alias_key", f.ModelAliasFactory, "alias")
-duplicate_by_update("pricing_pricinganomaly_public_id_key", f.PricingAnomalyFactory, "public_id")
+duplicate_by_update("model_alias_unique", f.ModelAliasFactory, "alias")
+duplicate_by_update("anomaly_public_id_unique", f.PricingAnomalyFactory, "public_id")
 
 
 @case("pricing_revision_single_row")
@@ -415,7 +415,7 @@ def refund_log_case(name: str, *, copy: Sequence[str] = (), **values: object) ->
 
 refund_log_case("refundlog_amount_positive", amount=0)
 refund_log_case("refundlog_reason_valid", reason="bored")
-refund_log_case("refunds_refundlog_public_id_key", copy=["public_id"])
+refund_log_case("refundlog_public_id_unique", copy=["public_id"])
 refund_log_case("refunds_refundlog_refund_entry_id_key", copy=["charge", "refund_entry"])
 
 
