@@ -20,8 +20,10 @@ class Account(models.Model):
         ACTIVE = "active", "Active"
         SUSPENDED = "suspended", "Suspended"
 
-    public_id = models.CharField(max_length=32, unique=True, default=account_id, editable=False)
-    external_id = models.CharField(max_length=255, unique=True, help_text="The client app's own id for this user.")
+    # Unique by named constraints rather than `unique=True`, which would add a
+    # LIKE (varchar_pattern_ops) index per field that no query uses.
+    public_id = models.CharField(max_length=32, default=account_id, editable=False)
+    external_id = models.CharField(max_length=255, help_text="The client app's own id for this user.")
     name = models.CharField(max_length=255, blank=True)
     email = models.EmailField(max_length=254, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
@@ -31,6 +33,10 @@ class Account(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
+            # Also every API call's account look-up by public id, and the admin's search.
+            models.UniqueConstraint(fields=["public_id"], name="account_public_id_unique"),
+            # Also GET /accounts?external_id= and the admin's =account__external_id searches.
+            models.UniqueConstraint(fields=["external_id"], name="account_external_id_unique"),
             models.CheckConstraint(condition=Q(status__in=["active", "suspended"]), name="account_status_valid"),
         ]
         permissions = [("grant_credits", "Can grant credits to accounts")]
@@ -48,15 +54,17 @@ class ApiKey(models.Model):
         SERVICE = "service", "Service (any account)"
         ACCOUNT = "account", "Account (one account)"
 
-    public_id = models.CharField(max_length=32, unique=True, default=api_key_id, editable=False)
+    public_id = models.CharField(max_length=32, default=api_key_id, editable=False)  # apikey_public_id_unique
     name = models.CharField(max_length=255, blank=True)
     kind = models.CharField(max_length=16, choices=Kind.choices)
+    # Indexed: the admin's key search by account (=account__public_id).
     account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.PROTECT, related_name="api_keys")
-    prefix = models.CharField(max_length=32, unique=True, editable=False)
+    prefix = models.CharField(max_length=32, editable=False)  # apikey_prefix_unique
     secret_hash = models.CharField(max_length=64, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # No index of its own: deleting a user clears it with a scan of a small table.
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -65,6 +73,10 @@ class ApiKey(models.Model):
         ordering = ["-id"]
         verbose_name = "API key"
         constraints = [
+            # Also every request's authentication: the key is found by its prefix.
+            models.UniqueConstraint(fields=["prefix"], name="apikey_prefix_unique"),
+            # Also the admin's search =public_id.
+            models.UniqueConstraint(fields=["public_id"], name="apikey_public_id_unique"),
             models.CheckConstraint(
                 condition=(Q(kind="service", account__isnull=True) | Q(kind="account", account__isnull=False)),
                 name="apikey_kind_matches_account",

@@ -4,6 +4,7 @@ python -m bench              # full run (5 s per phase, 1M ledger rows)
 python -m bench --quick      # 2 s per phase: a smoke run
 python -m bench --soak       # 5 minutes, 32 clients, mixed operations
 python -m bench --only charge --skip-ledger
+python -m bench --indexes    # the ledger's indexes: index writes per INSERT, sizes
 """
 
 from __future__ import annotations
@@ -336,7 +337,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--soak-seconds", type=float, default=300)
     parser.add_argument("--soak-clients", type=int, default=32)
     parser.add_argument("--no-write", action="store_true", help="do not write docs/bench/")
+    parser.add_argument(
+        "--indexes", action="store_true", help="only report the ledger's indexes: entries and size per index"
+    )
+    parser.add_argument("--index-rows", type=int, default=200_000, help="ledger rows for --indexes")
     args = parser.parse_args(argv)
+
+    if args.indexes:
+        from bench.indexes import index_report
+
+        report = index_report(rows=args.index_rows, log=log)
+        if not args.no_write:
+            OUT.mkdir(parents=True, exist_ok=True)
+            (OUT / "indexes.json").write_text(json.dumps(report, indent=2) + "\n")
+        return
 
     log(f"creating database {env.OPS_DB}")
     env.database_recreate(env.OPS_DB)

@@ -6,8 +6,8 @@ Design
   stored on the row (O(1) reads, one row to lock) and is *proven* by the
   append-only `LedgerEntry` table: for every wallet, balance == sum(amount).
   `manage.py reconcile` checks exactly that.
-* Every balance change goes through `billing.services`, which locks the wallet
-  row (`SELECT ... FOR NO KEY UPDATE`), updates it and inserts the ledger
+* Every balance change goes through the ledger core (`billing.core.posting`),
+  which locks the wallet row (`SELECT ... FOR NO KEY UPDATE`), updates it and inserts the ledger
   entry in one transaction: both or neither.
 * The database enforces what it can: balance >= 0, held within balance,
   non-zero entry amounts, unique idempotency keys per API key, and a trigger
@@ -35,8 +35,10 @@ def ledger_entry_id() -> str:
 
 
 class Wallet(models.Model):
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="wallets")
-    credit_type = models.ForeignKey(CreditType, on_delete=models.PROTECT, related_name="wallets")
+    # No index of their own: the unique (account, credit_type) leads with the
+    # account, and no query looks wallets up by credit type alone.
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="wallets", db_index=False)
+    credit_type = models.ForeignKey(CreditType, on_delete=models.PROTECT, related_name="wallets", db_index=False)
     balance = MoneyField(default=Decimal(0))
     held = MoneyField(default=Decimal(0), help_text="Reserved by pending holds; available = balance - held.")
     # The part of `balance` that sits in CreditLots (grants with a priority or
@@ -48,6 +50,8 @@ class Wallet(models.Model):
 
     class Meta:
         constraints = [
+            # Also the index of every debit's wallet lock (WHERE account_id = %s AND
+            # credit_type_id = %s) and of an account's wallets.
             models.UniqueConstraint(fields=["account", "credit_type"], name="wallet_one_per_account_credit_type"),
             models.CheckConstraint(condition=Q(balance__gte=0), name="wallet_balance_non_negative"),
             models.CheckConstraint(condition=Q(held__gte=0), name="wallet_held_non_negative"),
@@ -74,27 +78,33 @@ class LedgerEntry(models.Model):
         ADJUSTMENT = "adjustment", "Adjustment"
         EXPIRY = "expiry", "Expiry"
 
-    public_id = models.CharField(max_length=32, unique=True, default=ledger_entry_id, editable=False)
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
+    # Every index here is written by every money operation, so each one must
+    # serve a query (docs/performance.md, "Indexes"). Foreign keys get no index of their own
+    # unless a query looks entries up by them; wallets, accounts, credit types,
+    # API keys and price versions are never deleted, so no PROTECT check needs one.
+    public_id = models.CharField(max_length=32, default=ledger_entry_id, editable=False)  # ledger_public_id_unique
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries", db_index=False)
     # Denormalised from the wallet so an account's history is one index range
     # scan, and so the table can be distributed by account.
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="ledger_entries")
-    credit_type = models.ForeignKey(CreditType, on_delete=models.PROTECT, related_name="+")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="ledger_entries", db_index=False)
+    credit_type = models.ForeignKey(CreditType, on_delete=models.PROTECT, related_name="+", db_index=False)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     amount = MoneyField(help_text="Signed: positive adds credits, negative removes them.")
     balance_after = MoneyField()
     # The entry this one relates to: a refund points at its charge.
     related_entry = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="related_entries"
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="related_entries", db_index=False
     )
     idempotency_key = models.CharField(max_length=255, blank=True, default="")
     task_id = models.CharField(max_length=255, blank=True, default="")
     route = models.CharField(max_length=255, blank=True, default="")
     description = models.CharField(max_length=1000, blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
-    actor_api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor_api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     # A charge priced from the catalogue records what it was priced by: the
     # key as asked, the key it resolved to, the exact price version (none for
@@ -102,7 +112,7 @@ class LedgerEntry(models.Model):
     price_key = models.CharField(max_length=200, blank=True, default="")
     resolved_key = models.CharField(max_length=200, blank=True, default="")
     price_version = models.ForeignKey(
-        "pricing.Price", null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_entries"
+        "pricing.Price", null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_entries", db_index=False
     )
     price_source = models.CharField(max_length=16, blank=True, default="")
     unit_prices = models.JSONField(null=True, blank=True)
@@ -113,15 +123,24 @@ class LedgerEntry(models.Model):
         verbose_name_plural = "ledger entries"
         ordering = ["-id"]
         indexes = [
+            # An account's history, newest first (GET /accounts/{id}/transactions and
+            # its filters; admin search =account__...; reconcile --account).
             models.Index(fields=["account", "-id"], name="ledger_account_history"),
-            models.Index(fields=["wallet", "-id"], name="ledger_wallet_history"),
+            # Admin search =task_id and the API's ?task_id= filter; most entries have none.
             models.Index(fields=["task_id"], name="ledger_task_id", condition=~Q(task_id="")),
+            # The admin's date filter over the whole ledger.
             models.Index(fields=["created_at"], name="ledger_created_at"),
+            # A charge's refunds: the refund trigger's and refund_issue's sum, and
+            # reconciliation's over-refund join. Only refunds (and expiries) have one.
             models.Index(
                 fields=["related_entry"], name="ledger_related_entry", condition=Q(related_entry__isnull=False)
             ),
+            # Django's PROTECT check when a staff user is deleted; API entries have no user.
+            models.Index(fields=["actor_user"], name="ledger_actor_user", condition=Q(actor_user__isnull=False)),
         ]
         constraints = [
+            # Also the look-up of an entry by its public id (refunds, API, admin search).
+            models.UniqueConstraint(fields=["public_id"], name="ledger_public_id_unique"),
             models.CheckConstraint(condition=~Q(amount=0), name="ledger_amount_non_zero"),
             models.CheckConstraint(condition=Q(balance_after__gte=0), name="ledger_balance_after_non_negative"),
             models.CheckConstraint(
@@ -153,10 +172,12 @@ class IdempotencyRecord(models.Model):
     """
 
     # The account the request acts on: keys are scoped to (account, API key),
-    # so the table can be distributed by account with the ledger (README
+    # so the table can be distributed by account with the ledger (docs/operations.md,
     # "Scaling out"). Null only on records made before this column existed.
     account = models.ForeignKey(Account, on_delete=models.CASCADE, null=True, related_name="+", db_index=False)
-    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: API keys are revoked, never deleted, and the claim
+    # goes through the unique key below.
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+", db_index=False)
     key = models.CharField(max_length=255)
     endpoint = models.CharField(max_length=255)
     request_hash = models.CharField(max_length=64)
@@ -167,8 +188,10 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [
+            # Also the claim: INSERT ... ON CONFLICT (account_id, api_key_id, key).
             models.UniqueConstraint(fields=["account", "api_key", "key"], name="idempotency_key_unique_per_account"),
         ]
+        # The purge of expired records (created_at < cutoff).
         indexes = [models.Index(fields=["created_at"], name="idempotency_created_at")]
 
     def __str__(self) -> str:
@@ -200,11 +223,13 @@ class Hold(models.Model):
         RELEASE = "release", "Release"
         CAPTURE = "capture", "Capture"
 
-    public_id = models.CharField(max_length=32, unique=True, default=hold_public_id, editable=False)
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="holds")
+    # Foreign keys without an index of their own, as on LedgerEntry: no query
+    # looks holds up by wallet, credit type or API key, and none of them is deleted.
+    public_id = models.CharField(max_length=32, default=hold_public_id, editable=False)  # hold_public_id_unique
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="holds", db_index=False)
     # Denormalised like LedgerEntry.account: an account's holds are one index scan.
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="holds")
-    credit_type = models.ForeignKey(CreditType, on_delete=models.PROTECT, related_name="+")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="holds", db_index=False)
+    credit_type = models.ForeignKey(CreditType, on_delete=models.PROTECT, related_name="+", db_index=False)
     amount = MoneyField(help_text="Reserved while pending.")
     captured_amount = MoneyField(default=Decimal(0), help_text="Charged when resolved (0 unless captured).")
     # What the client asked to capture; more than `captured_amount` when the
@@ -221,13 +246,16 @@ class Hold(models.Model):
     route = models.CharField(max_length=255, blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
     release_reason = models.CharField(max_length=1000, blank=True, default="")
+    # Unique (one hold per capture entry); its index also finds the hold of a charge entry.
     capture_entry = models.OneToOneField(
         LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="captured_hold"
     )
     idempotency_key = models.CharField(max_length=255, blank=True, default="")
-    actor_api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor_api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     created_at = models.DateTimeField(auto_now_add=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
@@ -235,13 +263,21 @@ class Hold(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [
+            # An account's holds, newest first (GET /accounts/{id}/holds; admin
+            # search =account__...; reconcile --account's held sum).
             models.Index(fields=["account", "-id"], name="hold_account_history"),
             # The expiry sweep reads only pending holds by expiry time; resolved
-            # holds (almost all of them) stay out of this index.
+            # holds (almost all of them) stay out of this index. Also
+            # reconciliation's stale holds and its held sum (status = 'pending').
             models.Index(fields=["status", "expires_at"], name="hold_pending_expiry", condition=Q(status="pending")),
+            # Admin search =task_id and the API's ?task_id= filter.
             models.Index(fields=["task_id"], name="hold_task_id", condition=~Q(task_id="")),
+            # Django's PROTECT check when a staff user is deleted; API holds have no user.
+            models.Index(fields=["actor_user"], name="hold_actor_user", condition=Q(actor_user__isnull=False)),
         ]
         constraints = [
+            # Also the look-up of a hold by its public id (capture, release, API, admin search).
+            models.UniqueConstraint(fields=["public_id"], name="hold_public_id_unique"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="hold_amount_positive"),
             models.CheckConstraint(condition=Q(captured_amount__gte=0), name="hold_captured_non_negative"),
             models.CheckConstraint(
@@ -283,6 +319,7 @@ class ReconciliationRun(models.Model):
         DRIFT = "drift", "Drift found"
         FAILED = "failed", "Failed"
 
+    # Indexed: the admin's run search by account (=account__public_id).
     account = models.ForeignKey(
         Account, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="Empty: every wallet."
     )
@@ -321,10 +358,12 @@ class ReconciliationDiscrepancy(models.Model):
         LOT_MISMATCH = "lot_mismatch", "Lot balance differs from the grant lots"
         STALE_LOT = "stale_lot", "Grant lot past its expiry with credits left"
 
-    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="discrepancies")
+    # No index of its own: recondisc_run_kind leads with the run.
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="discrepancies", db_index=False)
     kind = models.CharField(max_length=32, choices=Kind.choices)
     # Plain references rather than constraints to the checked rows: a record
     # of drift must never stop anything else from being written or deleted.
+    # Both indexed for the admin's search (=wallet__account__..., =ledger_entry__public_id).
     wallet = models.ForeignKey(Wallet, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False)
     ledger_entry = models.ForeignKey(
         LedgerEntry, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
@@ -338,6 +377,7 @@ class ReconciliationDiscrepancy(models.Model):
     class Meta:
         ordering = ["id"]
         verbose_name_plural = "reconciliation discrepancies"
+        # A run's discrepancies, by kind (the run's admin page, the kind filter).
         indexes = [models.Index(fields=["run", "kind"], name="recondisc_run_kind")]
 
     def __str__(self) -> str:
@@ -372,6 +412,7 @@ class OutboxMessage(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [
+            # The dispatch sweep: pending messages that are due, oldest first.
             models.Index(fields=["available_at"], name="outbox_pending_due", condition=Q(status="pending")),
         ]
         constraints = [
@@ -402,7 +443,10 @@ class CreditLot(models.Model):
     # The wallet's account, denormalised so that lots can be distributed by
     # account with their wallet (docs/operations.md, "Scaling out").
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
+    # Indexed: reconcile --account sums an account's lots by wallet_id, spent
+    # lots included (lot_consumption_order holds only lots with credits left).
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="lots")
+    # Indexed: the admin's lot search by grant entry (=entry__public_id).
     entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="+")
     amount = MoneyField()
     remaining = MoneyField()
@@ -413,11 +457,13 @@ class CreditLot(models.Model):
     class Meta:
         ordering = ["-priority", "expires_at", "id"]
         indexes = [
+            # A debit's lots in consumption order; lots_expiring_for_account.
             models.Index(
                 fields=["wallet", "-priority", "expires_at", "id"],
                 name="lot_consumption_order",
                 condition=Q(remaining__gt=0),
             ),
+            # The grant expiry sweep and reconciliation's stale lots.
             models.Index(
                 fields=["expires_at"],
                 name="lot_expiry_due",
@@ -445,6 +491,8 @@ class DailyUsage(models.Model):
 
     # The wallet's account, denormalised so that usage rows can be distributed by account.
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
+    # Indexed: daily_usage_get and daily_usage_settle find the row by (wallet_id,
+    # day) without the account, which the unique key leads with.
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="daily_usage")
     day = models.DateField()
     used = MoneyField(default=Decimal(0))
@@ -453,6 +501,7 @@ class DailyUsage(models.Model):
         ordering = ["-day"]
         verbose_name_plural = "daily usage"
         constraints = [
+            # Also every limited debit's upsert: ON CONFLICT (account_id, wallet_id, day).
             models.UniqueConstraint(fields=["account", "wallet", "day"], name="daily_usage_one_per_wallet_day_v2"),
             models.CheckConstraint(condition=Q(used__gte=0), name="daily_usage_non_negative"),
         ]
@@ -467,8 +516,10 @@ class DailyLimitOverride(models.Model):
     An empty `daily_limit` means no limit at all for this account.
     """
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="daily_limit_overrides")
-    credit_type = models.ForeignKey(CreditType, on_delete=models.PROTECT, related_name="+")
+    # No indexes of their own: the unique (account, credit_type) leads with the
+    # account, and no query looks overrides up by credit type alone.
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="daily_limit_overrides", db_index=False)
+    credit_type = models.ForeignKey(CreditType, on_delete=models.PROTECT, related_name="+", db_index=False)
     daily_limit = MoneyField(null=True, blank=True, help_text="Empty: no daily limit for this account.")
     reason = models.CharField(max_length=1000, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -477,6 +528,7 @@ class DailyLimitOverride(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
+            # Also every debit's daily-limit look-up (account_id, credit_type_id).
             models.UniqueConstraint(fields=["account", "credit_type"], name="daily_limit_override_unique"),
             models.CheckConstraint(
                 condition=Q(daily_limit__isnull=True) | Q(daily_limit__gte=0),

@@ -106,9 +106,11 @@ class CatalogueRevision(models.Model):
 class Price(models.Model):
     """One version of the price of `key` in `credit_type`. Insert-only."""
 
-    public_id = models.CharField(max_length=32, unique=True, default=price_public_id, editable=False)
+    public_id = models.CharField(max_length=32, default=price_public_id, editable=False)  # price_public_id_unique
     key = models.CharField(max_length=KEY_MAX_LENGTH, validators=[validate_key])
-    credit_type = models.ForeignKey(CreditType, on_delete=models.PROTECT, related_name="+")
+    # No index of its own: both indexes below carry it after the key, and no
+    # query looks prices up by credit type alone (credit types are never deleted).
+    credit_type = models.ForeignKey(CreditType, on_delete=models.PROTECT, related_name="+", db_index=False)
     version = models.PositiveIntegerField(editable=False)
     effective_from = models.DateTimeField(default=timezone.now)
     is_free = models.BooleanField(default=False, help_text="Only a free catalogue entry makes a key free.")
@@ -119,17 +121,23 @@ class Price(models.Model):
     unit_name = models.CharField(max_length=32, blank=True, default="", help_text="image, second, page…")
     note = models.CharField(max_length=500, blank=True, default="", help_text="Why this version exists.")
     created_at = models.DateTimeField(auto_now_add=True)
+    # No index of its own: deleting a user checks it with a scan of a small table.
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
 
     class Meta:
         ordering = ["key", "credit_type_id", "-version"]
         indexes = [
+            # The version in force for a key: the catalogue cache's load and look-ups.
             models.Index(fields=["key", "credit_type", "-effective_from"], name="price_current_lookup"),
         ]
         constraints = [
+            # Also the next version number (latest by -version) and a key's history (admin).
             models.UniqueConstraint(fields=["key", "credit_type", "version"], name="price_version_unique"),
+            # A public id names one version (ledger entries show it). Nothing looks
+            # one up by prefix, hence a constraint rather than unique=True and its LIKE index.
+            models.UniqueConstraint(fields=["public_id"], name="price_public_id_unique"),
             models.CheckConstraint(condition=Q(version__gte=1), name="price_version_positive"),
             models.CheckConstraint(
                 condition=Q(
@@ -171,7 +179,7 @@ class Price(models.Model):
 class ModelAlias(models.Model):
     """`alias` is priced as `target` (itself a key, or another alias)."""
 
-    alias = models.CharField(max_length=KEY_MAX_LENGTH, unique=True, validators=[validate_key])
+    alias = models.CharField(max_length=KEY_MAX_LENGTH, validators=[validate_key])  # model_alias_unique
     target = models.CharField(max_length=KEY_MAX_LENGTH, validators=[validate_key])
     note = models.CharField(max_length=500, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -181,6 +189,8 @@ class ModelAlias(models.Model):
         ordering = ["alias"]
         verbose_name_plural = "model aliases"
         constraints = [
+            # Also alias_set's and price_validate's look-up by alias.
+            models.UniqueConstraint(fields=["alias"], name="model_alias_unique"),
             models.CheckConstraint(condition=~Q(alias=models.F("target")), name="alias_not_self"),
         ]
 
@@ -199,13 +209,19 @@ class PricingAnomaly(models.Model):
     class Kind(models.TextChoices):
         ZERO_COST = "zero_cost", "Paid key settled at zero"
 
-    public_id = models.CharField(max_length=32, unique=True, default=anomaly_public_id, editable=False)
+    # No foreign key is indexed: nothing looks anomalies up by account, credit
+    # type or price version, and none of those is ever deleted.
+    public_id = models.CharField(max_length=32, default=anomaly_public_id, editable=False)  # anomaly_public_id_unique
     kind = models.CharField(max_length=32, choices=Kind.choices)
-    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    credit_type = models.ForeignKey(CreditType, on_delete=models.PROTECT, related_name="+")
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    credit_type = models.ForeignKey(CreditType, on_delete=models.PROTECT, related_name="+", db_index=False)
     price_key = models.CharField(max_length=KEY_MAX_LENGTH)
     resolved_key = models.CharField(max_length=KEY_MAX_LENGTH)
-    price_version = models.ForeignKey(Price, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    price_version = models.ForeignKey(
+        Price, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     price_source = models.CharField(max_length=16)
     usage = models.JSONField(default=dict)
     task_id = models.CharField(max_length=255, blank=True, default="")
@@ -216,7 +232,12 @@ class PricingAnomaly(models.Model):
     class Meta:
         ordering = ["-id"]
         verbose_name_plural = "pricing anomalies"
+        # The admin's list by kind, newest first.
         indexes = [models.Index(fields=["kind", "-id"], name="pricing_anomaly_kind")]
+        constraints = [
+            # As price_public_id_unique: the id is shown to people; no LIKE index.
+            models.UniqueConstraint(fields=["public_id"], name="anomaly_public_id_unique"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.price_key}"

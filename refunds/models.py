@@ -39,33 +39,47 @@ class RefundLog(models.Model):
         DUPLICATE = "duplicate", "Duplicate"
         OTHER = "other", "Other"
 
-    public_id = models.CharField(max_length=32, unique=True, default=refund_public_id, editable=False)
+    # Foreign keys get an index of their own only where a query needs one that
+    # the composite indexes below do not lead with (docs/performance.md, "Indexes").
+    public_id = models.CharField(max_length=32, default=refund_public_id, editable=False)  # refundlog_public_id_unique
     created_at = models.DateTimeField(auto_now_add=True)
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="refunds")
-    credit_type = models.ForeignKey(CreditType, on_delete=models.PROTECT, related_name="+")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="refunds", db_index=False)
+    credit_type = models.ForeignKey(CreditType, on_delete=models.PROTECT, related_name="+", db_index=False)
     amount = MoneyField()
     reason = models.CharField(max_length=32, choices=Reason.choices)
     api_route = models.CharField(max_length=255, blank=True, default="")
     error_message = models.TextField(blank=True, default="")
+    # Indexed: a charge's earlier refunds (the admin's refund form).
     charge = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, related_name="refund_logs")
+    # Unique (one log per refund entry); its index also finds the log of an entry.
     refund_entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, related_name="refund_log")
     metadata = models.JSONField(default=dict, blank=True)
     note = models.CharField(max_length=1000, blank=True, default="", help_text="Staff note.")
     idempotency_key = models.CharField(max_length=255, blank=True, default="")
-    actor_api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    actor_api_key = models.ForeignKey(  # keys are revoked, never deleted: no index
+        ApiKey, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    actor_user = models.ForeignKey(  # refundlog_actor_user
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
 
     class Meta:
         ordering = ["-id"]
         indexes = [
+            # An account's refunds (GET /accounts/{id}/refunds, with ?since/?until).
             models.Index(fields=["account", "created_at"], name="refundlog_account_created"),
+            # The stats filtered by credit type over a time window.
             models.Index(fields=["credit_type", "created_at"], name="refundlog_type_created"),
+            # The stats and the admin's route filter (?api_route=) over a time window.
             models.Index(fields=["api_route", "created_at"], name="refundlog_route_created"),
+            # The stats' and the admin's time window alone (?since/?until, date_hierarchy).
             models.Index(fields=["created_at"], name="refundlog_created_at"),
+            # Django's PROTECT check when a staff user is deleted; API refunds have no user.
+            models.Index(fields=["actor_user"], name="refundlog_actor_user", condition=Q(actor_user__isnull=False)),
         ]
         constraints = [
+            # Also the admin's search =public_id.
+            models.UniqueConstraint(fields=["public_id"], name="refundlog_public_id_unique"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="refundlog_amount_positive"),
             models.CheckConstraint(
                 condition=Q(

@@ -30,9 +30,10 @@ class Plan(models.Model):
     never by a separate flag that could disagree with it.
     """
 
-    code = models.SlugField(max_length=64, unique=True)
+    code = models.SlugField(max_length=64, db_index=False)  # plan_code_unique
     name = models.CharField(max_length=255)
-    credit_type = models.ForeignKey(CreditType, on_delete=models.PROTECT, related_name="plans")
+    # No index of its own: plans are few, and no query looks them up by credit type alone.
+    credit_type = models.ForeignKey(CreditType, on_delete=models.PROTECT, related_name="plans", db_index=False)
     monthly_allowance = MoneyField(default=Decimal(0), help_text="Granted at the start of each paid period.")
     daily_limit = MoneyField(null=True, blank=True, help_text="Most a paid subscriber may spend per day; empty: none.")
     trial_allowance = MoneyField(default=Decimal(0), help_text="Granted at the start of a trial period.")
@@ -46,6 +47,8 @@ class Plan(models.Model):
     class Meta:
         ordering = ["code"]
         constraints = [
+            # Codes name plans to people; the admin searches them by substring, which no index serves.
+            models.UniqueConstraint(fields=["code"], name="plan_code_unique"),
             models.CheckConstraint(condition=Q(monthly_allowance__gte=0), name="plan_allowance_non_negative"),
             models.CheckConstraint(condition=Q(trial_allowance__gte=0), name="plan_trial_allowance_non_negative"),
             models.CheckConstraint(
@@ -80,7 +83,10 @@ class Subscription(models.Model):
     LIVE_STATUSES = ("trialing", "active", "past_due")
     RENEWING_STATUSES = ("trialing", "active")
 
+    # Indexed: an account's subscriptions, canceled ones too (admin search
+    # =account__public_id; subscription_one_live_per_account covers live ones only).
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="subscriptions")
+    # Indexed: the admin's plan filter.
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     current_period_start = models.DateTimeField()
@@ -111,13 +117,14 @@ class Subscription(models.Model):
                 condition=Q(current_period_end__gt=F("current_period_start")), name="subscription_period_positive"
             ),
             # One live subscription per account, so "the account's plan" is never ambiguous.
+            # Also the index of every debit's daily-limit look-up (live subscription of the account).
             models.UniqueConstraint(
                 fields=["account"], condition=~Q(status="canceled"), name="subscription_one_live_per_account"
             ),
             models.UniqueConstraint(
                 fields=["stripe_subscription_id"],
                 condition=~Q(stripe_subscription_id=""),
-                name="subscription_stripe_id_unique",
+                name="subscription_stripe_id_unique",  # also the admin search =stripe_subscription_id
             ),
         ]
 
@@ -151,11 +158,14 @@ class AllowanceGrant(models.Model):
     makes a renewal that runs twice (a retried task, two workers) grant once.
     """
 
-    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="allowance_grants")
+    # No index of its own: allowance_once_per_period leads with the subscription.
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, related_name="allowance_grants", db_index=False
+    )
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
     amount = MoneyField(default=Decimal(0))
-    # Empty when the period's allowance is zero (nothing to grant).
+    # Empty when the period's allowance is zero (nothing to grant). Unique: one record per grant entry.
     entry = models.OneToOneField(
         LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="allowance_grant"
     )
@@ -164,6 +174,7 @@ class AllowanceGrant(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
+            # Also a subscription's grants, newest period first (its admin inline).
             models.UniqueConstraint(fields=["subscription", "period_start"], name="allowance_once_per_period"),
             models.CheckConstraint(condition=Q(amount__gte=0), name="allowance_amount_non_negative"),
         ]

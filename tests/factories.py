@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from accounts.models import Account, ApiKey
 from accounts.services import api_key_create
@@ -157,3 +159,189 @@ def alias_for(alias: str, target: str):
     from pricing.services import alias_set
 
     return alias_set(alias=alias, target=target)
+
+
+# --- rows written directly --------------------------------------------------
+#
+# For tests of the database's own rules (tests/test_constraints.py): each
+# factory inserts one minimal valid row with the ORM, bypassing the services,
+# so a test can then break exactly one rule and watch the database refuse it.
+
+
+class ApiKeyFactory(factory.django.DjangoModelFactory):
+    """A service key row with a placeholder digest (no usable secret)."""
+
+    class Meta:
+        model = ApiKey
+
+    name = factory.Sequence(lambda n: f"row key {n}")
+    kind = ApiKey.Kind.SERVICE
+    prefix = factory.Sequence(lambda n: f"row{n:08d}")
+    secret_hash = "0" * 64
+
+
+class WalletFactory(factory.django.DjangoModelFactory):
+    """An empty wallet in the default credit type."""
+
+    class Meta:
+        model = "billing.Wallet"
+
+    account = factory.SubFactory(AccountFactory)
+    credit_type = factory.LazyFunction(default_credit_type)
+
+
+class LedgerEntryFactory(factory.django.DjangoModelFactory):
+    """A ledger row (a grant of 10 by default) on its wallet's account and credit type."""
+
+    class Meta:
+        model = "billing.LedgerEntry"
+
+    wallet = factory.SubFactory(WalletFactory)
+    account = factory.SelfAttribute("wallet.account")
+    credit_type = factory.SelfAttribute("wallet.credit_type")
+    kind = "grant"
+    amount = Decimal("10")
+    balance_after = Decimal("10")
+
+
+class HoldFactory(factory.django.DjangoModelFactory):
+    """A pending hold of 5, expiring in an hour."""
+
+    class Meta:
+        model = "billing.Hold"
+
+    wallet = factory.SubFactory(WalletFactory)
+    account = factory.SelfAttribute("wallet.account")
+    credit_type = factory.SelfAttribute("wallet.credit_type")
+    amount = Decimal("5")
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=1))
+
+
+class IdempotencyRecordFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "billing.IdempotencyRecord"
+
+    account = factory.SubFactory(AccountFactory)
+    api_key = factory.SubFactory(ApiKeyFactory)
+    key = factory.Sequence(lambda n: f"key-{n}")
+    endpoint = "charges"
+    request_hash = "0" * 64
+
+
+class OutboxMessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "billing.OutboxMessage"
+
+    topic = "test"
+    available_at = factory.LazyFunction(timezone.now)
+
+
+class ReconciliationRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "billing.ReconciliationRun"
+
+
+class SubscriptionFactory(factory.django.DjangoModelFactory):
+    """An active subscription in its first 30-day period."""
+
+    class Meta:
+        model = "subscriptions.Subscription"
+
+    account = factory.SubFactory(AccountFactory)
+    plan = factory.SubFactory(PlanFactory)
+    current_period_start = factory.LazyFunction(timezone.now)
+    current_period_end = factory.LazyAttribute(lambda o: o.current_period_start + timedelta(days=30))
+
+
+class AllowanceGrantFactory(factory.django.DjangoModelFactory):
+    """The record of a zero allowance for the subscription's current period."""
+
+    class Meta:
+        model = "subscriptions.AllowanceGrant"
+
+    subscription = factory.SubFactory(SubscriptionFactory)
+    period_start = factory.SelfAttribute("subscription.current_period_start")
+    period_end = factory.SelfAttribute("subscription.current_period_end")
+
+
+class CreditLotFactory(factory.django.DjangoModelFactory):
+    """A lot holding all of its grant entry's 10 credits."""
+
+    class Meta:
+        model = "billing.CreditLot"
+
+    entry = factory.SubFactory(LedgerEntryFactory)
+    wallet = factory.SelfAttribute("entry.wallet")
+    account = factory.SelfAttribute("entry.account")
+    amount = Decimal("10")
+    remaining = Decimal("10")
+
+
+class DailyUsageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "billing.DailyUsage"
+
+    wallet = factory.SubFactory(WalletFactory)
+    account = factory.SelfAttribute("wallet.account")
+    day = factory.LazyFunction(lambda: timezone.now().date())
+
+
+class DailyLimitOverrideFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "billing.DailyLimitOverride"
+
+    account = factory.SubFactory(AccountFactory)
+    credit_type = factory.LazyFunction(default_credit_type)
+    daily_limit = Decimal("10")
+
+
+class PriceRowFactory(factory.django.DjangoModelFactory):
+    """Version 1 of a paid price, inserted directly (PriceFactory goes through the service)."""
+
+    class Meta:
+        model = "pricing.Price"
+
+    key = factory.Sequence(lambda n: f"provider/row-{n}")
+    credit_type = factory.LazyFunction(default_credit_type)
+    version = 1
+    per_request = Decimal("1")
+
+
+class ModelAliasFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "pricing.ModelAlias"
+
+    alias = factory.Sequence(lambda n: f"alias/model-{n}")
+    target = "provider/model"
+
+
+class PricingAnomalyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "pricing.PricingAnomaly"
+
+    kind = "zero_cost"
+    credit_type = factory.LazyFunction(default_credit_type)
+    price_key = "provider/model"
+    resolved_key = "provider/model"
+    price_source = "catalogue"
+
+
+class RefundLogFactory(factory.django.DjangoModelFactory):
+    """A full refund of a charge of 5: the charge, its refund entry and the log row."""
+
+    class Meta:
+        model = "refunds.RefundLog"
+
+    charge = factory.SubFactory(LedgerEntryFactory, kind="charge", amount=Decimal("-5"), balance_after=Decimal("5"))
+    refund_entry = factory.SubFactory(
+        LedgerEntryFactory,
+        wallet=factory.SelfAttribute("..charge.wallet"),
+        kind="refund",
+        amount=Decimal("5"),
+        balance_after=Decimal("10"),
+        related_entry=factory.SelfAttribute("..charge"),
+    )
+    account = factory.SelfAttribute("charge.account")
+    credit_type = factory.SelfAttribute("charge.credit_type")
+    amount = Decimal("5")
+    reason = "other"

@@ -15,6 +15,9 @@ class Migration(migrations.Migration):
         ('billing', '0003_hold'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
+    # Its foreign key names billing_credittype, which pricing 0003 renames (added
+    # after the move: a fresh database must create this table before the rename).
+    run_before = [("pricing", "0003_credittype_from_billing")]
 
     operations = [
         migrations.CreateModel(
