@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -370,6 +371,11 @@ def _wallet_lock(*, account: Account, credit_type: CreditType, create: bool) -> 
     return wallet
 
 
+# Set while a posting is open in this thread or task: a second one inside it
+# would lock a second wallet in the same transaction.
+_posting_open: ContextVar[bool] = ContextVar("posting_open", default=False)
+
+
 @contextmanager
 def posting(
     *, account: Account, credit_type: CreditType, debit: bool = False, create: bool = False
@@ -382,15 +388,26 @@ def posting(
     `create=True` makes the wallet first if it is missing (credits going in).
     An exception inside the block rolls back everything the block wrote.
     """
-    with service_atomic():
-        daily_limit = None
-        if debit:
-            wallet, limit_row = statements.wallet_lock_for_debit(account_id=account.pk, credit_type_id=credit_type.pk)
-            if limit_row is not None:
-                daily_limit = daily_limit_from(*limit_row)
-        else:
-            wallet = _wallet_lock(account=account, credit_type=credit_type, create=create)
-        yield Posting(account=account, credit_type=credit_type, wallet=wallet, daily_limit=daily_limit)
+    if _posting_open.get():
+        raise RuntimeError("A posting is already open: a money operation locks one wallet (billing/core.py).")
+    token = _posting_open.set(True)
+    try:
+        with service_atomic():
+            yield _locked_posting(account=account, credit_type=credit_type, debit=debit, create=create)
+    finally:
+        _posting_open.reset(token)
+
+
+def _locked_posting(*, account: Account, credit_type: CreditType, debit: bool, create: bool) -> Posting:
+    """Take the wallet's lock (and, for a debit, read the daily limit with it); the open posting."""
+    daily_limit = None
+    if debit:
+        wallet, limit_row = statements.wallet_lock_for_debit(account_id=account.pk, credit_type_id=credit_type.pk)
+        if limit_row is not None:
+            daily_limit = daily_limit_from(*limit_row)
+    else:
+        wallet = _wallet_lock(account=account, credit_type=credit_type, create=create)
+    return Posting(account=account, credit_type=credit_type, wallet=wallet, daily_limit=daily_limit)
 
 
 def sweep(queryset, apply: Callable[[Any], Any], *, batch_size: int) -> int:

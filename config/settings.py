@@ -105,9 +105,10 @@ DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DATABASE_
 # Server-side parameter binding with prepared statements: the money path
 # runs the same few statements on every request, and letting PostgreSQL
 # parse and plan them once per connection (instead of Django's default of
-# interpolating literals client-side) took ~1.5 ms off each charge (README
-# "Performance"). Behind a pooler that cannot keep prepared statements
-# (PgBouncer < 1.21 in transaction mode) set DATABASE_PREPARE_THRESHOLD=0.
+# interpolating literals client-side) took ~1.5 ms off each charge
+# (docs/performance.md). Behind a pooler that cannot keep prepared
+# statements (PgBouncer < 1.21 in transaction mode) set
+# DATABASE_PREPARE_THRESHOLD=0.
 prepare_threshold = env.int("DATABASE_PREPARE_THRESHOLD", default=2)
 DATABASES["default"]["OPTIONS"].setdefault("server_side_binding", True)
 DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", prepare_threshold or None)
@@ -268,7 +269,7 @@ if SENTRY_DSN:
     init_sentry(SENTRY_DSN, environment=env.str("SENTRY_ENVIRONMENT", default="production"))
 
 # --- pricing ---------------------------------------------------------------
-# The catalogue's guards (see pricing/ and the README's Pricing section).
+# The catalogue's guards (see pricing/ and docs/pricing.md).
 
 
 def _pricing_decimal(name: str, default: str) -> Decimal:

@@ -213,9 +213,9 @@ def hold_capture(
             if current.status == Hold.Status.CAPTURED and current.requested_amount == requested:
                 return current
             raise HoldNotPending(hold_id=current.public_id, status=current.status)
-        if quote is not None and quote.anomaly:
-            # A paid key captured at zero usage: the classic way streamed
-            # usage is given away. It settles (the job is over), but is
+        if quote is not None and quote.amount == 0:
+            # A paid key captured at zero usage is the classic way streamed
+            # usage is given away: it settles (the job is over), but is
             # recorded and reported like a zero-cost charge.
             zero_cost_settle(
                 quote=quote,

@@ -200,7 +200,7 @@ class _Found:
 
 def _find(key: str, credit_type: CreditType, snapshot, now: datetime) -> _Found | None:
     # Environment first: an operator's deployment setting is never silently
-    # overridden by a database row (README: precedence).
+    # overridden by a database row (docs/pricing.md: precedence).
     if credit_type.code == settings.DEFAULT_CREDIT_TYPE:
         env = env_price_get(key)
         if env is not None:

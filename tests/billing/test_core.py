@@ -137,3 +137,37 @@ def test_a_second_posting_on_the_same_wallet_waits_for_the_first_to_commit():
         assert someone_waits_for_a_lock(), "the second posting never waited for the wallet lock"
     thread.join(10)
     assert seen["balance"] == Decimal("6.00")  # it read the row only after the first committed
+
+
+@pytest.mark.django_db
+def test_a_posting_inside_a_posting_is_refused_so_no_operation_locks_two_wallets():
+    alice, bob = funded_account("1.00"), funded_account("1.00")
+    credit_type = default_credit_type()
+    with pytest.raises(RuntimeError, match="already open"), posting(account=alice, credit_type=credit_type):
+        with posting(account=bob, credit_type=credit_type):
+            pass  # pragma: no cover - never reached
+    with posting(account=bob, credit_type=credit_type) as p:  # and the guard is released afterwards
+        assert p.wallet is not None
+
+
+LOCKING_STATEMENTS = {"wallet_lock", "wallet_lock_for_debit", "daily_usage_add"}
+
+
+def test_only_the_core_runs_the_wallet_locking_and_usage_statements():
+    """Anything else that locked a wallet or counted usage would bypass the posting protocol."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    offenders = []
+    for app in ("config", "accounts", "pricing", "billing", "refunds", "subscriptions"):
+        for path in (root / app).rglob("*.py"):
+            if path.relative_to(root).as_posix() in {"billing/core.py", "billing/statements.py"}:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                named = (isinstance(node, ast.Attribute) and node.attr in LOCKING_STATEMENTS) or (
+                    isinstance(node, ast.ImportFrom) and any(a.name in LOCKING_STATEMENTS for a in node.names)
+                )
+                if named:
+                    offenders.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert offenders == []

@@ -1,6 +1,6 @@
 """Hostile input: each gets a clear 4xx with an error code, and changes nothing.
 
-Limits (documented in the README):
+Limits (documented in docs/api.md, "Limits"):
 
 * request body: CREDITLEDGER_MAX_BODY_BYTES (64 KiB) → 413 request_too_large;
 * metadata: a JSON object of at most CREDITLEDGER_MAX_METADATA_BYTES (8 KiB)

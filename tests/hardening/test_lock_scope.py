@@ -1,6 +1,6 @@
 """No transaction locks rows of two accounts: every money movement stays inside one account.
 
-This is what lets the ledger shard by account (README, "Scaling out"): a
+This is what lets the ledger shard by account (docs/operations.md, "Scaling out"): a
 transaction that never touches two accounts never needs two shards. It also
 rules out the classic two-wallet deadlock.
 

@@ -3,7 +3,7 @@
 Every row is validated exactly as the admin validates a price, sanity bounds
 included; one bad row and nothing is written. Rows equal to the price in
 force are skipped, so importing the same sheet twice changes nothing. See
-the README (Pricing: import and export) for the formats.
+docs/pricing.md (import and export) for the formats.
 """
 
 from __future__ import annotations
