@@ -86,9 +86,9 @@ class DroppingProxy:
     """Forwards TCP to `upstream`; the first `drop` connections lose their answer.
 
     A dropped connection forwards the client's request, waits until the
-    server starts answering (so the request was handled and committed), then
-    closes the client's socket without passing a byte of the answer back: the
-    client sees the connection drop after sending, the case where it cannot
+    server has answered (so the request was handled and committed), then
+    hangs up on the client without passing a byte of the answer back: the
+    client sees the connection close after sending, the case where it cannot
     know whether the charge happened.
     """
 
@@ -143,9 +143,14 @@ class DroppingProxy:
             pass
         with self._lock:
             self.dropped += 1
-        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-        client.close()  # RST: the answer never reaches the client
-        upstream.close()
+        # Hang up on the client without a byte of the answer (shutdown, not only close: the
+        # other thread's recv holds the socket open until it returns).
+        for sock in (client, upstream):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
 
     def close(self) -> None:
         self._closed = True
