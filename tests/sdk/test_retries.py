@@ -96,7 +96,7 @@ def _scripted(*answers: httpx.Response | Exception):
 
 
 def _error(status: int, code: str, **extra) -> httpx.Response:
-    return httpx.Response(status, json={"error": {"code": code, "message": code, **extra}}, headers=extra.pop("h", {}))
+    return httpx.Response(status, json={"error": {"code": code, "message": code, **extra}})
 
 
 OK = httpx.Response(201, json={"object": "ledger_entry", "id": "txn_1", "amount": "-1.00", "balance_after": "9.00"})
@@ -171,3 +171,16 @@ def test_an_unknown_code_maps_to_its_status_class():
     with pytest.raises(creditledger.InvalidRequest) as raised:
         client.holds.retrieve("hold_1")
     assert raised.value.status == 418
+
+
+def test_retry_after_as_an_http_date_is_honoured():
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=3), usegmt=True)
+    busy = httpx.Response(
+        503, json={"error": {"code": "service_unavailable", "message": "x"}}, headers={"Retry-After": when}
+    )
+    client, _, sleeps = _scripted(busy, OK)
+    client.charges.create("acc_1", amount="1.00")
+    assert len(sleeps) == 1 and 1.0 <= sleeps[0] <= 3.0

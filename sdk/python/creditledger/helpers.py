@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -122,7 +123,7 @@ class _ChargeBase:
     @property
     def amount(self) -> Any:
         """What was charged, as a positive Decimal."""
-        return -self.entry["amount"] if self._is_charge else 0
+        return -self.entry["amount"] if self._is_charge else Decimal(0)
 
     @property
     def refunded(self) -> bool:
