@@ -25,8 +25,10 @@ __all__ = [
     "CreditLedgerError",
     "CreditTypeNotFound",
     "DailyLimitExceeded",
+    "DuplicateKey",
     "HoldNotFound",
     "HoldNotPending",
+    "HoldOwnedByAnotherKey",
     "HoldOwnedByService",
     "IdempotencyKeyInUse",
     "IdempotencyKeyRequired",
@@ -150,6 +152,12 @@ class UnknownField(InvalidRequest):
     default_code = "unknown_field"
 
 
+class DuplicateKey(InvalidRequest):
+    """A JSON key or query parameter given twice."""
+
+    default_code = "duplicate_key"
+
+
 class MethodNotAllowed(InvalidRequest):
     default_code = "method_not_allowed"
 
@@ -196,6 +204,12 @@ class HoldOwnedByService(PermissionDenied):
     """An account key tried to capture or release a hold a service key opened."""
 
     default_code = "hold_owned_by_service"
+
+
+class HoldOwnedByAnotherKey(PermissionDenied):
+    """An account key tried to capture or release a hold another key of the account opened."""
+
+    default_code = "hold_owned_by_another_key"
 
 
 class NotFound(CreditLedgerError):
@@ -340,6 +354,8 @@ _BY_CODE: dict[str, type[CreditLedgerError]] = {
         PermissionDenied,
         AccountSuspended,
         HoldOwnedByService,
+        HoldOwnedByAnotherKey,
+        DuplicateKey,
         NotFound,
         AccountNotFound,
         CreditTypeNotFound,
