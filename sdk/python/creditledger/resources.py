@@ -19,9 +19,11 @@ from creditledger.models import (
     Balance,
     Hold,
     LedgerEntry,
+    PriceList,
     Quote,
     Refund,
     RefundStats,
+    ZeroCharge,
     charge_result,
     price_list,
 )
@@ -186,7 +188,7 @@ class Charges(_Resource):
         description: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
-    ) -> LedgerEntry | Any:
+    ) -> LedgerEntry | ZeroCharge:
         """Charge an explicit `amount`, or a price `key` with `usage`.
 
         Returns the `LedgerEntry` (its `amount` is negative), or a `ZeroCharge`
@@ -224,7 +226,7 @@ class Quotes(_Resource):
 
 
 class Prices(_Resource):
-    def list(self, *, credit_type: str | None = None) -> Any:
+    def list(self, *, credit_type: str | None = None) -> PriceList:
         """The catalogue in force: a `PriceList` (``.data``: `Price` rows, ``.aliases``)."""
         return self._run(Request("GET", "/prices", params={"credit_type": credit_type}, cast=price_list))
 
