@@ -10,11 +10,13 @@ PORT ?= 8000
 
 .PHONY: install run serve test lint format bench soak migrations-check clean
 
-$(BIN)/.installed: requirements.txt
+$(BIN)/.installed: requirements.txt sdk/python/pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "Python >= 3.12 is required (Django 6.1). Install one or set PYTHON=/path/to/python3.12"; exit 1; fi
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@# The Python client (sdk/python, its one dependency httpx), editable: tests/sdk drive it against gunicorn.
+	$(BIN)/python -m pip install --quiet -e ./sdk/python
 	@touch $@
 
 install: $(BIN)/.installed
