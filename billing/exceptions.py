@@ -53,6 +53,11 @@ class IdempotencyKeyInUse(DomainError):
     message = "A request with this Idempotency-Key is still in progress; retry shortly."
 
 
+class IdempotencyKeyRequired(InvalidRequest):
+    code = "idempotency_key_required"
+    message = "Money-moving requests need an Idempotency-Key header (1 to 255 printable ASCII characters)."
+
+
 class InvalidIdempotencyKey(InvalidRequest):
     code = "invalid_idempotency_key"
     message = "Idempotency-Key must be 1 to 255 printable ASCII characters."

@@ -1,6 +1,8 @@
 """Stripe-style idempotency for money-moving POSTs.
 
-A request carrying `Idempotency-Key` runs in one transaction that
+Every money-moving POST must carry `Idempotency-Key` (400
+idempotency_key_required without one: a retried request without a key
+would be a second charge). The request runs in one transaction that
 
 1. claims the key with `INSERT ... ON CONFLICT DO NOTHING`. A concurrent
    duplicate blocks on the unique index until the first transaction ends (at
@@ -35,7 +37,12 @@ from rest_framework.response import Response
 
 from accounts.models import ApiKey
 from billing import statements
-from billing.exceptions import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidIdempotencyKey
+from billing.exceptions import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyRequired,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+)
 from billing.models import IdempotencyRecord
 from config import metrics
 from config.atomic import services_join
@@ -43,16 +50,20 @@ from config.errors import LOCK_NOT_AVAILABLE, DomainError
 from config.rows import row_update
 
 HEADER = "Idempotency-Key"
-_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
+KEY_MAX_LENGTH = 255
+# Printable ASCII, no spaces; \Z, not $: "$" would let a trailing newline through.
+KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+_KEY_PATTERN = re.compile(KEY_PATTERN.removesuffix("$") + r"\Z")
 REPLAY_HEADER = "Idempotent-Replayed"
 
 Result = tuple[int, dict]
 
 
-def idempotency_key_from(request) -> str | None:
+def idempotency_key_from(request) -> str:
+    """The request's Idempotency-Key; 400 when it is missing or malformed."""
     key = request.headers.get(HEADER)
     if key is None:
-        return None
+        raise IdempotencyKeyRequired()
     if not _KEY_PATTERN.match(key):
         raise InvalidIdempotencyKey()
     return key
@@ -112,11 +123,6 @@ def run_idempotent(
     `route` (the URL pattern, no ids) labels the replay metric; default `endpoint`.
     """
     key = idempotency_key_from(request)
-    if key is None:
-        with transaction.atomic(), services_join():
-            status, body = effect()
-        return Response(body, status=status)
-
     fingerprint = request_fingerprint(endpoint=endpoint, params=params)
     claim = {
         "account_id": account_id,

@@ -33,9 +33,10 @@ MONEY_CEILING = Decimal(10) ** (MONEY_DIGITS - MONEY_PLACES)
 
 # At most 30 digits either side of the point: bounds the work Decimal() does
 # on a hostile string; anything that long is past the ceiling anyway.
-_PLAIN = re.compile(r"^[0-9]{1,30}(\.[0-9]{1,30})?$")
-_PLAIN_SIGNED = re.compile(r"^-?[0-9]{1,30}(\.[0-9]{1,30})?$")
-_ZERO = re.compile(r"^0+(\.0+)?$")
+# \Z, not $: "$" also matches before a final newline, and "1\n" is not an amount.
+_PLAIN = re.compile(r"^[0-9]{1,30}(\.[0-9]{1,30})?\Z")
+_PLAIN_SIGNED = re.compile(r"^-?[0-9]{1,30}(\.[0-9]{1,30})?\Z")
+_ZERO = re.compile(r"^0+(\.0+)?\Z")
 
 
 def MoneyField(**kwargs) -> models.DecimalField:  # noqa: N802 - reads like a field class

@@ -14,6 +14,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.lists import list_body, query_params_validate
 from config.serializers import InputSerializer
 from pricing.exceptions import InvalidUsage
 from pricing.models import KEY_MAX_LENGTH, KEY_PATTERN
@@ -101,8 +102,12 @@ def priced_usage_validate(attrs: dict, *, amount_allowed: bool) -> dict:
 
 
 class QuoteInput(PricedUsageInput):
-    """The body of a priced charge; fields that do not affect the price are ignored."""
+    """The body of a priced charge; the charge's fields that do not affect the price are ignored.
 
+    Any other field is refused (`unknown_field`), as everywhere.
+    """
+
+    ignored_fields = frozenset({"account", "task_id", "route", "description", "metadata"})
     credit_type = serializers.CharField(max_length=32, required=False)
 
     def validate(self, attrs: dict) -> dict:
@@ -178,7 +183,9 @@ def price_row_body(row: CatalogueRow) -> dict:
 PriceListOutput = inline_serializer(
     name="PriceList",
     fields={
-        "object": serializers.CharField(),
+        "object": serializers.ChoiceField(choices=["list"]),
+        "has_more": serializers.BooleanField(help_text="Always false: the catalogue is one page."),
+        "next_cursor": serializers.CharField(allow_null=True, help_text="Always null."),
         "data": inline_serializer(
             name="PriceEntry",
             many=True,
@@ -213,14 +220,9 @@ class PriceListView(APIView):
         responses={200: PriceListOutput},
     )
     def get(self, request):
+        query_params_validate(request, ("credit_type",))
         rows = prices_current()
         if "credit_type" in request.query_params:
             code = credit_type_get(request.query_params["credit_type"]).code  # 404 credit_type_not_found
             rows = [row for row in rows if row.credit_type.code == code]
-        return Response(
-            {
-                "object": "list",
-                "data": [price_row_body(r) for r in rows],
-                "aliases": dict(sorted(aliases_all().items())),
-            }
-        )
+        return Response(list_body([price_row_body(r) for r in rows], aliases=dict(sorted(aliases_all().items()))))

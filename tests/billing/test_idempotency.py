@@ -3,9 +3,9 @@
 from decimal import Decimal
 
 import pytest
-from rest_framework.test import APIClient
 
 from billing.models import IdempotencyRecord, LedgerEntry, Wallet
+from tests.client import KeyedAPIClient as APIClient
 from tests.concurrency import run_concurrently
 from tests.factories import funded_account, service_key
 

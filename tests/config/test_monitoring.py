@@ -7,10 +7,10 @@ import sentry_sdk
 from celery import shared_task
 from django.test import Client, override_settings
 from prometheus_client import REGISTRY
-from rest_framework.test import APIClient
 
 from billing.services import Actor, hold_create, hold_release
 from config.sentry import REDACTED, scrub_event
+from tests.client import KeyedAPIClient as APIClient
 from tests.factories import default_credit_type, funded_account, hold_for, service_key
 from tests.sentry_capture import sentry_events  # noqa: F401 - fixture
 
