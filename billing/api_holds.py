@@ -18,7 +18,7 @@ from billing import services
 from billing.api_kit import IDEMPOTENCY_HEADER, MoneyPostView, StrictListView, as_time, money, resolve_account
 from billing.fields import AmountField, MetadataField, check_scale, text_field
 from billing.models import Hold
-from billing.selectors import hold_get_for_key, holds_for_account
+from billing.selectors import hold_get_for_key, hold_get_to_resolve, holds_for_account
 from config.lists import query_params_validate
 from config.serializers import InputSerializer
 from pricing.api import UsageField
@@ -184,7 +184,8 @@ class HoldDetailView(APIView):
 
 class _HoldTransitionView(MoneyPostView):
     def target(self, request, *, hold_id: str) -> Hold:
-        return hold_get_for_key(api_key=request.auth, public_id=hold_id)
+        # 404 for another account's hold, 403 for one this key did not open.
+        return hold_get_to_resolve(api_key=request.auth, public_id=hold_id)
 
 
 class HoldCaptureView(_HoldTransitionView):

@@ -71,6 +71,22 @@ class HoldNotFound(NotFound):
     message = "No such hold."
 
 
+class HoldOwnedByService(DomainError):
+    """An account key may capture or release only the holds it opened; this one the service opened."""
+
+    code = "hold_owned_by_service"
+    status = 403
+    message = "This hold was opened by the service (or staff): only a service key may capture or release it."
+
+
+class HoldOwnedByAnotherKey(DomainError):
+    """An account key may capture or release only the holds it opened; another key of the account opened this one."""
+
+    code = "hold_owned_by_another_key"
+    status = 403
+    message = "This hold was opened with another API key: only that key or a service key may capture or release it."
+
+
 class HoldNotPending(DomainError):
     """The hold was already captured, released or expired with another outcome.
 
