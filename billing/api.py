@@ -30,6 +30,7 @@ from billing.selectors import (
 )
 from config.filters import UtcIsoDateTimeFilter
 from config.lists import query_params_validate
+from config.money import decimal_text
 from config.serializers import InputSerializer
 from pricing.api import PricedUsageInput, priced_usage_validate
 from pricing.selectors import credit_type_get
@@ -83,9 +84,16 @@ def entry_pricing(entry: LedgerEntry) -> dict | None:
         "price_version": entry.price_version.public_id if entry.price_version_id else None,
         "version": entry.price_version.version if entry.price_version_id else None,
         "source": entry.price_source,
-        "unit_prices": entry.unit_prices,
+        "unit_prices": unit_prices_text(entry.unit_prices),
         "usage": entry.usage,
     }
+
+
+def unit_prices_text(stored: dict | None) -> dict | None:
+    """Unit prices as every body shows them (`decimal_text`); entries stored before kept nine places."""
+    if not stored:
+        return stored
+    return {name: value if name == "unit_name" else decimal_text(Decimal(value)) for name, value in stored.items()}
 
 
 def entry_body(entry: LedgerEntry) -> dict:

@@ -111,3 +111,14 @@ def money_parse(
 
 def _zero(scale: int | None) -> Decimal:
     return Decimal(0) if scale is None else Decimal(0).quantize(Decimal(1).scaleb(-scale))
+
+
+def decimal_text(value: Decimal) -> str:
+    """A rate (a unit price) as the API shows it: plain notation, no trailing zeros ("0.25", "3", "0.00015").
+
+    Amounts are shown at their credit type's scale; a unit price is not an
+    amount (it is per 1K tokens or per unit, and may be finer than the
+    scale), so it keeps exactly the digits it has, like Stripe's
+    `unit_amount_decimal`.
+    """
+    return format(value.normalize(), "f")

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.lists import list_body, query_params_validate
+from config.money import decimal_text
 from config.serializers import InputSerializer
 from pricing.exceptions import InvalidUsage
 from pricing.models import KEY_MAX_LENGTH, KEY_PATTERN
@@ -170,10 +171,10 @@ def price_row_body(row: CatalogueRow) -> dict:
         "version": row.version.version if row.version else None,
         "effective_from": row.effective_from.isoformat() if row.effective_from else None,
         "is_free": row.is_free,
-        "per_request": format(row.per_request.normalize(), "f"),
-        "per_1k_input_tokens": format(row.per_1k_input_tokens.normalize(), "f"),
-        "per_1k_output_tokens": format(row.per_1k_output_tokens.normalize(), "f"),
-        "per_unit": format(row.per_unit.normalize(), "f"),
+        "per_request": decimal_text(row.per_request),
+        "per_1k_input_tokens": decimal_text(row.per_1k_input_tokens),
+        "per_1k_output_tokens": decimal_text(row.per_1k_output_tokens),
+        "per_unit": decimal_text(row.per_unit),
         "unit_name": row.unit_name,
         "env_variable": row.env_variable or None,
         "shadowed_by": row.shadowed_by or None,

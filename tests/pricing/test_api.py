@@ -36,10 +36,11 @@ def test_priced_charge_records_key_version_and_usage(service):
         "version": 1,
         "source": "database",
         "unit_prices": {
-            "per_request": "0.000000000",
-            "per_1k_input_tokens": "2.500000000",
-            "per_1k_output_tokens": "10.000000000",
-            "per_unit": "0.000000000",
+            # Unit prices are rates, not amounts: exact, without trailing zeros (docs/api.md).
+            "per_request": "0",
+            "per_1k_input_tokens": "2.5",
+            "per_1k_output_tokens": "10",
+            "per_unit": "0",
             "unit_name": "",
         },
         "usage": {"input_tokens": 1000, "output_tokens": 500, "units": 0, "requests": 0},
