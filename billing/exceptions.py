@@ -17,6 +17,16 @@ class AmountTooLarge(DomainError):
     message = "The amount would take the balance past what the ledger can hold."
 
 
+def _at_scale(value: Decimal, scale: int) -> Decimal:
+    """An amount at its credit type's scale, as every body shows amounts."""
+    return value.quantize(Decimal(1).scaleb(-scale))
+
+
+def _approximate(value: Decimal, scale: int) -> Decimal:
+    """A balance for an error: at the scale, but never finer than 2 decimals (exact balances stay out of errors)."""
+    return value.quantize(Decimal(1).scaleb(-min(scale, 2)), rounding=ROUND_HALF_UP)
+
+
 class InsufficientCredits(DomainError):
     """The wallet cannot cover the amount.
 
@@ -28,13 +38,13 @@ class InsufficientCredits(DomainError):
     status = 402
     replayable = True
 
-    def __init__(self, *, available: Decimal, required: Decimal) -> None:
-        self.available = available.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-        self.required = required
+    def __init__(self, *, available: Decimal, required: Decimal, scale: int = 2) -> None:
+        self.available = _approximate(available, scale)
+        self.required = _at_scale(required, scale)
         super().__init__(
-            f"Insufficient credits: about {self.available} available, {required} required.",
+            f"Insufficient credits: about {self.available} available, {self.required} required.",
             available=f"{self.available}",
-            required=f"{required}",
+            required=f"{self.required}",
         )
         # Counted where it is raised: every refusal, whether the API stores it
         # for replay or a caller handles it.
@@ -120,8 +130,9 @@ class DailyLimitExceeded(DomainError):
     status = 429
     replayable = True
 
-    def __init__(self, *, remaining: Decimal, required: Decimal, resets_at: str) -> None:
-        self.remaining = max(remaining, Decimal(0)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    def __init__(self, *, remaining: Decimal, required: Decimal, resets_at: str, scale: int = 2) -> None:
+        self.remaining = _approximate(max(remaining, Decimal(0)), scale)
+        required = _at_scale(required, scale)
         super().__init__(
             f"Daily limit reached: about {self.remaining} left today, {required} required.",
             remaining=f"{self.remaining}",

@@ -124,7 +124,7 @@ def _flatten_validation(detail: Any, prefix: str = "") -> dict[str, list[dict]]:
 # Field codes that say the request broke the contract's shape rather than
 # gave a bad value: the error's own code is the field's (a client can switch
 # on `unknown_field` without digging into `fields`).
-CONTRACT_CODES = frozenset({"unknown_field", "not_a_string"})
+CONTRACT_CODES = frozenset({"unknown_field", "not_a_string", "not_an_integer"})
 
 
 def validation_error_body(detail: Any) -> dict:

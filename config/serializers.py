@@ -11,6 +11,7 @@ from rest_framework import serializers
 # top-level `code` is the field's own (config.errors.validation_error_body).
 UNKNOWN_FIELD = "unknown_field"
 NOT_A_STRING = "not_a_string"
+NOT_AN_INTEGER = "not_an_integer"
 
 
 class InputSerializer(serializers.Serializer):
@@ -19,7 +20,9 @@ class InputSerializer(serializers.Serializer):
     Strict, as Stripe is: a field the endpoint does not know is refused
     (`unknown_field`, so a typo such as `"amout"` never falls back to a
     default), and a JSON number, boolean, object or array where text is
-    expected is refused (`not_a_string`) instead of being coerced. A
+    expected is refused (`not_a_string`), as is anything but a JSON integer
+    where an integer is expected (`not_an_integer`: `"10"` is not 10),
+    instead of being coerced. A
     serializer may name fields it accepts and ignores in `ignored_fields`.
 
     DRF deep-copies every declared field for each serializer instance, which
@@ -59,4 +62,10 @@ def strict_errors(data: dict, fields: dict[str, serializers.Field], ignored: fro
             and not isinstance(value, str)
         ):
             errors[name] = [serializers.ErrorDetail("Must be a JSON string.", code=NOT_A_STRING)]
+        elif (
+            isinstance(field, serializers.IntegerField)
+            and value is not None
+            and (isinstance(value, bool) or not isinstance(value, int))
+        ):
+            errors[name] = [serializers.ErrorDetail("Must be a JSON integer.", code=NOT_AN_INTEGER)]
     return errors

@@ -149,3 +149,16 @@ def test_a_fully_refunded_charge_shows_refundable_at_scale(service, scale, amoun
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "charge_fully_refunded"
     assert again.json()["error"]["refundable"] == zero
+
+
+@pytest.mark.parametrize(
+    ("scale", "balance", "amount", "available", "required"),
+    [(0, "5", "7", "5", "7"), (2, "5.00", "7.5", "5.00", "7.50"), (6, "5.123456", "7", "5.12", "7.000000")],
+)
+def test_an_insufficient_credits_error_shows_amounts_at_scale(service, scale, balance, amount, available, required):
+    credit_type = CreditTypeFactory(scale=scale)
+    account = funded_account(balance, credit_type=credit_type)
+    body = {"account": account.public_id, "credit_type": credit_type.code, "amount": amount}
+    error = service.post("/api/v1/charges", body, format="json").json()["error"]
+    assert error["code"] == "insufficient_credits"
+    assert (error["available"], error["required"]) == (available, required)

@@ -298,3 +298,16 @@ def test_a_repeated_query_parameter_is_refused(service, account):
     response = service.get(f"/api/v1/accounts/{account.public_id}/transactions?limit=1&limit=2")
     assert response.status_code == 400
     assert error_of(response)["code"] == "duplicate_key" and error_of(response)["param"] == "limit"
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "value"),
+    [("/api/v1/holds", "expires_in", "60"), ("/api/v1/holds", "expires_in", True), ("/api/v1/grants", "priority", 1.0)],
+)
+def test_integers_must_be_json_integers(service, account, path, field, value):
+    before = snapshot()
+    body = {"account": account.public_id, "amount": "1.00", field: value}
+    response = service.post(path, body, format="json")
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "not_an_integer" and error_of(response)["param"] == field
+    assert snapshot() == before
