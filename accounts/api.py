@@ -11,6 +11,8 @@ from accounts import services
 from accounts.models import Account
 from accounts.permissions import IsServiceKey
 from accounts.selectors import account_get_for_key, accounts_visible_to
+from config.lists import LIST_QUERY_PARAMS, ListCursorPagination, query_params_validate
+from config.serializers import InputSerializer
 
 
 class AccountOutput(serializers.Serializer):
@@ -27,7 +29,7 @@ class AccountOutput(serializers.Serializer):
         return "account"
 
 
-class AccountInput(serializers.Serializer):
+class AccountInput(InputSerializer):
     external_id = serializers.CharField(max_length=255)
     name = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     email = serializers.EmailField(max_length=254, required=False, allow_blank=True, default="")
@@ -43,21 +45,32 @@ class AccountListCreateView(APIView):
 
     @extend_schema(
         operation_id="accounts_list",
-        parameters=[OpenApiParameter("external_id", str, required=False)],
+        parameters=[
+            OpenApiParameter("external_id", str, required=False),
+            OpenApiParameter("limit", int, required=False, description="Page size, 1 to 200 (default 50)."),
+            OpenApiParameter("cursor", str, required=False, description="`next_cursor` of the previous page."),
+        ],
         responses={
             200: inline_serializer(
                 name="AccountList",
-                fields={"object": serializers.CharField(default="list"), "data": AccountOutput(many=True)},
+                fields={
+                    "object": serializers.ChoiceField(choices=["list"]),
+                    "data": AccountOutput(many=True),
+                    "has_more": serializers.BooleanField(),
+                    "next_cursor": serializers.CharField(allow_null=True),
+                },
             )
         },
     )
     def get(self, request):
+        query_params_validate(request, ("external_id", *LIST_QUERY_PARAMS))
         accounts = accounts_visible_to(request.auth)
         external_id = request.query_params.get("external_id")
         if external_id is not None:
             accounts = accounts.filter(external_id=external_id[:255])
-        accounts = accounts.order_by("-id")[:100]
-        return Response({"object": "list", "data": AccountOutput(accounts, many=True).data})
+        paginator = ListCursorPagination()
+        page = paginator.paginate_queryset(accounts, request, view=self)
+        return paginator.get_paginated_response(AccountOutput(page, many=True).data)
 
     @extend_schema(operation_id="accounts_create", request=AccountInput, responses={201: AccountOutput})
     def post(self, request):
@@ -70,5 +83,6 @@ class AccountListCreateView(APIView):
 class AccountDetailView(APIView):
     @extend_schema(operation_id="accounts_retrieve", responses={200: AccountOutput})
     def get(self, request, account_id: str):
+        query_params_validate(request, ())
         account: Account = account_get_for_key(api_key=request.auth, public_id=account_id)
         return Response(AccountOutput(account).data)

@@ -12,7 +12,6 @@ import django_filters
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -20,7 +19,7 @@ from accounts.models import Account
 from accounts.permissions import IsServiceKey
 from accounts.selectors import account_get_for_key
 from billing import services
-from billing.api_kit import IDEMPOTENCY_HEADER, LedgerCursorPagination, MoneyPostView, as_time, money, resolve_account
+from billing.api_kit import IDEMPOTENCY_HEADER, MoneyPostView, StrictListView, as_time, money, resolve_account
 from billing.balance_cache import balance_display
 from billing.fields import AmountField, MetadataField, check_scale, text_field
 from billing.models import LedgerEntry
@@ -30,6 +29,8 @@ from billing.selectors import (
     wallets_for_account,
 )
 from config.filters import UtcIsoDateTimeFilter
+from config.lists import query_params_validate
+from config.money import decimal_text
 from config.serializers import InputSerializer
 from pricing.api import PricedUsageInput, priced_usage_validate
 from pricing.selectors import credit_type_get
@@ -83,9 +84,16 @@ def entry_pricing(entry: LedgerEntry) -> dict | None:
         "price_version": entry.price_version.public_id if entry.price_version_id else None,
         "version": entry.price_version.version if entry.price_version_id else None,
         "source": entry.price_source,
-        "unit_prices": entry.unit_prices,
+        "unit_prices": unit_prices_text(entry.unit_prices),
         "usage": entry.usage,
     }
+
+
+def unit_prices_text(stored: dict | None) -> dict | None:
+    """Unit prices as every body shows them (`decimal_text`); entries stored before kept nine places."""
+    if not stored:
+        return stored
+    return {name: value if name == "unit_name" else decimal_text(Decimal(value)) for name, value in stored.items()}
 
 
 def entry_body(entry: LedgerEntry) -> dict:
@@ -300,6 +308,7 @@ class AccountBalanceView(APIView):
         responses={200: BalanceOutput},
     )
     def get(self, request, account_id: str):
+        query_params_validate(request, ("refresh",))
         query = BalanceQueryInput(data=request.query_params)
         query.is_valid(raise_exception=True)
         account = account_get_for_key(api_key=request.auth, public_id=account_id)
@@ -324,11 +333,10 @@ class LedgerEntryFilter(django_filters.FilterSet):
         fields = ["kind", "task_id", "route", "credit_type", "created_after", "created_before"]
 
 
-class AccountTransactionsView(ListAPIView):
+class AccountTransactionsView(StrictListView):
     """An account's ledger, newest first, cursor-paginated."""
 
     serializer_class = LedgerEntryOutput
-    pagination_class = LedgerCursorPagination
     filterset_class = LedgerEntryFilter
     queryset = LedgerEntry.objects.none()
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 import django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing import services
-from billing.api_kit import IDEMPOTENCY_HEADER, LedgerCursorPagination, MoneyPostView, as_time, money, resolve_account
+from billing.api_kit import IDEMPOTENCY_HEADER, MoneyPostView, StrictListView, as_time, money, resolve_account
 from billing.fields import AmountField, MetadataField, check_scale, text_field
 from billing.models import Hold
-from billing.selectors import hold_get_for_key, holds_for_account
+from billing.selectors import hold_get_for_key, hold_get_to_resolve, holds_for_account
+from config.lists import query_params_validate
 from config.serializers import InputSerializer
 from pricing.api import UsageField
 from pricing.selectors import credit_type_get
@@ -178,12 +178,14 @@ class HoldCreateView(MoneyPostView):
 class HoldDetailView(APIView):
     @extend_schema(operation_id="holds_retrieve", responses={200: HoldOutput})
     def get(self, request, hold_id: str):
+        query_params_validate(request, ())
         return Response(hold_body(hold_get_for_key(api_key=request.auth, public_id=hold_id)))
 
 
 class _HoldTransitionView(MoneyPostView):
     def target(self, request, *, hold_id: str) -> Hold:
-        return hold_get_for_key(api_key=request.auth, public_id=hold_id)
+        # 404 for another account's hold, 403 for one this key did not open.
+        return hold_get_to_resolve(api_key=request.auth, public_id=hold_id)
 
 
 class HoldCaptureView(_HoldTransitionView):
@@ -252,11 +254,10 @@ class HoldFilter(django_filters.FilterSet):
         fields = ["status", "task_id", "credit_type"]
 
 
-class AccountHoldsView(ListAPIView):
+class AccountHoldsView(StrictListView):
     """An account's holds, newest first, cursor-paginated; filter by status."""
 
     serializer_class = HoldOutput
-    pagination_class = LedgerCursorPagination
     filterset_class = HoldFilter
     queryset = Hold.objects.none()
 

@@ -14,21 +14,26 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.views import APIView
 
 from accounts.models import Account, ApiKey
 from accounts.selectors import account_get_for_key
 from billing.core import Actor
-from billing.idempotency import HEADER, run_idempotent
+from billing.idempotency import HEADER, KEY_MAX_LENGTH, KEY_PATTERN, idempotency_key_from, run_idempotent
+from config.lists import ListCursorPagination
+from config.lists import StrictListView as StrictListView  # re-exported for the apps' list views
 from pricing.models import CreditType
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     name=HEADER,
-    type=str,
+    type={"type": "string", "pattern": KEY_PATTERN, "minLength": 1, "maxLength": KEY_MAX_LENGTH},
     location=OpenApiParameter.HEADER,
-    required=False,
-    description="Up to 255 printable ASCII characters. A retry with the same key replays the first answer.",
+    required=True,
+    description=(
+        "Required: 1 to 255 printable ASCII characters (a UUID, or a job id of your own). "
+        "A retry with the same key and body replays the first answer byte for byte; "
+        "without it the request is refused (400 idempotency_key_required)."
+    ),
 )
 
 as_time = serializers.DateTimeField().to_representation
@@ -51,11 +56,8 @@ def resolve_account(request, public_id: str | None) -> Account:
     return account_get_for_key(api_key=api_key, public_id=public_id)
 
 
-class LedgerCursorPagination(CursorPagination):
-    ordering = "-id"
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 200
+# Lists live in config (accounts and pricing list too): one shape everywhere.
+LedgerCursorPagination = ListCursorPagination
 
 
 class MoneyPostView(APIView):
@@ -86,8 +88,8 @@ class MoneyPostView(APIView):
 
     def post(self, request, **url_kwargs: Any):
         target = self.target(request, **url_kwargs)
+        key = idempotency_key_from(request)  # 400 before the body is even read
         params = self.parse(request, target)
-        key = request.headers.get(HEADER, "")
         account_id = target.account_id if target is not None else params["account"].pk
         return run_idempotent(
             request,

@@ -144,7 +144,7 @@ class Posting:
     def require_available(self, amount: Decimal) -> None:
         """Raise InsufficientCredits (402) unless the wallet's available balance covers `amount`."""
         if self.wallet is None or self.available < amount:
-            raise InsufficientCredits(available=self.available, required=amount)
+            raise InsufficientCredits(available=self.available, required=amount, scale=self.credit_type.scale)
 
     def count_daily_usage(self, amount: Decimal, *, now: datetime | None = None) -> None:
         """Count a debit against today's usage, or raise DailyLimitExceeded (the limit was read with the lock).
@@ -163,7 +163,10 @@ class Posting:
         if used > self.daily_limit:
             resets_at = datetime.combine(day + timedelta(days=1), time.min, tzinfo=daily_limit_timezone())
             raise DailyLimitExceeded(
-                remaining=self.daily_limit - (used - amount), required=amount, resets_at=resets_at.isoformat()
+                remaining=self.daily_limit - (used - amount),
+                required=amount,
+                resets_at=resets_at.isoformat(),
+                scale=self.credit_type.scale,
             )
 
     def settle_daily_usage(self, *, reserved_at: datetime, reserved: Decimal, used: Decimal) -> None:
@@ -208,7 +211,7 @@ class Posting:
         wallet = self.wallet
         new_balance = wallet.balance + amount
         if new_balance < 0:  # pragma: no cover - callers decide first; the CHECK constraint is the backstop
-            raise InsufficientCredits(available=wallet.available, required=-amount)
+            raise InsufficientCredits(available=wallet.available, required=-amount, scale=self.credit_type.scale)
         if new_balance >= BALANCE_CEILING:
             raise AmountTooLarge()
         now = timezone.now()

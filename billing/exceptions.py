@@ -17,6 +17,16 @@ class AmountTooLarge(DomainError):
     message = "The amount would take the balance past what the ledger can hold."
 
 
+def _at_scale(value: Decimal, scale: int) -> Decimal:
+    """An amount at its credit type's scale, as every body shows amounts."""
+    return value.quantize(Decimal(1).scaleb(-scale))
+
+
+def _approximate(value: Decimal, scale: int) -> Decimal:
+    """A balance for an error: at the scale, but never finer than 2 decimals (exact balances stay out of errors)."""
+    return value.quantize(Decimal(1).scaleb(-min(scale, 2)), rounding=ROUND_HALF_UP)
+
+
 class InsufficientCredits(DomainError):
     """The wallet cannot cover the amount.
 
@@ -28,13 +38,13 @@ class InsufficientCredits(DomainError):
     status = 402
     replayable = True
 
-    def __init__(self, *, available: Decimal, required: Decimal) -> None:
-        self.available = available.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-        self.required = required
+    def __init__(self, *, available: Decimal, required: Decimal, scale: int = 2) -> None:
+        self.available = _approximate(available, scale)
+        self.required = _at_scale(required, scale)
         super().__init__(
-            f"Insufficient credits: about {self.available} available, {required} required.",
+            f"Insufficient credits: about {self.available} available, {self.required} required.",
             available=f"{self.available}",
-            required=f"{required}",
+            required=f"{self.required}",
         )
         # Counted where it is raised: every refusal, whether the API stores it
         # for replay or a caller handles it.
@@ -53,6 +63,11 @@ class IdempotencyKeyInUse(DomainError):
     message = "A request with this Idempotency-Key is still in progress; retry shortly."
 
 
+class IdempotencyKeyRequired(InvalidRequest):
+    code = "idempotency_key_required"
+    message = "Money-moving requests need an Idempotency-Key header (1 to 255 printable ASCII characters)."
+
+
 class InvalidIdempotencyKey(InvalidRequest):
     code = "invalid_idempotency_key"
     message = "Idempotency-Key must be 1 to 255 printable ASCII characters."
@@ -64,6 +79,22 @@ class InvalidIdempotencyKey(InvalidRequest):
 class HoldNotFound(NotFound):
     code = "hold_not_found"
     message = "No such hold."
+
+
+class HoldOwnedByService(DomainError):
+    """An account key may capture or release only the holds it opened; this one the service opened."""
+
+    code = "hold_owned_by_service"
+    status = 403
+    message = "This hold was opened by the service (or staff): only a service key may capture or release it."
+
+
+class HoldOwnedByAnotherKey(DomainError):
+    """An account key may capture or release only the holds it opened; another key of the account opened this one."""
+
+    code = "hold_owned_by_another_key"
+    status = 403
+    message = "This hold was opened with another API key: only that key or a service key may capture or release it."
 
 
 class HoldNotPending(DomainError):
@@ -99,8 +130,9 @@ class DailyLimitExceeded(DomainError):
     status = 429
     replayable = True
 
-    def __init__(self, *, remaining: Decimal, required: Decimal, resets_at: str) -> None:
-        self.remaining = max(remaining, Decimal(0)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    def __init__(self, *, remaining: Decimal, required: Decimal, resets_at: str, scale: int = 2) -> None:
+        self.remaining = _approximate(max(remaining, Decimal(0)), scale)
+        required = _at_scale(required, scale)
         super().__init__(
             f"Daily limit reached: about {self.remaining} left today, {required} required.",
             remaining=f"{self.remaining}",

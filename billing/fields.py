@@ -65,12 +65,21 @@ def check_scale(params: dict, scale: int, field: str = "amount") -> None:
         raise serializers.ValidationError({field: [serializers.ErrorDetail(message, code=error.code)]}) from error
 
 
-def _depth(value, level: int = 1) -> int:
-    if isinstance(value, dict):
-        return max([level] + [_depth(v, level + 1) for v in value.values()])
-    if isinstance(value, list):
-        return max([level] + [_depth(v, level + 1) for v in value])
-    return level - 1 if level > 1 else 0
+def _depth(value) -> int:
+    """Levels of objects and arrays in `value` (a scalar: 0); iterative, so never a RecursionError."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _has_nul(value) -> bool:

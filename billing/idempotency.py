@@ -1,13 +1,16 @@
 """Stripe-style idempotency for money-moving POSTs.
 
-A request carrying `Idempotency-Key` runs in one transaction that
+Every money-moving POST must carry `Idempotency-Key` (400
+idempotency_key_required without one: a retried request without a key
+would be a second charge). The request runs in one transaction that
 
 1. claims the key with `INSERT ... ON CONFLICT DO NOTHING`. A concurrent
    duplicate blocks on the unique index until the first transaction ends (at
    most IDEMPOTENCY_LOCK_TIMEOUT_MS, then 409 idempotency_key_in_use), and
    then finds the committed record and replays it;
 2. runs the effect (the services join this transaction: no savepoint);
-3. stores the response (status and body) on the claimed row;
+3. stores the response (status and the exact bytes of its body) on the
+   claimed row, so a replay is the first answer byte for byte;
 4. commits effect and record together.
 
 A business decline (`DomainError.replayable`) rolls the whole transaction
@@ -30,12 +33,18 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import OperationalError, transaction
+from django.http import HttpResponse
 from django.utils import timezone
-from rest_framework.response import Response
+from rest_framework.renderers import JSONRenderer
 
 from accounts.models import ApiKey
 from billing import statements
-from billing.exceptions import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidIdempotencyKey
+from billing.exceptions import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyRequired,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+)
 from billing.models import IdempotencyRecord
 from config import metrics
 from config.atomic import services_join
@@ -43,16 +52,20 @@ from config.errors import LOCK_NOT_AVAILABLE, DomainError
 from config.rows import row_update
 
 HEADER = "Idempotency-Key"
-_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
+KEY_MAX_LENGTH = 255
+# Printable ASCII, no spaces; \Z, not $: "$" would let a trailing newline through.
+KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+_KEY_PATTERN = re.compile(KEY_PATTERN.removesuffix("$") + r"\Z")
 REPLAY_HEADER = "Idempotent-Replayed"
 
 Result = tuple[int, dict]
 
 
-def idempotency_key_from(request) -> str | None:
+def idempotency_key_from(request) -> str:
+    """The request's Idempotency-Key; 400 when it is missing or malformed."""
     key = request.headers.get(HEADER)
     if key is None:
-        return None
+        raise IdempotencyKeyRequired()
     if not _KEY_PATTERN.match(key):
         raise InvalidIdempotencyKey()
     return key
@@ -81,8 +94,25 @@ def _claim(*, account_id: int, api_key: ApiKey, key: str, endpoint: str, fingerp
         raise
 
 
-def _replay(record: IdempotencyRecord) -> Response:
-    response = Response(record.response_body, status=record.response_status)
+_RENDERER = JSONRenderer()
+CONTENT_TYPE = "application/json"
+
+
+def _render(body: dict) -> bytes:
+    """The body as the API renders it (DRF's JSONRenderer, the one renderer configured)."""
+    return _RENDERER.render(body)
+
+
+def _answer(content: bytes, status: int) -> HttpResponse:
+    return HttpResponse(content, status=status, content_type=CONTENT_TYPE)
+
+
+def _replay(record: IdempotencyRecord) -> HttpResponse:
+    if record.response_raw is not None:
+        content = bytes(record.response_raw)
+    else:  # a record from before response_raw
+        content = _render(record.response_body)
+    response = _answer(content, record.response_status)
     response[REPLAY_HEADER] = "true"
     return response
 
@@ -102,21 +132,16 @@ def run_idempotent(
     endpoint: str,
     params: dict,
     effect: Callable[[], Result],
-    route: str = "",
-) -> Response:
+    route: str,
+) -> HttpResponse:
     """Run `effect` (which returns (status, body)) at most once per Idempotency-Key.
 
     Keys are scoped to the account the request acts on (`account_id`) and the
     API key. `params` are the request's parameters as the client sent them;
     the same key with different params, or on a different endpoint, is refused.
-    `route` (the URL pattern, no ids) labels the replay metric; default `endpoint`.
+    `route` (the URL pattern, never ids: bounded label values) labels the replay metric.
     """
     key = idempotency_key_from(request)
-    if key is None:
-        with transaction.atomic(), services_join():
-            status, body = effect()
-        return Response(body, status=status)
-
     fingerprint = request_fingerprint(endpoint=endpoint, params=params)
     claim = {
         "account_id": account_id,
@@ -125,7 +150,6 @@ def run_idempotent(
         "endpoint": endpoint,
         "fingerprint": fingerprint,
     }
-    route = route or endpoint
     try:
         with transaction.atomic():
             record_id = _claim(**claim)
@@ -138,13 +162,14 @@ def run_idempotent(
                 if error.replayable:
                     raise _Declined(error) from error
                 raise  # rolls back the claim too: nothing is stored
-            row_update(IdempotencyRecord, record_id, response_status=status, response_body=body)
-        return Response(body, status=status)
+            content = _render(body)
+            row_update(IdempotencyRecord, record_id, response_status=status, response_raw=content)
+        return _answer(content, status)
     except _Declined as declined:
         return _record_decline(claim, declined.error, route=route)
 
 
-def _record_decline(claim: dict, error: DomainError, *, route: str) -> Response:
+def _record_decline(claim: dict, error: DomainError, *, route: str) -> HttpResponse:
     """Store a business decline (402, 429, ...) so that a retry replays it.
 
     The effect's transaction, claim and partial writes included, has been
@@ -152,13 +177,13 @@ def _record_decline(claim: dict, error: DomainError, *, route: str) -> Response:
     is made again in a transaction of its own; if a duplicate claimed the key
     in between, its answer came first and this request replays it.
     """
-    status, body = error.status, error.as_body()
+    status, content = error.status, _render(error.as_body())
     with transaction.atomic():
         record_id = _claim(**claim)
         if record_id is None:
             return _replay_existing(**claim, route=route)
-        row_update(IdempotencyRecord, record_id, response_status=status, response_body=body)
-    return Response(body, status=status)
+        row_update(IdempotencyRecord, record_id, response_status=status, response_raw=content)
+    return _answer(content, status)
 
 
 def _replay_existing(
@@ -169,7 +194,7 @@ def _replay_existing(
     endpoint: str,
     fingerprint: str,
     route: str,
-) -> Response:
+) -> HttpResponse:
     record = IdempotencyRecord.objects.get(account_id=account_id, api_key=api_key, key=key)
     if record.request_hash != fingerprint:
         raise IdempotencyKeyReused()

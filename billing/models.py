@@ -183,6 +183,11 @@ class IdempotencyRecord(models.Model):
     request_hash = models.CharField(max_length=64)
     # Null only inside the claiming transaction; set before it commits.
     response_status = models.PositiveSmallIntegerField(null=True)
+    # The answer's exact bytes (application/json), replayed verbatim: a retry
+    # gets the first response byte for byte, key order and spacing included.
+    response_raw = models.BinaryField(null=True)
+    # Records made before response_raw existed (JSONB: replayed re-rendered,
+    # keys reordered); no longer written.
     response_body = models.JSONField(null=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

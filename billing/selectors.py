@@ -6,7 +6,7 @@ from django.db.models import QuerySet, Sum
 
 from accounts.models import Account, ApiKey
 from accounts.selectors import key_may_see
-from billing.exceptions import HoldNotFound
+from billing.exceptions import HoldNotFound, HoldOwnedByAnotherKey, HoldOwnedByService
 from billing.models import CreditLot, Hold, LedgerEntry, Wallet
 from config.rows import row_find
 
@@ -30,6 +30,25 @@ def hold_get_for_key(*, api_key: ApiKey, public_id: str) -> Hold:
     if hold is None or not key_may_see(api_key, hold.account_id):
         raise HoldNotFound()
     return hold
+
+
+def hold_get_to_resolve(*, api_key: ApiKey, public_id: str) -> Hold:
+    """The hold this key may capture or release: a hold belongs to whoever opened it.
+
+    A service key may resolve any hold. An account key only the holds it
+    opened itself: a hold of another account is 404 (as for reading), one
+    of its own account opened by the service (or by staff, or by another
+    key of the account) is 403. Otherwise an account key could release, or
+    capture at zero, a hold the service opened for a job it meters, and the
+    service's capture would then fail and the usage never be charged.
+    """
+    hold = hold_get_for_key(api_key=api_key, public_id=public_id)
+    if api_key.is_service or hold.actor_api_key_id == api_key.pk:
+        return hold
+    opener = ApiKey.objects.filter(pk=hold.actor_api_key_id).values_list("account_id", flat=True).first()
+    if opener is not None and opener == api_key.account_id:
+        raise HoldOwnedByAnotherKey()
+    raise HoldOwnedByService()
 
 
 def holds_for_account(account: Account) -> QuerySet[Hold]:

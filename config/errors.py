@@ -53,6 +53,19 @@ class InvalidRequest(DomainError):
     status = 400
 
 
+class RequestRejected(DomainError):
+    """A request refused before any view logic: malformed body, bad query, bad cursor.
+
+    Its code is per instance (`duplicate_key`, `invalid_cursor`, ...); `param`
+    names the offending field or query parameter when there is one.
+    """
+
+    def __init__(self, code: str, message: str, *, status: int = 400, **details: Any) -> None:
+        self.code = code
+        self.status = status
+        super().__init__(message, **details)
+
+
 class ServiceUnavailable(DomainError):
     code = "service_unavailable"
     status = 503
@@ -108,13 +121,19 @@ def _flatten_validation(detail: Any, prefix: str = "") -> dict[str, list[dict]]:
     return fields
 
 
+# Field codes that say the request broke the contract's shape rather than
+# gave a bad value: the error's own code is the field's (a client can switch
+# on `unknown_field` without digging into `fields`).
+CONTRACT_CODES = frozenset({"unknown_field", "not_a_string", "not_an_integer"})
+
+
 def validation_error_body(detail: Any) -> dict:
     fields = _flatten_validation(detail)
     first_field, first_errors = next(iter(fields.items()))
     first = first_errors[0]
     return {
         "error": {
-            "code": "validation_error",
+            "code": first["code"] if first["code"] in CONTRACT_CODES else "validation_error",
             "message": f"{first_field}: {first['message']}",
             "param": first_field,
             "fields": fields,

@@ -49,6 +49,9 @@ class NulCharacterMiddleware:
         return self.get_response(request)
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class RequestMetricsMiddleware:
     """Request latency for Prometheus, labelled by URL pattern (not path: bounded cardinality)."""
 
@@ -62,7 +65,9 @@ class RequestMetricsMiddleware:
         route = match.route if match is not None and match.route else "unmatched"
         if route in ("metrics", "healthz"):
             return response  # scrapes and probes would drown the API's numbers
-        REQUEST_LATENCY.labels(method=request.method, route=route, status=str(response.status_code)).observe(
+        # The method is the client's to choose ("FOO" is a valid token): bound it too.
+        method = request.method if request.method in _METHODS else "other"
+        REQUEST_LATENCY.labels(method=method, route=route, status=str(response.status_code)).observe(
             time.perf_counter() - started
         )
         return response

@@ -33,9 +33,10 @@ MONEY_CEILING = Decimal(10) ** (MONEY_DIGITS - MONEY_PLACES)
 
 # At most 30 digits either side of the point: bounds the work Decimal() does
 # on a hostile string; anything that long is past the ceiling anyway.
-_PLAIN = re.compile(r"^[0-9]{1,30}(\.[0-9]{1,30})?$")
-_PLAIN_SIGNED = re.compile(r"^-?[0-9]{1,30}(\.[0-9]{1,30})?$")
-_ZERO = re.compile(r"^0+(\.0+)?$")
+# \Z, not $: "$" also matches before a final newline, and "1\n" is not an amount.
+_PLAIN = re.compile(r"^[0-9]{1,30}(\.[0-9]{1,30})?\Z")
+_PLAIN_SIGNED = re.compile(r"^-?[0-9]{1,30}(\.[0-9]{1,30})?\Z")
+_ZERO = re.compile(r"^0+(\.0+)?\Z")
 
 
 def MoneyField(**kwargs) -> models.DecimalField:  # noqa: N802 - reads like a field class
@@ -110,3 +111,14 @@ def money_parse(
 
 def _zero(scale: int | None) -> Decimal:
     return Decimal(0) if scale is None else Decimal(0).quantize(Decimal(1).scaleb(-scale))
+
+
+def decimal_text(value: Decimal) -> str:
+    """A rate (a unit price) as the API shows it: plain notation, no trailing zeros ("0.25", "3", "0.00015").
+
+    Amounts are shown at their credit type's scale; a unit price is not an
+    amount (it is per 1K tokens or per unit, and may be finer than the
+    scale), so it keeps exactly the digits it has, like Stripe's
+    `unit_amount_decimal`.
+    """
+    return format(value.normalize(), "f")

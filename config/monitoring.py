@@ -32,11 +32,27 @@ def _registry():
 
 @require_GET
 def metrics_view(request):
+    """Prometheus metrics: with the bearer token, or open only when configured so.
+
+    Closed by default: metrics are about the business (volumes, refusals,
+    routes), not for the world. With `CREDITLEDGER_METRICS_TOKEN` the scrape
+    must send it (401 otherwise); `CREDITLEDGER_METRICS_PUBLIC=true` opens it;
+    with neither the endpoint answers 404 and says how to turn it on.
+    """
     token = settings.CREDITLEDGER_METRICS_TOKEN
     if token:
         supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(supplied.encode(), token.encode()):
-            return HttpResponse("Unauthorized\n", status=401, content_type="text/plain")
+            response = HttpResponse("Unauthorized\n", status=401, content_type="text/plain")
+            response["WWW-Authenticate"] = "Bearer"
+            return response
+    elif not settings.CREDITLEDGER_METRICS_PUBLIC:
+        return HttpResponse(
+            "/metrics is off: set CREDITLEDGER_METRICS_TOKEN (scrape with Authorization: Bearer <token>) "
+            "or CREDITLEDGER_METRICS_PUBLIC=true.\n",
+            status=404,
+            content_type="text/plain",
+        )
     return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
 
 

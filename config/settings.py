@@ -241,9 +241,15 @@ CREDITLEDGER_RECONCILE_MAX_RECORDED = env.int("CREDITLEDGER_RECONCILE_MAX_RECORD
 CREDITLEDGER_OUTBOX_MAX_ATTEMPTS = env.int("CREDITLEDGER_OUTBOX_MAX_ATTEMPTS", default=10)
 CREDITLEDGER_OUTBOX_BACKOFF_S = env.int("CREDITLEDGER_OUTBOX_BACKOFF_S", default=30)
 CREDITLEDGER_OUTBOX_LEASE_S = env.int("CREDITLEDGER_OUTBOX_LEASE_S", default=300)
-# /metrics: open by default (bind it to an internal network); when set,
-# Prometheus must send `Authorization: Bearer <token>`.
+# /metrics is closed by default (404): set a token, which Prometheus sends as
+# `Authorization: Bearer <token>`, or open it explicitly with
+# CREDITLEDGER_METRICS_PUBLIC=true (then bind it to an internal network).
 CREDITLEDGER_METRICS_TOKEN = env.str("CREDITLEDGER_METRICS_TOKEN", default="")
+CREDITLEDGER_METRICS_PUBLIC = env.bool("CREDITLEDGER_METRICS_PUBLIC", default=False)
+if CREDITLEDGER_METRICS_TOKEN and CREDITLEDGER_METRICS_PUBLIC:
+    raise ImproperlyConfigured(
+        "Set CREDITLEDGER_METRICS_TOKEN or CREDITLEDGER_METRICS_PUBLIC=true, not both: is /metrics open or not?"
+    )
 for _name in ("CREDITLEDGER_BALANCE_CACHE_TTL_S", "CREDITLEDGER_OUTBOX_MAX_ATTEMPTS", "CREDITLEDGER_OUTBOX_LEASE_S"):
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be at least 1.")

@@ -14,6 +14,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.lists import list_body, query_params_validate
+from config.money import decimal_text
 from config.serializers import InputSerializer
 from pricing.exceptions import InvalidUsage
 from pricing.models import KEY_MAX_LENGTH, KEY_PATTERN
@@ -101,8 +103,12 @@ def priced_usage_validate(attrs: dict, *, amount_allowed: bool) -> dict:
 
 
 class QuoteInput(PricedUsageInput):
-    """The body of a priced charge; fields that do not affect the price are ignored."""
+    """The body of a priced charge; the charge's fields that do not affect the price are ignored.
 
+    Any other field is refused (`unknown_field`), as everywhere.
+    """
+
+    ignored_fields = frozenset({"account", "task_id", "route", "description", "metadata"})
     credit_type = serializers.CharField(max_length=32, required=False)
 
     def validate(self, attrs: dict) -> dict:
@@ -165,10 +171,10 @@ def price_row_body(row: CatalogueRow) -> dict:
         "version": row.version.version if row.version else None,
         "effective_from": row.effective_from.isoformat() if row.effective_from else None,
         "is_free": row.is_free,
-        "per_request": format(row.per_request.normalize(), "f"),
-        "per_1k_input_tokens": format(row.per_1k_input_tokens.normalize(), "f"),
-        "per_1k_output_tokens": format(row.per_1k_output_tokens.normalize(), "f"),
-        "per_unit": format(row.per_unit.normalize(), "f"),
+        "per_request": decimal_text(row.per_request),
+        "per_1k_input_tokens": decimal_text(row.per_1k_input_tokens),
+        "per_1k_output_tokens": decimal_text(row.per_1k_output_tokens),
+        "per_unit": decimal_text(row.per_unit),
         "unit_name": row.unit_name,
         "env_variable": row.env_variable or None,
         "shadowed_by": row.shadowed_by or None,
@@ -178,7 +184,9 @@ def price_row_body(row: CatalogueRow) -> dict:
 PriceListOutput = inline_serializer(
     name="PriceList",
     fields={
-        "object": serializers.CharField(),
+        "object": serializers.ChoiceField(choices=["list"]),
+        "has_more": serializers.BooleanField(help_text="Always false: the catalogue is one page."),
+        "next_cursor": serializers.CharField(allow_null=True, help_text="Always null."),
         "data": inline_serializer(
             name="PriceEntry",
             many=True,
@@ -213,14 +221,9 @@ class PriceListView(APIView):
         responses={200: PriceListOutput},
     )
     def get(self, request):
+        query_params_validate(request, ("credit_type",))
         rows = prices_current()
         if "credit_type" in request.query_params:
             code = credit_type_get(request.query_params["credit_type"]).code  # 404 credit_type_not_found
             rows = [row for row in rows if row.credit_type.code == code]
-        return Response(
-            {
-                "object": "list",
-                "data": [price_row_body(r) for r in rows],
-                "aliases": dict(sorted(aliases_all().items())),
-            }
-        )
+        return Response(list_body([price_row_body(r) for r in rows], aliases=dict(sorted(aliases_all().items()))))

@@ -11,16 +11,16 @@ from __future__ import annotations
 import django_filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsServiceKey
 from accounts.selectors import accounts_visible_to
 from billing.api import LedgerEntryOutput
-from billing.api_kit import IDEMPOTENCY_HEADER, LedgerCursorPagination, MoneyPostView, money, resolve_account
+from billing.api_kit import IDEMPOTENCY_HEADER, MoneyPostView, StrictListView, money, resolve_account
 from billing.fields import AmountField, MetadataField, check_scale, text_field
 from config.filters import UtcIsoDateTimeFilter
+from config.lists import query_params_validate
 from config.serializers import InputSerializer
 from refunds import services
 from refunds.models import RefundLog
@@ -115,11 +115,10 @@ class RefundFilter(django_filters.FilterSet):
         fields = ["reason", "api_route", "credit_type", "since", "until"]
 
 
-class AccountRefundsView(ListAPIView):
+class AccountRefundsView(StrictListView):
     """An account's refund history, newest first, cursor-paginated."""
 
     serializer_class = RefundOutput
-    pagination_class = LedgerCursorPagination
     filterset_class = RefundFilter
     queryset = RefundLog.objects.none()
 
@@ -178,6 +177,7 @@ class RefundStatsView(APIView):
         responses={200: RefundStatsOutput},
     )
     def get(self, request):
+        query_params_validate(request, RefundStatsInput._declared_fields)
         data = RefundStatsInput(data=request.query_params)
         data.is_valid(raise_exception=True)
         queryset = RefundLog.objects.all()

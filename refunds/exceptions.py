@@ -42,8 +42,9 @@ class RefundExceedsCharge(DomainError):
 class ChargeFullyRefunded(RefundExceedsCharge):
     code = "charge_fully_refunded"
 
-    def __init__(self) -> None:
+    def __init__(self, *, quantum: Decimal = Decimal(1)) -> None:
         super().__init__(
             refundable=Decimal(0), requested=Decimal(0), message="This charge has already been refunded in full."
         )
-        self.details = {"refundable": "0"}
+        # At the credit type's scale, like every amount the API shows ("0.00").
+        self.details = {"refundable": format(Decimal(0).quantize(quantum), "f")}

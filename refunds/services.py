@@ -63,7 +63,7 @@ def refund_issue(
         # committed (and is counted here) or waits for us.
         refundable = (-charge.amount - charge_refunded_total(charge)).quantize(credit_type.quantum)
         if refundable <= 0:
-            raise ChargeFullyRefunded()
+            raise ChargeFullyRefunded(quantum=credit_type.quantum)
         value = refundable if requested is None else requested
         if value > refundable:
             raise RefundExceedsCharge(refundable=refundable, requested=value)

@@ -66,9 +66,9 @@ def _is_transactional(request) -> bool:
 
 @pytest.fixture
 def api_client():
-    from rest_framework.test import APIClient
+    from tests.client import KeyedAPIClient
 
-    return APIClient()
+    return KeyedAPIClient()
 
 
 os.environ.setdefault("CREDITLEDGER_TESTING", "1")

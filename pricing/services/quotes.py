@@ -38,6 +38,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from config import metrics
+from config.money import decimal_text
 from pricing.exceptions import InvalidPriceKey, PriceNotConfigured, PricingAnomaly
 from pricing.models import KEY_MAX_LENGTH, KEY_PATTERN, UNIT_PRICE_FIELDS, CreditType, Price
 from pricing.selectors import catalogue_snapshot, credit_type_get, env_price_get
@@ -66,8 +67,8 @@ class UnitPrices:
         return cls(**{name: getattr(price, name) for name in UNIT_PRICE_FIELDS}, unit_name=price.unit_name)
 
     def as_json(self) -> dict[str, str]:
-        """Decimal strings, never floats: stored on ledger entries as the exact prices used."""
-        body = {name: format(getattr(self, name), "f") for name in UNIT_PRICE_FIELDS}
+        """Decimal strings, never floats, without trailing zeros: stored on ledger entries as the exact prices used."""
+        body = {name: decimal_text(getattr(self, name)) for name in UNIT_PRICE_FIELDS}
         body["unit_name"] = self.unit_name
         return body
 

@@ -1,11 +1,11 @@
 """Authentication, the accounts API, and isolation between accounts."""
 
 import pytest
-from rest_framework.test import APIClient
 
 from accounts.models import ApiKey
 from accounts.services import api_key_revoke
 from billing.models import LedgerEntry
+from tests.client import KeyedAPIClient as APIClient
 from tests.factories import AccountFactory, account_key, funded_account, service_key
 
 pytestmark = pytest.mark.django_db

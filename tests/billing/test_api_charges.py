@@ -94,16 +94,17 @@ def test_transactions_are_cursor_paginated_and_filterable(service):
             "/api/v1/charges", {"account": account.public_id, "amount": "1", "task_id": f"t{i}"}, format="json"
         )
     page = service.get(f"/api/v1/accounts/{account.public_id}/transactions?limit=2").json()
-    assert len(page["results"]) == 2 and page["next"]
-    assert page["results"][0]["task_id"] == "t4"
-    second = service.get(page["next"]).json()
-    assert [e["task_id"] for e in second["results"]] == ["t2", "t1"]
+    assert page["object"] == "list" and len(page["data"]) == 2 and page["has_more"] is True
+    assert page["data"][0]["task_id"] == "t4"
+    url = f"/api/v1/accounts/{account.public_id}/transactions?limit=2&cursor={page['next_cursor']}"
+    second = service.get(url).json()
+    assert [e["task_id"] for e in second["data"]] == ["t2", "t1"]
     grants = service.get(f"/api/v1/accounts/{account.public_id}/transactions?kind=grant").json()
-    assert [e["kind"] for e in grants["results"]] == ["grant"]
+    assert [e["kind"] for e in grants["data"]] == ["grant"]
     by_task = service.get(f"/api/v1/accounts/{account.public_id}/transactions?task_id=t3").json()
-    assert [e["task_id"] for e in by_task["results"]] == ["t3"]
+    assert [e["task_id"] for e in by_task["data"]] == ["t3"]
     future = service.get(f"/api/v1/accounts/{account.public_id}/transactions?created_after=2999-01-01T00:00:00Z").json()
-    assert future["results"] == []
+    assert future["data"] == []
 
 
 def test_bad_filter_is_400(service):

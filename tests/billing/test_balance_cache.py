@@ -16,10 +16,10 @@ import redis
 from django.conf import settings
 from django.db import connection
 from django.test import override_settings
-from rest_framework.test import APIClient
 
 from billing.models import Wallet
 from billing.services import Actor, grant_create, hold_create
+from tests.client import KeyedAPIClient as APIClient
 from tests.factories import default_credit_type, funded_account, service_key
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -136,9 +136,9 @@ def test_account_holds_lists_newest_first_and_filters_by_status(service):
     first = open_hold(service, account, "1.00")
     second = open_hold(service, account, "2.00")
     service.post(f"/api/v1/holds/{first['id']}/release", {}, format="json")
-    listed = service.get(f"/api/v1/accounts/{account.public_id}/holds").json()["results"]
+    listed = service.get(f"/api/v1/accounts/{account.public_id}/holds").json()["data"]
     assert [h["id"] for h in listed] == [second["id"], first["id"]]
-    pending = service.get(f"/api/v1/accounts/{account.public_id}/holds?status=pending").json()["results"]
+    pending = service.get(f"/api/v1/accounts/{account.public_id}/holds?status=pending").json()["data"]
     assert [h["id"] for h in pending] == [second["id"]]
 
 
@@ -183,7 +183,11 @@ def test_bad_usage_is_a_field_error_before_anything_is_held(service, field, usag
         )
     assert response.status_code == 400
     error = response.json()["error"]
-    assert error["code"] == "validation_error" and error["param"] == param
+    # An unknown name is a contract error: the error's own code is the field's.
+    assert (
+        error["code"] == (code if code in {"unknown_field", "not_an_integer"} else "validation_error")
+        and error["param"] == param
+    )
     assert error["fields"][param][0]["code"] == code
 
 
@@ -198,3 +202,79 @@ def test_a_hold_shows_its_usage_as_the_client_sent_it(service):
     assert hold["estimated_usage"] == {"input_tokens": 10}
     captured = service.post(f"/api/v1/holds/{hold['id']}/capture", {"usage": {"output_tokens": 0}}, format="json")
     assert captured.json()["capture_usage"] == {"output_tokens": 0}
+
+
+# --- a hold belongs to whoever opened it -------------------------------------------------
+
+
+def keyed_client(secret: str):
+    from tests.client import KeyedAPIClient
+
+    client = KeyedAPIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return client
+
+
+@pytest.mark.parametrize("action", ["release", "capture"])
+def test_an_account_key_cannot_resolve_a_hold_the_service_opened(service, action):
+    account = funded_account("20.00")
+    hold = open_hold(service, account, "10.00")
+    _, secret = account_key(account)
+    body = {"amount": "0"} if action == "capture" else {}
+    response = keyed_client(secret).post(f"/api/v1/holds/{hold['id']}/{action}", body, format="json")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "hold_owned_by_service"
+    assert Hold.objects.get(public_id=hold["id"]).status == Hold.Status.PENDING
+    # The service's own capture still charges the usage.
+    captured = service.post(f"/api/v1/holds/{hold['id']}/capture", {"amount": "4.00"}, format="json")
+    assert captured.status_code == 200 and captured.json()["captured_amount"] == "4.00"
+
+
+def test_an_account_key_cannot_resolve_a_hold_staff_or_a_job_opened(service):
+    from tests.factories import hold_for
+
+    account = funded_account("20.00")
+    hold = hold_for(account, "5.00")  # Actor.system(): no API key
+    _, secret = account_key(account)
+    response = keyed_client(secret).post(f"/api/v1/holds/{hold.public_id}/release", {}, format="json")
+    assert response.status_code == 403 and response.json()["error"]["code"] == "hold_owned_by_service"
+
+
+@pytest.mark.parametrize("action", ["release", "capture"])
+def test_an_account_key_resolves_the_holds_it_opened(action):
+    account = funded_account("20.00")
+    _, secret = account_key(account)
+    client = keyed_client(secret)
+    hold = open_hold(client, account, "10.00")
+    body = {"amount": "3.00"} if action == "capture" else {}
+    response = client.post(f"/api/v1/holds/{hold['id']}/{action}", body, format="json")
+    assert response.status_code == 200
+    assert response.json()["status"] == ("captured" if action == "capture" else "released")
+
+
+def test_a_service_key_resolves_a_hold_an_account_key_opened(service):
+    account = funded_account("20.00")
+    _, secret = account_key(account)
+    hold = open_hold(keyed_client(secret), account, "10.00")
+    response = service.post(f"/api/v1/holds/{hold['id']}/release", {}, format="json")
+    assert response.status_code == 200 and response.json()["status"] == "released"
+
+
+def test_another_key_of_the_same_account_cannot_resolve_the_hold(service):
+    account = funded_account("20.00")
+    _, first = account_key(account)
+    _, second = account_key(account)
+    hold = open_hold(keyed_client(first), account, "10.00")
+    response = keyed_client(second).post(f"/api/v1/holds/{hold['id']}/release", {}, format="json")
+    assert response.status_code == 403 and response.json()["error"]["code"] == "hold_owned_by_another_key"
+
+
+def test_another_accounts_hold_is_still_404(service):
+    account, other = funded_account("20.00"), funded_account("20.00")
+    hold = open_hold(service, other, "10.00")
+    _, secret = account_key(account)
+    response = keyed_client(secret).post(f"/api/v1/holds/{hold['id']}/release", {}, format="json")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "hold_not_found"
+    # Reading follows the account: the owner's account key may still see the service's hold.
+    _, owner = account_key(other)
+    assert keyed_client(owner).get(f"/api/v1/holds/{hold['id']}").status_code == 200

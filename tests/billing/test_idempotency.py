@@ -3,9 +3,9 @@
 from decimal import Decimal
 
 import pytest
-from rest_framework.test import APIClient
 
 from billing.models import IdempotencyRecord, LedgerEntry, Wallet
+from tests.client import KeyedAPIClient as APIClient
 from tests.concurrency import run_concurrently
 from tests.factories import funded_account, service_key
 
@@ -236,3 +236,42 @@ def test_keys_are_scoped_to_the_account_so_the_same_key_on_another_account_is_an
     assert first.json()["account"] == alice.public_id and other.json()["account"] == bob.public_id
     assert IdempotencyRecord.objects.get(account=alice, key="shared-key").response_status == 201
     assert IdempotencyRecord.objects.get(account=bob, key="shared-key").response_status == 201
+
+
+@pytest.mark.django_db
+def test_a_replay_is_the_first_answer_byte_for_byte():
+    _, secret = service_key()
+    client = client_for(secret)
+    account = funded_account("10.00")
+    # Keys a JSONB column would reorder (it sorts by length, then bytes) and text it would re-escape.
+    extra = {"metadata": {"zz": 1, "a": "ünïcode \u2028", "mm": [3, 2, 1], "b": {"y": 1, "x": 2}}, "task_id": "t-1"}
+    first = charge(client, account, key="bytes-1", **extra)
+    again = charge(client, account, key="bytes-1", **extra)
+    assert first.status_code == again.status_code == 201
+    assert again.content == first.content
+    assert again["Content-Type"] == first["Content-Type"] == "application/json"
+    assert again["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first
+    record = IdempotencyRecord.objects.get(key="bytes-1")
+    assert bytes(record.response_raw) == first.content
+
+
+@pytest.mark.django_db
+def test_a_replayed_decline_is_byte_for_byte_too():
+    _, secret = service_key()
+    client = client_for(secret)
+    account = funded_account("1.00")
+    first = charge(client, account, amount="5.00", key="bytes-402")
+    again = charge(client, account, amount="5.00", key="bytes-402")
+    assert first.status_code == again.status_code == 402
+    assert again.content == first.content and again["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.django_db
+def test_a_record_from_before_raw_bytes_still_replays():
+    _, secret = service_key()
+    client = client_for(secret)
+    account = funded_account("10.00")
+    first = charge(client, account, key="legacy-1")
+    IdempotencyRecord.objects.filter(key="legacy-1").update(response_raw=None, response_body=first.json())
+    again = charge(client, account, key="legacy-1")
+    assert again.status_code == 201 and again.json() == first.json()

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import sentry_sdk
 from celery import shared_task
 from django.test import Client, override_settings
 from prometheus_client import REGISTRY
-from rest_framework.test import APIClient
 
 from billing.services import Actor, hold_create, hold_release
 from config.sentry import REDACTED, scrub_event
+from tests.client import KeyedAPIClient as APIClient
 from tests.factories import default_credit_type, funded_account, hold_for, service_key
 from tests.sentry_capture import sentry_events  # noqa: F401 - fixture
 
@@ -28,6 +32,12 @@ def service() -> APIClient:
 
 
 # --- /metrics ------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _metrics_open(settings):
+    """The tests below scrape /metrics: open it (it is closed by default)."""
+    settings.CREDITLEDGER_METRICS_PUBLIC = True
 
 
 @pytest.mark.django_db(transaction=True)
@@ -106,7 +116,31 @@ def test_metrics_endpoint_exposes_the_ledger_counters(client):
 
 
 @pytest.mark.django_db
-@override_settings(CREDITLEDGER_METRICS_TOKEN="scrape-secret")
+@override_settings(CREDITLEDGER_METRICS_PUBLIC=False)
+def test_metrics_are_closed_by_default(client):
+    response = client.get("/metrics")
+    assert response.status_code == 404
+    assert b"CREDITLEDGER_METRICS_TOKEN" in response.content
+    assert b"creditledger_" not in response.content
+
+
+def test_metrics_are_closed_unless_the_environment_opens_them():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CREDITLEDGER_METRICS_")}
+    code = "import config.settings as s; print(s.CREDITLEDGER_METRICS_PUBLIC, repr(s.CREDITLEDGER_METRICS_TOKEN))"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["False", "''"], result.stderr
+
+
+def test_a_token_and_public_metrics_together_fail_at_start_up():
+    env = {**os.environ, "CREDITLEDGER_METRICS_TOKEN": "t", "CREDITLEDGER_METRICS_PUBLIC": "true"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import config.settings"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0 and "not both" in result.stderr
+
+
+@pytest.mark.django_db
+@override_settings(CREDITLEDGER_METRICS_TOKEN="scrape-secret", CREDITLEDGER_METRICS_PUBLIC=False)
 def test_metrics_token_is_required_when_configured(client):
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
@@ -190,3 +224,27 @@ def test_a_failing_scheduled_task_is_reported_to_sentry(sentry_events):  # noqa:
     failing_scheduled_task.apply()
     values = [v.get("value") for event in sentry_events for v in event.get("exception", {}).get("values", [])]
     assert "the scheduled job broke" in values
+
+
+@pytest.mark.django_db
+def test_no_label_value_is_ever_an_id_or_a_client_chosen_string(service):
+    account = funded_account("10.00")
+    hold = hold_for(account, "2.00")
+    for _ in range(2):  # the second is a replay
+        service.post(
+            f"/api/v1/holds/{hold.public_id}/capture", {"amount": "1.00"}, format="json", HTTP_IDEMPOTENCY_KEY="c1"
+        )
+    service.get(f"/api/v1/accounts/{account.public_id}/transactions")
+    service.get(f"/api/v1/holds/{hold.public_id}")
+    service.get("/api/v1/no/such/path/acc_123")
+    service.generic("FROBNICATE", f"/api/v1/accounts/{account.public_id}")
+    values = {
+        value
+        for metric in REGISTRY.collect()
+        if metric.name.startswith("creditledger_")
+        for sample in metric.samples
+        for value in sample.labels.values()
+    }
+    ids = (account.public_id, hold.public_id, "acc_123", "FROBNICATE")
+    assert not [v for v in values if any(part in v for part in ids)], values
+    assert "other" in values  # the unknown method's label

@@ -36,10 +36,11 @@ def test_priced_charge_records_key_version_and_usage(service):
         "version": 1,
         "source": "database",
         "unit_prices": {
-            "per_request": "0.000000000",
-            "per_1k_input_tokens": "2.500000000",
-            "per_1k_output_tokens": "10.000000000",
-            "per_unit": "0.000000000",
+            # Unit prices are rates, not amounts: exact, without trailing zeros (docs/api.md).
+            "per_request": "0",
+            "per_1k_input_tokens": "2.5",
+            "per_1k_output_tokens": "10",
+            "per_unit": "0",
             "unit_name": "",
         },
         "usage": {"input_tokens": 1000, "output_tokens": 500, "units": 0, "requests": 0},
@@ -149,7 +150,7 @@ def test_a_priced_charge_is_idempotent(service):
         ({"key": "openai/gpt-4o", "usage": {"tokens": 10}}, "usage.tokens", "unknown_field"),
         ({"key": "openai/gpt-4o", "usage": [1, 2]}, "usage", "not_an_object"),
         ({"key": "bad key!", "usage": {}}, "key", "invalid_key"),
-        ({"key": 12, "usage": {}}, "key", "invalid_key"),
+        ({"key": 12, "usage": {}}, "key", "not_a_string"),
     ],
 )
 def test_bad_priced_charge_input_is_a_400_with_a_code(service, body, param, code):
@@ -158,7 +159,11 @@ def test_bad_priced_charge_input_is_a_400_with_a_code(service, body, param, code
     response = charge(service, account, **body)
     assert response.status_code == 400, response.json()
     error = response.json()["error"]
-    assert error["code"] == "validation_error" and error["param"] == param
+    # Contract errors (an unknown name, a number for text) carry the field's code as their own.
+    assert error["code"] == (
+        code if code in {"unknown_field", "not_a_string", "not_an_integer"} else "validation_error"
+    )
+    assert error["param"] == param
     assert error["fields"][param][0]["code"] == code
 
 

@@ -134,7 +134,7 @@ def test_a_price_changed_while_8_threads_charge_prices_each_charge_by_exactly_on
         version = versions[entry.price_version_id]  # every charge names one version...
         expected = amount_round(amount_exact(UnitPrices.of(version), usage), credit_type.scale)
         assert -entry.amount == expected  # ...and is priced by exactly that version
-        assert entry.unit_prices["per_1k_input_tokens"] == format(version.per_1k_input_tokens, "f")
+        assert Decimal(entry.unit_prices["per_1k_input_tokens"]) == version.per_1k_input_tokens
     used = {e.price_version_id for e in entries}
     assert len(used) == 2  # charges after the change (second half of every thread) use the new version
     newest = max(versions.values(), key=lambda p: p.version)

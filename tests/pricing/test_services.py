@@ -319,7 +319,7 @@ def test_a_charge_from_a_quote_records_key_version_and_usage():
     assert (entry.price_key, entry.resolved_key, entry.price_version) == ("gpt-4o", "openai/gpt-4o-2024-08-06", price)
     assert entry.price_source == "database"
     assert entry.usage == {"input_tokens": 1000, "output_tokens": 500, "units": 0, "requests": 0}
-    assert entry.unit_prices["per_1k_input_tokens"] == "2.500000000"
+    assert entry.unit_prices["per_1k_input_tokens"] == "2.5"
 
 
 def test_an_out_of_bounds_env_price_fails_the_system_check(settings):

@@ -54,7 +54,7 @@ def test_seed_003_flow_timeout_refunded_success_not_and_history_and_stats_show_i
     assert body["refund_entry"]["kind"] == "refund" and body["refund_entry"]["related_entry"] == failed["id"]
     assert Wallet.objects.get(account=account).balance == Decimal("9.00")
 
-    history = service.get(f"/api/v1/accounts/{account.public_id}/refunds").json()["results"]
+    history = service.get(f"/api/v1/accounts/{account.public_id}/refunds").json()["data"]
     assert [(r["charge"], r["reason"], r["error_message"]) for r in history] == [
         (failed["id"], "timeout", "Backend timed out after 60s")
     ]
@@ -92,7 +92,7 @@ def test_refund_is_idempotent_by_key(service):
 
 def test_refusing_a_grant_answers_not_a_charge(service):
     account = funded_account("10.00")
-    grant = service.get(f"/api/v1/accounts/{account.public_id}/transactions").json()["results"][0]
+    grant = service.get(f"/api/v1/accounts/{account.public_id}/transactions").json()["data"][0]
     response = refund(service, grant["id"], reason="other")
     assert response.status_code == 422 and response.json()["error"]["code"] == "not_a_charge"
 
