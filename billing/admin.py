@@ -11,10 +11,13 @@ the same way (refunds/admin.py).
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import quote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.functional import cached_property
+from django.utils.html import format_html
 
 from accounts import admin as accounts_admin
 from accounts.models import Account
@@ -30,7 +33,9 @@ from billing.models import (
     Wallet,
 )
 from billing.services import Actor, adjustment_create, grant_create
+from config.admin_money import MoneyFormMixin, money_column
 from config.errors import DomainError
+from config.money import money_display
 
 
 class EstimatedCountPaginator(Paginator):
@@ -67,15 +72,15 @@ class ReadOnlyAdminMixin:
 
 class WalletInline(admin.TabularInline):
     model = Wallet
-    fields = ["credit_type", "balance", "held", "available", "updated_at"]
+    fields = ["credit_type", "balance_money", "held_money", "available_money", "updated_at"]
     readonly_fields = fields
     extra = 0
     can_delete = False
     show_change_link = True
 
-    @admin.display(description="available")
-    def available(self, wallet: Wallet):
-        return wallet.available
+    balance_money = money_column("balance")
+    held_money = money_column("held")
+    available_money = money_column("available", value=lambda wallet: wallet.available)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -94,22 +99,21 @@ def _money_action(modeladmin, request, queryset, *, form_class, permission, titl
         raise PermissionDenied
     form = form_class(request.POST if "apply" in request.POST else None)
     if "apply" in request.POST and form.is_valid():
-        done = 0
+        data = form.cleaned_data
+        credit_type = data["credit_type"]
         for account in queryset:
             try:
-                data = form.cleaned_data
-                service(
+                entry = service(
                     account=account,
-                    credit_type=data["credit_type"],
+                    credit_type=credit_type,
                     amount=data["amount"],
                     reason=data["reason"],
                     actor=Actor(user=request.user),
                 )
-                done += 1
             except DomainError as error:
                 modeladmin.message_user(request, f"{account}: {error.message}", messages.ERROR)
-        if done:
-            modeladmin.message_user(request, f"{title}: done for {done} account(s).", messages.SUCCESS)
+                continue
+            modeladmin.message_user(request, _money_done(modeladmin, title, entry, account), messages.SUCCESS)
         return None
     context = {
         **modeladmin.admin_site.each_context(request),
@@ -121,6 +125,29 @@ def _money_action(modeladmin, request, queryset, *, form_class, permission, titl
         "opts": modeladmin.model._meta,
     }
     return TemplateResponse(request, "admin/billing/money_action.html", context)
+
+
+def _money_done(modeladmin, title: str, entry: LedgerEntry, account: Account):
+    """ "Granted 25.00 credits to acc_… (name): balance 525.00 (txn_…)", with links to the account and the entry."""
+    site = modeladmin.admin_site.name
+    credit_type = entry.credit_type
+    account_link = format_html(
+        '<a href="{}">{}</a> ({})',
+        reverse("admin:accounts_account_change", args=[quote(account.pk)], current_app=site),
+        account.public_id,
+        account.name or account.external_id,
+    )
+    amount = f"{money_display(entry.amount, credit_type)} {credit_type.code}"
+    done = format_html("Granted {} to {}", amount, account_link)
+    if not title.startswith("Grant"):
+        done = format_html("Adjusted {} by {}", account_link, amount)
+    return format_html(
+        '{}: balance {} (<a href="{}">{}</a>).',
+        done,
+        money_display(entry.balance_after, credit_type),
+        reverse("admin:billing_ledgerentry_change", args=[quote(entry.pk)], current_app=site),
+        entry.public_id,
+    )
 
 
 class AccountWalletAdmin(accounts_admin.AccountAdmin):
@@ -164,28 +191,39 @@ admin.site.register(Account, AccountWalletAdmin)
 
 @admin.register(Wallet)
 class WalletAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["account", "credit_type", "balance", "held", "available_display", "updated_at"]
+    list_display = ["account", "credit_type", "balance_money", "held_money", "available_money", "updated_at"]
     list_select_related = ["account", "credit_type"]
     list_filter = ["credit_type"]
     search_fields = ["account__public_id", "account__external_id", "account__email"]
     autocomplete_fields = ["account"]
+    fields = [
+        "account",
+        "credit_type",
+        "balance_money",
+        "held_money",
+        "available_money",
+        "lot_balance_money",
+        "updated_at",
+    ]
+    readonly_fields = fields
 
-    @admin.display(description="available")
-    def available_display(self, wallet: Wallet):
-        return wallet.available
+    balance_money = money_column("balance")
+    held_money = money_column("held")
+    available_money = money_column("available", value=lambda wallet: wallet.available)
+    lot_balance_money = money_column("lot_balance", description="in grant lots")
 
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    # Kind, amount and balance come first after the id, so they are on screen at 1366 px.
     list_display = [
         "public_id",
-        "created_at",
-        "account",
-        "credit_type",
         "kind",
-        "amount",
-        "balance_after",
-        "task_id",
+        "amount_money",
+        "balance_after_money",
+        "credit_type",
+        "account",
+        "created_at",
         "route",
         "actor_display",
     ]
@@ -213,8 +251,8 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "wallet",
         "credit_type",
         "kind",
-        "amount",
-        "balance_after",
+        "amount_money",
+        "balance_after_money",
         "related_entry",
         "task_id",
         "route",
@@ -225,6 +263,9 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "actor_user",
     ]
     readonly_fields = fields
+
+    amount_money = money_column("amount")
+    balance_after_money = money_column("balance_after", description="balance after")
 
     @admin.display(description="actor")
     def actor_display(self, entry: LedgerEntry) -> str:
@@ -245,8 +286,8 @@ class HoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "account",
         "credit_type",
         "status",
-        "amount",
-        "captured_amount",
+        "amount_money",
+        "captured_amount_money",
         "on_expiry",
         "expires_at",
         "task_id",
@@ -264,9 +305,9 @@ class HoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "account",
         "wallet",
         "credit_type",
-        "amount",
-        "captured_amount",
-        "requested_amount",
+        "amount_money",
+        "captured_amount_money",
+        "requested_amount_money",
         "capture_entry",
         "on_expiry",
         "expires_at",
@@ -286,6 +327,10 @@ class HoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
 
+    amount_money = money_column("amount")
+    captured_amount_money = money_column("captured_amount", description="captured")
+    requested_amount_money = money_column("requested_amount", description="requested amount")
+
 
 # --- lots and daily limits -------------------------------------------------------
 
@@ -294,8 +339,10 @@ class HoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class CreditLotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Grants with a priority or an expiry, and what is left of them."""
 
-    list_display = ["id", "wallet", "amount", "remaining", "priority", "expires_at", "created_at"]
+    list_display = ["id", "wallet", "amount_money", "remaining_money", "priority", "expires_at", "created_at"]
     list_select_related = ["wallet__account", "wallet__credit_type"]
+    amount_money = money_column("amount", credit_type="wallet__credit_type")
+    remaining_money = money_column("remaining", credit_type="wallet__credit_type")
     list_filter = [("expires_at", admin.DateFieldListFilter), "wallet__credit_type"]
     search_fields = ["=wallet__account__public_id", "=wallet__account__external_id", "=entry__public_id"]
     paginator = EstimatedCountPaginator
@@ -303,10 +350,11 @@ class CreditLotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(DailyLimitOverride)
-class DailyLimitOverrideAdmin(admin.ModelAdmin):
+class DailyLimitOverrideAdmin(MoneyFormMixin, admin.ModelAdmin):
     """Per-account daily limits in place of the plan's; an empty limit means none."""
 
-    list_display = ["account", "credit_type", "daily_limit", "reason", "updated_at"]
+    list_display = ["account", "credit_type", "daily_limit_money", "reason", "updated_at"]
+    daily_limit_money = money_column("daily_limit", description="daily limit")
     list_select_related = ["account", "credit_type"]
     list_filter = ["credit_type"]
     search_fields = ["=account__public_id", "account__external_id", "account__email"]
@@ -316,7 +364,8 @@ class DailyLimitOverrideAdmin(admin.ModelAdmin):
 
 @admin.register(DailyUsage)
 class DailyUsageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["wallet", "day", "used"]
+    list_display = ["wallet", "day", "used_money"]
+    used_money = money_column("used", credit_type="wallet__credit_type")
     list_select_related = ["wallet__account", "wallet__credit_type"]
     list_filter = [("day", admin.DateFieldListFilter)]
     search_fields = ["=wallet__account__public_id", "=wallet__account__external_id"]

@@ -16,6 +16,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from config.admin_money import MoneyFormMixin, unit_price_column
+from config.money import unit_price_display
 from pricing import services
 from pricing.exceptions import PriceNotConfigured
 from pricing.models import UNIT_PRICE_FIELDS, CreditType, ModelAlias, Price, PricingAnomaly
@@ -55,7 +57,7 @@ class PriceStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(Price)
-class PriceAdmin(admin.ModelAdmin):
+class PriceAdmin(MoneyFormMixin, admin.ModelAdmin):
     change_list_template = "admin/pricing/price/change_list.html"
     list_display = [
         "key",
@@ -65,10 +67,10 @@ class PriceAdmin(admin.ModelAdmin):
         "source_display",
         "effective_from",
         "is_free",
-        "per_request",
-        "per_1k_input_tokens",
-        "per_1k_output_tokens",
-        "per_unit",
+        "per_request_price",
+        "per_1k_input_tokens_price",
+        "per_1k_output_tokens_price",
+        "per_unit_price",
         "unit_name",
         "created_by",
     ]
@@ -94,6 +96,11 @@ class PriceAdmin(admin.ModelAdmin):
         "created_at",
         "history_display",
     ]
+
+    per_request_price = unit_price_column("per_request")
+    per_1k_input_tokens_price = unit_price_column("per_1k_input_tokens", description="per 1K input")
+    per_1k_output_tokens_price = unit_price_column("per_1k_output_tokens", description="per 1K output")
+    per_unit_price = unit_price_column("per_unit")
 
     def get_readonly_fields(self, request, obj=None):
         base = ["version", "public_id", "source_display", "created_by", "created_at", "history_display"]
@@ -132,7 +139,7 @@ class PriceAdmin(admin.ModelAdmin):
                     v.version,
                     v.effective_from.isoformat(timespec="seconds"),
                     "free" if v.is_free else "",
-                    *(format(getattr(v, n).normalize(), "f") for n in UNIT_PRICE_FIELDS),
+                    *(unit_price_display(getattr(v, n)) for n in UNIT_PRICE_FIELDS),
                     v.note,
                 )
                 for v in versions

@@ -18,6 +18,8 @@ from django.utils.html import format_html
 
 from billing.admin import EstimatedCountPaginator, LedgerEntryAdmin, ReadOnlyAdminMixin
 from billing.models import LedgerEntry
+from config.admin_money import money_column
+from config.money import money_display
 from refunds.admin_refund import ChargeRefundAdminMixin
 from refunds.forms import RefundStatsForm
 from refunds.models import RefundLog
@@ -63,7 +65,7 @@ class RefundLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
         "account",
         "credit_type",
-        "amount",
+        "amount_money",
         "reason",
         "api_route",
         "charge_link",
@@ -81,7 +83,7 @@ class RefundLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
         "account",
         "credit_type",
-        "amount",
+        "amount_money",
         "reason",
         "api_route",
         "error_message",
@@ -94,6 +96,7 @@ class RefundLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "actor_user",
     ]
     readonly_fields = fields
+    amount_money = money_column("amount")
 
     @admin.display(description="charge")
     def charge_link(self, log: RefundLog):
@@ -117,7 +120,7 @@ class RefundLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         since, until, start, end = form.period()
         credit_type = form.cleaned_data.get("credit_type") if form.is_bound and form.is_valid() else None
         queryset = refunds_filtered(since=start, until=end, credit_type=credit_type.code if credit_type else None)
-        stats = refund_stats(queryset)
+        stats = _with_display_totals(refund_stats(queryset))
         context = {
             **self.admin_site.each_context(request),
             "title": "Refund stats",
@@ -130,6 +133,15 @@ class RefundLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "route_chart": bar_chart(stats["by_route"], "api_route", labels={"": "(no route)"}),
         }
         return TemplateResponse(request, "admin/refunds/refundlog/stats.html", context)
+
+
+def _with_display_totals(stats: dict) -> dict:
+    """Each row's `total_display`: its total (already at its credit type's scale) with thousands separators."""
+    for key in ("by_credit_type", "by_reason", "by_route"):
+        for row in stats[key]:
+            places = len(row["total_amount"].partition(".")[2])
+            row["total_display"] = money_display(row["total_amount"], places)
+    return stats
 
 
 def bar_chart(rows: list[dict], key: str, *, labels: dict | None = None, width: int = 360) -> dict:

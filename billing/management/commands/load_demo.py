@@ -47,9 +47,9 @@ class Command(BaseCommand):
             shown = "from DEMO_ADMIN_PASSWORD" if os.environ.get("DEMO_ADMIN_PASSWORD") else password
             self.stdout.write(f"Staff superuser: {username} / {shown}")
         else:
-            self.stdout.write(
-                f"Staff superuser {username!r} exists (set DEMO_ADMIN_PASSWORD before the first run to choose it)."
-            )
+            self.stdout.write(f"Staff superuser {username!r} exists; its password was shown on the first run.")
+        # The password is stored only as a hash: it cannot be shown again, only replaced.
+        self.stdout.write(f"  Forgot it? Set a new one with: .venv/bin/python manage.py changepassword {username}")
 
         credits = CreditType.objects.get(code="credits")
         for price in PRICES:
