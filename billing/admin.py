@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
@@ -62,6 +63,28 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class CompactColumnsMixin:
+    """Narrow list columns, so that a list page fits 1366 px.
+
+    The account's external id (its name and public id on hover), the credit
+    type's code, a timestamp to the minute.
+    """
+
+    @admin.display(description="account", ordering="account")
+    def account_short(self, row):
+        account = row.account
+        url = reverse("admin:accounts_account_change", args=[quote(account.pk)], current_app=self.admin_site.name)
+        return format_html('<a href="{}" title="{}">{}</a>', url, account, account.external_id or account.public_id)
+
+    @admin.display(description="type", ordering="credit_type__code")
+    def credit_type_code(self, row) -> str:
+        return row.credit_type.code
+
+    @admin.display(description="created", ordering="created_at")
+    def created_short(self, row) -> str:
+        return timezone.localtime(row.created_at).strftime("%Y-%m-%d %H:%M")
 
 
 # --- accounts: wallets and the staff grant and adjustment ---------------------
@@ -190,8 +213,9 @@ admin.site.register(Account, AccountWalletAdmin)
 
 
 @admin.register(Wallet)
-class WalletAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class WalletAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["account", "credit_type", "balance_money", "held_money", "available_money", "updated_at"]
+    list_display_links = ["account"]
     list_select_related = ["account", "credit_type"]
     list_filter = ["credit_type"]
     search_fields = ["account__public_id", "account__external_id", "account__email"]
@@ -214,16 +238,16 @@ class WalletAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class LedgerEntryAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     # Kind, amount and balance come first after the id, so they are on screen at 1366 px.
     list_display = [
         "public_id",
         "kind",
         "amount_money",
         "balance_after_money",
-        "credit_type",
-        "account",
-        "created_at",
+        "credit_type_code",
+        "account_short",
+        "created_short",
         "route",
         "actor_display",
     ]
@@ -277,20 +301,19 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Hold)
-class HoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class HoldAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Holds are resolved by the API and the expiry sweep, never edited here."""
 
     list_display = [
         "public_id",
-        "created_at",
-        "account",
-        "credit_type",
         "status",
         "amount_money",
         "captured_amount_money",
+        "credit_type_code",
+        "account_short",
+        "created_short",
         "on_expiry",
-        "expires_at",
-        "task_id",
+        "expires_short",
         "route",
     ]
     list_select_related = ["account", "credit_type"]
@@ -329,6 +352,11 @@ class HoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     amount_money = money_column("amount")
     captured_amount_money = money_column("captured_amount", description="captured")
+
+    @admin.display(description="expires", ordering="expires_at")
+    def expires_short(self, hold: Hold) -> str:
+        return timezone.localtime(hold.expires_at).strftime("%Y-%m-%d %H:%M")
+
     requested_amount_money = money_column("requested_amount", description="requested amount")
 
 

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "pricing",
     "refunds",
     "subscriptions",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -147,6 +148,7 @@ USE_TZ = True
 # drf-spectacular-sidecar, so no page loads anything from another host.
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+STATICFILES_DIRS = [BASE_DIR / "static"]  # the console's own CSS (static/console/)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

@@ -61,18 +61,15 @@ class PriceAdmin(MoneyFormMixin, admin.ModelAdmin):
     change_list_template = "admin/pricing/price/change_list.html"
     list_display = [
         "key",
-        "credit_type",
+        "credit_type_code",
         "version",
         "state_display",
-        "source_display",
-        "effective_from",
-        "is_free",
+        "effective_short",
         "per_request_price",
         "per_1k_input_tokens_price",
         "per_1k_output_tokens_price",
         "per_unit_price",
         "unit_name",
-        "created_by",
     ]
     list_select_related = ["credit_type", "created_by"]
     list_filter = [PriceStateFilter, "credit_type", "is_free"]
@@ -97,6 +94,14 @@ class PriceAdmin(MoneyFormMixin, admin.ModelAdmin):
         "history_display",
     ]
 
+    @admin.display(description="type", ordering="credit_type__code")
+    def credit_type_code(self, price: Price) -> str:
+        return price.credit_type.code
+
+    @admin.display(description="effective from", ordering="effective_from")
+    def effective_short(self, price: Price) -> str:
+        return timezone.localtime(price.effective_from).strftime("%Y-%m-%d %H:%M")
+
     per_request_price = unit_price_column("per_request")
     per_1k_input_tokens_price = unit_price_column("per_1k_input_tokens", description="per 1K input")
     per_1k_output_tokens_price = unit_price_column("per_1k_output_tokens", description="per 1K output")
@@ -112,10 +117,17 @@ class PriceAdmin(MoneyFormMixin, admin.ModelAdmin):
 
     @admin.display(description="state")
     def state_display(self, price: Price) -> str:
+        """Also says "free" and when the environment overrides the price (the list has no room for those columns)."""
         if price.effective_from > timezone.now():
-            return "scheduled"
-        current = catalogue_snapshot().version_at(price.key, price.credit_type_id, timezone.now())
-        return "in force" if current is not None and current.pk == price.pk else "superseded"
+            state = "scheduled"
+        else:
+            current = catalogue_snapshot().version_at(price.key, price.credit_type_id, timezone.now())
+            state = "in force" if current is not None and current.pk == price.pk else "superseded"
+        if price.is_free:
+            state += ", free"
+        if self.source_display(price) != "database":
+            state += ", overridden by the environment"
+        return state
 
     @admin.display(description="source")
     def source_display(self, price: Price) -> str:

@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from billing.admin import EstimatedCountPaginator, LedgerEntryAdmin, ReadOnlyAdminMixin
+from billing.admin import CompactColumnsMixin, EstimatedCountPaginator, LedgerEntryAdmin, ReadOnlyAdminMixin
 from billing.models import LedgerEntry
 from config.admin_money import money_column
 from config.money import money_display
@@ -59,17 +59,16 @@ class ApiRouteFilter(admin.SimpleListFilter):
 
 
 @admin.register(RefundLog)
-class RefundLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class RefundLogAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "public_id",
-        "created_at",
-        "account",
-        "credit_type",
         "amount_money",
+        "credit_type_code",
         "reason",
         "api_route",
         "charge_link",
-        "actor_display",
+        "account_short",
+        "created_short",
     ]
     list_select_related = ["account", "credit_type", "charge", "actor_api_key", "actor_user"]
     list_filter = ["reason", ApiRouteFilter, "credit_type", ("created_at", admin.DateFieldListFilter)]
