@@ -10,18 +10,22 @@ the same way (refunds/admin.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from accounts import admin as accounts_admin
-from accounts.models import Account
+from accounts.models import Account, ApiKey
 from billing import statements
 from billing.admin_ops import OutboxMessageAdmin, ReconciliationRunAdmin  # noqa: F401 - registers them
 from billing.forms import AdjustBalanceForm, GrantCreditsForm
@@ -33,7 +37,7 @@ from billing.models import (
     LedgerEntry,
     Wallet,
 )
-from billing.services import Actor, adjustment_create, grant_create
+from billing.services import Actor, adjustment_create, daily_limit_get, daily_usage_get, grant_create
 from config.admin_money import MoneyFormMixin, money_column
 from config.errors import DomainError
 from config.money import money_display
@@ -173,9 +177,108 @@ def _money_done(modeladmin, title: str, entry: LedgerEntry, account: Account):
     )
 
 
+# --- the account page: panels above the form ---------------------------------
+# Each panel is a function (request, account) -> HTML or None. Billing's own
+# come first; apps above billing (subscriptions, refunds) register theirs from
+# their admin modules, since billing may not import them.
+
+ACCOUNT_PANELS: list[tuple[int, Callable]] = []
+LEDGER_TIMELINE = 25
+
+
+def account_panel_register(panel: Callable, *, order: int) -> None:
+    """Show `panel(request, account)` (HTML, or None for nothing) on the account page, by `order`."""
+    ACCOUNT_PANELS.append((order, panel))
+    ACCOUNT_PANELS.sort(key=lambda item: item[0])
+
+
+def _panel(template: str, **context) -> str:
+    return render_to_string(f"admin/accounts/account/panels/{template}", context)
+
+
+def _summary_panel(request, account: Account) -> str:
+    """Per credit type: balance, held, available, in lots vs the plain pool, daily limit and today's usage."""
+    wallets = Wallet.objects.filter(account=account).select_related("credit_type").order_by("credit_type__code")
+    rows = []
+    for wallet in wallets:
+        limit = daily_limit_get(account=account, credit_type=wallet.credit_type)
+        rows.append(
+            {
+                "wallet": wallet,
+                "credit_type": wallet.credit_type,
+                "pool": wallet.balance - wallet.lot_balance,
+                "daily_limit": limit,
+                "used_today": daily_usage_get(wallet=wallet) if limit is not None else None,
+            }
+        )
+    return _panel("summary.html", account=account, rows=rows)
+
+
+def _ledger_panel(request, account: Account) -> str:
+    entries = list(
+        LedgerEntry.objects.filter(account=account)
+        .select_related("credit_type", "actor_user", "actor_api_key")
+        .order_by("-id")[:LEDGER_TIMELINE]
+    )
+    full = reverse("admin:billing_ledgerentry_changelist") + f"?q={account.public_id}"
+    return _panel("ledger.html", entries=entries, full_url=full, limit=LEDGER_TIMELINE)
+
+
+def _holds_panel(request, account: Account) -> str | None:
+    holds = list(
+        Hold.objects.filter(account=account, status=Hold.Status.PENDING).select_related("credit_type").order_by("-id")
+    )
+    return _panel("holds.html", holds=holds)
+
+
+def _keys_panel(request, account: Account) -> str:
+    keys = list(ApiKey.objects.filter(account=account).order_by("-created_at"))
+    return _panel("keys.html", keys=keys)
+
+
+account_panel_register(_summary_panel, order=0)
+account_panel_register(_ledger_panel, order=20)
+account_panel_register(_holds_panel, order=30)
+account_panel_register(_keys_panel, order=50)
+
+
 class AccountWalletAdmin(accounts_admin.AccountAdmin):
     inlines = [*accounts_admin.AccountAdmin.inlines, WalletInline]
     actions = ["grant_credits", "adjust_balance", *accounts_admin.AccountAdmin.actions]
+    change_form_template = "admin/accounts/account/change_form.html"
+    list_display = [*accounts_admin.AccountAdmin.list_display[:-1], "balances", "created_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("wallets__credit_type")
+
+    @admin.display(description="balances")
+    def balances(self, account: Account):
+        """Available per credit type (the balance on hover, with what is held)."""
+        wallets = sorted(account.wallets.all(), key=lambda wallet: wallet.credit_type.code)
+        if not wallets:
+            return "-"
+        return format_html_join(
+            mark_safe("<br>"),
+            '<span class="money" title="balance {} - held {}">{}</span> {}',
+            (
+                (
+                    money_display(w.balance, w.credit_type),
+                    money_display(w.held, w.credit_type),
+                    money_display(w.available, w.credit_type),
+                    w.credit_type.code,
+                )
+                for w in wallets
+            ),
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        account = self.get_object(request, object_id)
+        extra_context = dict(extra_context or {})
+        if account is not None:
+            extra_context["account_panels"] = [
+                html for _, panel in ACCOUNT_PANELS if (html := panel(request, account)) is not None
+            ]
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.action(description="Grant credits to selected accounts", permissions=["grant_credits"])
     def grant_credits(self, request, queryset):

@@ -12,11 +12,18 @@ from django.contrib import admin
 from django.contrib.admin.utils import quote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from billing.admin import CompactColumnsMixin, EstimatedCountPaginator, LedgerEntryAdmin, ReadOnlyAdminMixin
+from billing.admin import (
+    CompactColumnsMixin,
+    EstimatedCountPaginator,
+    LedgerEntryAdmin,
+    ReadOnlyAdminMixin,
+    account_panel_register,
+)
 from billing.models import LedgerEntry
 from config.admin_money import money_column
 from config.money import money_display
@@ -26,6 +33,7 @@ from refunds.models import RefundLog
 from refunds.selectors import refund_stats, refunds_filtered
 
 ROUTE_FILTER_CHOICES = 50
+ACCOUNT_REFUNDS = 10
 CHART_TOP = 15
 
 
@@ -166,3 +174,17 @@ def bar_chart(rows: list[dict], key: str, *, labels: dict | None = None, width: 
         for i, (name, n) in enumerate(top)
     ]
     return {"bars": bars, "height": max(1, len(bars) * (bar_height + gap)), "bar_height": bar_height}
+
+
+def _refunds_panel(request, account) -> str:
+    """The account page's latest refunds (registered with billing's account admin)."""
+    logs = list(
+        RefundLog.objects.filter(account=account)
+        .select_related("credit_type", "charge")
+        .order_by("-id")[:ACCOUNT_REFUNDS]
+    )
+    full = reverse("admin:refunds_refundlog_changelist") + f"?q={account.public_id}"
+    return render_to_string("admin/accounts/account/panels/refunds.html", {"logs": logs, "full_url": full})
+
+
+account_panel_register(_refunds_panel, order=40)

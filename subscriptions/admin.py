@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.template.loader import render_to_string
 
+from billing.admin import account_panel_register
 from billing.services import Actor
 from config.admin_money import MoneyFormMixin, money_column
 from config.errors import DomainError
@@ -169,3 +171,14 @@ class SubscriptionAdmin(admin.ModelAdmin):
     def renew_due(self, request, queryset):
         granted = sum(subscription_renew(subscription=s, actor=Actor(user=request.user)) is not None for s in queryset)
         self.message_user(request, f"{granted} allowance(s) granted.", messages.SUCCESS)
+
+
+def _subscription_panel(request, account) -> str:
+    """The account page's subscription: plan, status, period (registered with billing's account admin)."""
+    subscription = (
+        Subscription.objects.filter(account=account).select_related("plan__credit_type").order_by("-id").first()
+    )
+    return render_to_string("admin/accounts/account/panels/subscription.html", {"subscription": subscription})
+
+
+account_panel_register(_subscription_panel, order=10)
