@@ -275,6 +275,15 @@ class AccountWalletAdmin(accounts_admin.AccountAdmin):
         account = self.get_object(request, object_id)
         extra_context = dict(extra_context or {})
         if account is not None:
+            # Each opens its action's form (Django's intermediate page), for this account only.
+            extra_context["account_buttons"] = [
+                {"action": action, "label": label}
+                for action, label, permission in [
+                    ("grant_credits", "Grant credits", "accounts.grant_credits"),
+                    ("adjust_balance", "Adjust balance", "billing.adjust_balance"),
+                ]
+                if request.user.has_perm(permission)
+            ]
             extra_context["account_panels"] = [
                 html for _, panel in ACCOUNT_PANELS if (html := panel(request, account)) is not None
             ]

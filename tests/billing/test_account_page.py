@@ -7,6 +7,7 @@ import pytest
 from billing.services import Actor
 from refunds.services import refund_issue
 from subscriptions.services import subscription_create
+from tests.billing.test_admin import staff_with
 from tests.factories import PlanFactory, UserFactory, account_key, charge_for, funded_account, hold_for
 
 pytestmark = pytest.mark.django_db
@@ -49,3 +50,20 @@ def test_the_account_list_shows_what_is_available(admin_client):
     hold_for(account, "4.50")
     page = admin_client.get("/admin/accounts/account/").content.decode()
     assert '<span class="money" title="balance 1,234.50 - held 4.50">1,230.00</span> credits' in page
+
+
+def test_grant_and_adjust_buttons_open_their_forms_for_those_who_may(client):
+    account = funded_account("10.00")
+    viewer = staff_with("accounts.view_account", "accounts.change_account")
+    client.force_login(viewer)
+    page = client.get(f"/admin/accounts/account/{account.pk}/change/").content.decode()
+    assert 'id="grant_credits-button"' not in page and 'id="adjust_balance-button"' not in page
+
+    granter = staff_with("accounts.view_account", "accounts.change_account", "accounts.grant_credits")
+    client.force_login(granter)
+    page = client.get(f"/admin/accounts/account/{account.pk}/change/").content.decode()
+    assert 'id="grant_credits-button"' in page and 'id="adjust_balance-button"' not in page
+    form = client.post(
+        "/admin/accounts/account/", {"action": "grant_credits", "_selected_action": [account.pk]}
+    ).content.decode()
+    assert 'name="amount"' in form and account.public_id in form
