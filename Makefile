@@ -29,6 +29,8 @@ install: $(BIN)/.installed
 # PostgreSQL at DATABASE_URL, else the embedded server on .pgdata/ (config/embedded_postgres.py).
 run: install .env
 	$(BIN)/python manage.py migrate --noinput
+	@# WhiteNoise serves the admin's and the API docs' files from staticfiles/, DEBUG or not.
+	$(BIN)/python manage.py collectstatic --noinput -v 0
 	$(BIN)/python manage.py load_demo
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 

@@ -10,14 +10,22 @@ the same way (refunds/admin.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import admin, messages
+from django.contrib.admin.utils import quote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from accounts import admin as accounts_admin
-from accounts.models import Account
+from accounts.models import Account, ApiKey
 from billing import statements
 from billing.admin_ops import OutboxMessageAdmin, ReconciliationRunAdmin  # noqa: F401 - registers them
 from billing.forms import AdjustBalanceForm, GrantCreditsForm
@@ -29,8 +37,10 @@ from billing.models import (
     LedgerEntry,
     Wallet,
 )
-from billing.services import Actor, adjustment_create, grant_create
+from billing.services import Actor, adjustment_create, daily_limit_get, daily_usage_get, grant_create
+from config.admin_money import MoneyFormMixin, money_column
 from config.errors import DomainError
+from config.money import money_display
 
 
 class EstimatedCountPaginator(Paginator):
@@ -59,6 +69,28 @@ class ReadOnlyAdminMixin:
         return False
 
 
+class CompactColumnsMixin:
+    """Narrow list columns, so that a list page fits 1366 px.
+
+    The account's external id (its name and public id on hover), the credit
+    type's code, a timestamp to the minute.
+    """
+
+    @admin.display(description="account", ordering="account")
+    def account_short(self, row):
+        account = row.account
+        url = reverse("admin:accounts_account_change", args=[quote(account.pk)], current_app=self.admin_site.name)
+        return format_html('<a href="{}" title="{}">{}</a>', url, account, account.external_id or account.public_id)
+
+    @admin.display(description="type", ordering="credit_type__code")
+    def credit_type_code(self, row) -> str:
+        return row.credit_type.code
+
+    @admin.display(description="created", ordering="created_at")
+    def created_short(self, row) -> str:
+        return timezone.localtime(row.created_at).strftime("%Y-%m-%d %H:%M")
+
+
 # --- accounts: wallets and the staff grant and adjustment ---------------------
 # Billing extends the account admin (accounts imports nothing above it): the
 # Account admin registered by accounts.admin is replaced with a subclass that
@@ -67,15 +99,15 @@ class ReadOnlyAdminMixin:
 
 class WalletInline(admin.TabularInline):
     model = Wallet
-    fields = ["credit_type", "balance", "held", "available", "updated_at"]
+    fields = ["credit_type", "balance_money", "held_money", "available_money", "updated_at"]
     readonly_fields = fields
     extra = 0
     can_delete = False
     show_change_link = True
 
-    @admin.display(description="available")
-    def available(self, wallet: Wallet):
-        return wallet.available
+    balance_money = money_column("balance")
+    held_money = money_column("held")
+    available_money = money_column("available", value=lambda wallet: wallet.available)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -94,22 +126,21 @@ def _money_action(modeladmin, request, queryset, *, form_class, permission, titl
         raise PermissionDenied
     form = form_class(request.POST if "apply" in request.POST else None)
     if "apply" in request.POST and form.is_valid():
-        done = 0
+        data = form.cleaned_data
+        credit_type = data["credit_type"]
         for account in queryset:
             try:
-                data = form.cleaned_data
-                service(
+                entry = service(
                     account=account,
-                    credit_type=data["credit_type"],
+                    credit_type=credit_type,
                     amount=data["amount"],
                     reason=data["reason"],
                     actor=Actor(user=request.user),
                 )
-                done += 1
             except DomainError as error:
                 modeladmin.message_user(request, f"{account}: {error.message}", messages.ERROR)
-        if done:
-            modeladmin.message_user(request, f"{title}: done for {done} account(s).", messages.SUCCESS)
+                continue
+            modeladmin.message_user(request, _money_done(modeladmin, title, entry, account), messages.SUCCESS)
         return None
     context = {
         **modeladmin.admin_site.each_context(request),
@@ -123,9 +154,140 @@ def _money_action(modeladmin, request, queryset, *, form_class, permission, titl
     return TemplateResponse(request, "admin/billing/money_action.html", context)
 
 
+def _money_done(modeladmin, title: str, entry: LedgerEntry, account: Account):
+    """ "Granted 25.00 credits to acc_… (name): balance 525.00 (txn_…)", with links to the account and the entry."""
+    site = modeladmin.admin_site.name
+    credit_type = entry.credit_type
+    account_link = format_html(
+        '<a href="{}">{}</a> ({})',
+        reverse("admin:accounts_account_change", args=[quote(account.pk)], current_app=site),
+        account.public_id,
+        account.name or account.external_id,
+    )
+    amount = f"{money_display(entry.amount, credit_type)} {credit_type.code}"
+    done = format_html("Granted {} to {}", amount, account_link)
+    if not title.startswith("Grant"):
+        done = format_html("Adjusted {} by {}", account_link, amount)
+    return format_html(
+        '{}: balance {} (<a href="{}">{}</a>).',
+        done,
+        money_display(entry.balance_after, credit_type),
+        reverse("admin:billing_ledgerentry_change", args=[quote(entry.pk)], current_app=site),
+        entry.public_id,
+    )
+
+
+# --- the account page: panels above the form ---------------------------------
+# Each panel is a function (request, account) -> HTML or None. Billing's own
+# come first; apps above billing (subscriptions, refunds) register theirs from
+# their admin modules, since billing may not import them.
+
+ACCOUNT_PANELS: list[tuple[int, Callable]] = []
+LEDGER_TIMELINE = 25
+
+
+def account_panel_register(panel: Callable, *, order: int) -> None:
+    """Show `panel(request, account)` (HTML, or None for nothing) on the account page, by `order`."""
+    ACCOUNT_PANELS.append((order, panel))
+    ACCOUNT_PANELS.sort(key=lambda item: item[0])
+
+
+def _panel(template: str, **context) -> str:
+    return render_to_string(f"admin/accounts/account/panels/{template}", context)
+
+
+def _summary_panel(request, account: Account) -> str:
+    """Per credit type: balance, held, available, in lots vs the plain pool, daily limit and today's usage."""
+    wallets = Wallet.objects.filter(account=account).select_related("credit_type").order_by("credit_type__code")
+    rows = []
+    for wallet in wallets:
+        limit = daily_limit_get(account=account, credit_type=wallet.credit_type)
+        rows.append(
+            {
+                "wallet": wallet,
+                "credit_type": wallet.credit_type,
+                "pool": wallet.balance - wallet.lot_balance,
+                "daily_limit": limit,
+                "used_today": daily_usage_get(wallet=wallet) if limit is not None else None,
+            }
+        )
+    return _panel("summary.html", account=account, rows=rows)
+
+
+def _ledger_panel(request, account: Account) -> str:
+    entries = list(
+        LedgerEntry.objects.filter(account=account)
+        .select_related("credit_type", "actor_user", "actor_api_key")
+        .order_by("-id")[:LEDGER_TIMELINE]
+    )
+    full = reverse("admin:billing_ledgerentry_changelist") + f"?q={account.public_id}"
+    return _panel("ledger.html", entries=entries, full_url=full, limit=LEDGER_TIMELINE)
+
+
+def _holds_panel(request, account: Account) -> str | None:
+    holds = list(
+        Hold.objects.filter(account=account, status=Hold.Status.PENDING).select_related("credit_type").order_by("-id")
+    )
+    return _panel("holds.html", holds=holds)
+
+
+def _keys_panel(request, account: Account) -> str:
+    keys = list(ApiKey.objects.filter(account=account).order_by("-created_at"))
+    return _panel("keys.html", keys=keys)
+
+
+account_panel_register(_summary_panel, order=0)
+account_panel_register(_ledger_panel, order=20)
+account_panel_register(_holds_panel, order=30)
+account_panel_register(_keys_panel, order=50)
+
+
 class AccountWalletAdmin(accounts_admin.AccountAdmin):
     inlines = [*accounts_admin.AccountAdmin.inlines, WalletInline]
     actions = ["grant_credits", "adjust_balance", *accounts_admin.AccountAdmin.actions]
+    change_form_template = "admin/accounts/account/change_form.html"
+    list_display = [*accounts_admin.AccountAdmin.list_display[:-1], "balances", "created_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("wallets__credit_type")
+
+    @admin.display(description="balances")
+    def balances(self, account: Account):
+        """Available per credit type (the balance on hover, with what is held)."""
+        wallets = sorted(account.wallets.all(), key=lambda wallet: wallet.credit_type.code)
+        if not wallets:
+            return "-"
+        return format_html_join(
+            mark_safe("<br>"),
+            '<span class="money" title="balance {} - held {}">{}</span> {}',
+            (
+                (
+                    money_display(w.balance, w.credit_type),
+                    money_display(w.held, w.credit_type),
+                    money_display(w.available, w.credit_type),
+                    w.credit_type.code,
+                )
+                for w in wallets
+            ),
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        account = self.get_object(request, object_id)
+        extra_context = dict(extra_context or {})
+        if account is not None:
+            # Each opens its action's form (Django's intermediate page), for this account only.
+            extra_context["account_buttons"] = [
+                {"action": action, "label": label}
+                for action, label, permission in [
+                    ("grant_credits", "Grant credits", "accounts.grant_credits"),
+                    ("adjust_balance", "Adjust balance", "billing.adjust_balance"),
+                ]
+                if request.user.has_perm(permission)
+            ]
+            extra_context["account_panels"] = [
+                html for _, panel in ACCOUNT_PANELS if (html := panel(request, account)) is not None
+            ]
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.action(description="Grant credits to selected accounts", permissions=["grant_credits"])
     def grant_credits(self, request, queryset):
@@ -163,29 +325,41 @@ admin.site.register(Account, AccountWalletAdmin)
 
 
 @admin.register(Wallet)
-class WalletAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["account", "credit_type", "balance", "held", "available_display", "updated_at"]
+class WalletAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["account", "credit_type", "balance_money", "held_money", "available_money", "updated_at"]
+    list_display_links = ["account"]
     list_select_related = ["account", "credit_type"]
     list_filter = ["credit_type"]
     search_fields = ["account__public_id", "account__external_id", "account__email"]
     autocomplete_fields = ["account"]
+    fields = [
+        "account",
+        "credit_type",
+        "balance_money",
+        "held_money",
+        "available_money",
+        "lot_balance_money",
+        "updated_at",
+    ]
+    readonly_fields = fields
 
-    @admin.display(description="available")
-    def available_display(self, wallet: Wallet):
-        return wallet.available
+    balance_money = money_column("balance")
+    held_money = money_column("held")
+    available_money = money_column("available", value=lambda wallet: wallet.available)
+    lot_balance_money = money_column("lot_balance", description="in grant lots")
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class LedgerEntryAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    # Kind, amount and balance come first after the id, so they are on screen at 1366 px.
     list_display = [
         "public_id",
-        "created_at",
-        "account",
-        "credit_type",
         "kind",
-        "amount",
-        "balance_after",
-        "task_id",
+        "amount_money",
+        "balance_after_money",
+        "credit_type_code",
+        "account_short",
+        "created_short",
         "route",
         "actor_display",
     ]
@@ -213,8 +387,8 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "wallet",
         "credit_type",
         "kind",
-        "amount",
-        "balance_after",
+        "amount_money",
+        "balance_after_money",
         "related_entry",
         "task_id",
         "route",
@@ -226,6 +400,9 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
 
+    amount_money = money_column("amount")
+    balance_after_money = money_column("balance_after", description="balance after")
+
     @admin.display(description="actor")
     def actor_display(self, entry: LedgerEntry) -> str:
         if entry.actor_user_id:
@@ -236,20 +413,19 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Hold)
-class HoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class HoldAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Holds are resolved by the API and the expiry sweep, never edited here."""
 
     list_display = [
         "public_id",
-        "created_at",
-        "account",
-        "credit_type",
         "status",
-        "amount",
-        "captured_amount",
+        "amount_money",
+        "captured_amount_money",
+        "credit_type_code",
+        "account_short",
+        "created_short",
         "on_expiry",
-        "expires_at",
-        "task_id",
+        "expires_short",
         "route",
     ]
     list_select_related = ["account", "credit_type"]
@@ -264,9 +440,9 @@ class HoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "account",
         "wallet",
         "credit_type",
-        "amount",
-        "captured_amount",
-        "requested_amount",
+        "amount_money",
+        "captured_amount_money",
+        "requested_amount_money",
         "capture_entry",
         "on_expiry",
         "expires_at",
@@ -286,6 +462,15 @@ class HoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
 
+    amount_money = money_column("amount")
+    captured_amount_money = money_column("captured_amount", description="captured")
+
+    @admin.display(description="expires", ordering="expires_at")
+    def expires_short(self, hold: Hold) -> str:
+        return timezone.localtime(hold.expires_at).strftime("%Y-%m-%d %H:%M")
+
+    requested_amount_money = money_column("requested_amount", description="requested amount")
+
 
 # --- lots and daily limits -------------------------------------------------------
 
@@ -294,8 +479,10 @@ class HoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class CreditLotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Grants with a priority or an expiry, and what is left of them."""
 
-    list_display = ["id", "wallet", "amount", "remaining", "priority", "expires_at", "created_at"]
+    list_display = ["id", "wallet", "amount_money", "remaining_money", "priority", "expires_at", "created_at"]
     list_select_related = ["wallet__account", "wallet__credit_type"]
+    amount_money = money_column("amount", credit_type="wallet__credit_type")
+    remaining_money = money_column("remaining", credit_type="wallet__credit_type")
     list_filter = [("expires_at", admin.DateFieldListFilter), "wallet__credit_type"]
     search_fields = ["=wallet__account__public_id", "=wallet__account__external_id", "=entry__public_id"]
     paginator = EstimatedCountPaginator
@@ -303,10 +490,11 @@ class CreditLotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(DailyLimitOverride)
-class DailyLimitOverrideAdmin(admin.ModelAdmin):
+class DailyLimitOverrideAdmin(MoneyFormMixin, admin.ModelAdmin):
     """Per-account daily limits in place of the plan's; an empty limit means none."""
 
-    list_display = ["account", "credit_type", "daily_limit", "reason", "updated_at"]
+    list_display = ["account", "credit_type", "daily_limit_money", "reason", "updated_at"]
+    daily_limit_money = money_column("daily_limit", description="daily limit")
     list_select_related = ["account", "credit_type"]
     list_filter = ["credit_type"]
     search_fields = ["=account__public_id", "account__external_id", "account__email"]
@@ -316,7 +504,8 @@ class DailyLimitOverrideAdmin(admin.ModelAdmin):
 
 @admin.register(DailyUsage)
 class DailyUsageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["wallet", "day", "used"]
+    list_display = ["wallet", "day", "used_money"]
+    used_money = money_column("used", credit_type="wallet__credit_type")
     list_select_related = ["wallet__account", "wallet__credit_type"]
     list_filter = [("day", admin.DateFieldListFilter)]
     search_fields = ["=wallet__account__public_id", "=wallet__account__external_id"]

@@ -14,6 +14,7 @@ from django.utils.html import format_html
 
 from billing.models import OutboxMessage, ReconciliationDiscrepancy, ReconciliationRun
 from billing.outbox import outbox_message_retry
+from config.admin_money import money_column
 
 
 class _ReadOnly:
@@ -37,12 +38,14 @@ class ReconciliationDiscrepancyInline(_ReadOnly, admin.TabularInline):
         "ledger_entry",
         "hold_id",
         "lot_id",
-        "expected",
-        "actual",
+        "expected_money",
+        "actual_money",
         "detail",
     ]
     readonly_fields = fields
     show_change_link = False
+    expected_money = money_column("expected", credit_type="wallet__credit_type")
+    actual_money = money_column("actual", credit_type="wallet__credit_type")
     # A run stores at most CREDITLEDGER_RECONCILE_MAX_RECORDED rows; the page shows the first 200.
     max_num = 200
 
@@ -92,12 +95,25 @@ class ReconciliationRunAdmin(_ReadOnly, admin.ModelAdmin):
 class ReconciliationDiscrepancyAdmin(_ReadOnly, admin.ModelAdmin):
     """All discrepancies across runs, to find every run that saw a given wallet drift."""
 
-    list_display = ["id", "run", "kind", "wallet", "ledger_entry", "hold_id", "lot_id", "expected", "actual", "detail"]
+    list_display = [
+        "id",
+        "run",
+        "kind",
+        "wallet",
+        "ledger_entry",
+        "hold_id",
+        "lot_id",
+        "expected_money",
+        "actual_money",
+        "detail",
+    ]
     list_filter = ["kind", ("run__started_at", admin.DateFieldListFilter)]
     list_select_related = ["run", "wallet__account", "wallet__credit_type", "ledger_entry"]
     search_fields = ["=wallet__account__public_id", "=wallet__account__external_id", "=ledger_entry__public_id"]
-    fields = ["run", "kind", "wallet", "ledger_entry", "hold_id", "lot_id", "expected", "actual", "detail"]
+    fields = ["run", "kind", "wallet", "ledger_entry", "hold_id", "lot_id", "expected_money", "actual_money", "detail"]
     readonly_fields = fields
+    expected_money = money_column("expected", credit_type="wallet__credit_type")
+    actual_money = money_column("actual", credit_type="wallet__credit_type")
 
 
 @admin.register(OutboxMessage)

@@ -26,7 +26,7 @@ from django.db.models import F, Q
 
 from accounts.ids import public_id
 from accounts.models import Account, ApiKey
-from config.money import MoneyField
+from config.money import MoneyField, money_display
 from pricing.models import CreditType
 
 
@@ -161,7 +161,7 @@ class LedgerEntry(models.Model):
         permissions = [("refund_charge", "Can refund charges"), ("adjust_balance", "Can adjust balances")]
 
     def __str__(self) -> str:
-        return f"{self.public_id} {self.kind} {self.amount}"
+        return f"{self.public_id} {self.kind} {money_display(self.amount, self.credit_type)}"
 
 
 class IdempotencyRecord(models.Model):
@@ -308,7 +308,7 @@ class Hold(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.public_id} {self.status} {self.amount}"
+        return f"{self.public_id} {self.status} {money_display(self.amount, self.credit_type)}"
 
 
 class ReconciliationRun(models.Model):
@@ -484,7 +484,8 @@ class CreditLot(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"lot {self.pk}: {self.remaining}/{self.amount}"
+        scale = self.wallet.credit_type
+        return f"lot {self.pk}: {money_display(self.remaining, scale)}/{money_display(self.amount, scale)}"
 
 
 class DailyUsage(models.Model):
@@ -512,7 +513,7 @@ class DailyUsage(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.wallet_id} {self.day}: {self.used}"
+        return f"{self.wallet_id} {self.day}: {money_display(self.used, self.wallet.credit_type)}"
 
 
 class DailyLimitOverride(models.Model):
@@ -542,4 +543,4 @@ class DailyLimitOverride(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.account_id}/{self.credit_type_id}: {self.daily_limit}"
+        return f"{self.account_id}/{self.credit_type_id}: {money_display(self.daily_limit, self.credit_type)}"

@@ -122,3 +122,30 @@ def decimal_text(value: Decimal) -> str:
     `unit_amount_decimal`.
     """
     return format(value.normalize(), "f")
+
+
+def money_display(value: Decimal | int | str | None, scale: Any) -> str:
+    """`value` as people read money: at `scale` places, thousands separated ("1,234.50").
+
+    `scale` is a number of places or anything with a `scale` (a credit type).
+    The one formatter of amounts for people: the admin's columns, read-only
+    fields, forms and messages all use it (`config.admin_money`, the `money`
+    template filter). Never "0E-9", never a nine-place tail; "-" for None.
+    """
+    if value is None or value == "":
+        return "-"
+    places = getattr(scale, "scale", scale)
+    number = Decimal(value).quantize(Decimal(1).scaleb(-places))
+    if number == 0:
+        number = abs(number)  # no "-0.00"
+    return f"{number:,.{places}f}"
+
+
+def unit_price_display(value: Decimal | int | str | None) -> str:
+    """A unit price, which may carry more places than its credit type: every significant place, no trailing zeros."""
+    if value is None or value == "":
+        return "-"
+    number = Decimal(value).normalize()
+    if number == 0:
+        return "0"
+    return f"{number:,f}"

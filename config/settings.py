@@ -45,16 +45,19 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "accounts",
     "billing",
     "pricing",
     "refunds",
     "subscriptions",
+    "demo",
 ]
 
 MIDDLEWARE = [
     "config.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.middleware.RequestSizeLimitMiddleware",
     "config.middleware.NulCharacterMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -138,8 +141,18 @@ TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 
+# Static files: WhiteNoise serves them in every mode, DEBUG or not, from
+# STATIC_ROOT, which `manage.py collectstatic` fills (`make run` runs it; so
+# must a deployment, see docs/operations.md). Names carry a content hash and
+# are cached for a year. Swagger UI and Redoc come from
+# drf-spectacular-sidecar, so no page loads anything from another host.
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+STATICFILES_DIRS = [BASE_DIR / "static"]  # the console's own CSS (static/console/)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # Request bodies above this size are refused before they are parsed (413).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("CREDITLEDGER_MAX_BODY_BYTES", default=64 * 1024)
@@ -164,6 +177,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- creditledger ----------------------------------------------------------

@@ -16,6 +16,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from config.admin_money import MoneyFormMixin, unit_price_column
+from config.money import unit_price_display
 from pricing import services
 from pricing.exceptions import PriceNotConfigured
 from pricing.models import UNIT_PRICE_FIELDS, CreditType, ModelAlias, Price, PricingAnomaly
@@ -55,22 +57,19 @@ class PriceStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(Price)
-class PriceAdmin(admin.ModelAdmin):
+class PriceAdmin(MoneyFormMixin, admin.ModelAdmin):
     change_list_template = "admin/pricing/price/change_list.html"
     list_display = [
         "key",
-        "credit_type",
+        "credit_type_code",
         "version",
         "state_display",
-        "source_display",
-        "effective_from",
-        "is_free",
-        "per_request",
-        "per_1k_input_tokens",
-        "per_1k_output_tokens",
-        "per_unit",
+        "effective_short",
+        "per_request_price",
+        "per_1k_input_tokens_price",
+        "per_1k_output_tokens_price",
+        "per_unit_price",
         "unit_name",
-        "created_by",
     ]
     list_select_related = ["credit_type", "created_by"]
     list_filter = [PriceStateFilter, "credit_type", "is_free"]
@@ -95,6 +94,19 @@ class PriceAdmin(admin.ModelAdmin):
         "history_display",
     ]
 
+    @admin.display(description="type", ordering="credit_type__code")
+    def credit_type_code(self, price: Price) -> str:
+        return price.credit_type.code
+
+    @admin.display(description="effective from", ordering="effective_from")
+    def effective_short(self, price: Price) -> str:
+        return timezone.localtime(price.effective_from).strftime("%Y-%m-%d %H:%M")
+
+    per_request_price = unit_price_column("per_request")
+    per_1k_input_tokens_price = unit_price_column("per_1k_input_tokens", description="per 1K input")
+    per_1k_output_tokens_price = unit_price_column("per_1k_output_tokens", description="per 1K output")
+    per_unit_price = unit_price_column("per_unit")
+
     def get_readonly_fields(self, request, obj=None):
         base = ["version", "public_id", "source_display", "created_by", "created_at", "history_display"]
         # The key and credit type identify the price: a new version keeps them.
@@ -105,10 +117,17 @@ class PriceAdmin(admin.ModelAdmin):
 
     @admin.display(description="state")
     def state_display(self, price: Price) -> str:
+        """Also says "free" and when the environment overrides the price (the list has no room for those columns)."""
         if price.effective_from > timezone.now():
-            return "scheduled"
-        current = catalogue_snapshot().version_at(price.key, price.credit_type_id, timezone.now())
-        return "in force" if current is not None and current.pk == price.pk else "superseded"
+            state = "scheduled"
+        else:
+            current = catalogue_snapshot().version_at(price.key, price.credit_type_id, timezone.now())
+            state = "in force" if current is not None and current.pk == price.pk else "superseded"
+        if price.is_free:
+            state += ", free"
+        if self.source_display(price) != "database":
+            state += ", overridden by the environment"
+        return state
 
     @admin.display(description="source")
     def source_display(self, price: Price) -> str:
@@ -132,7 +151,7 @@ class PriceAdmin(admin.ModelAdmin):
                     v.version,
                     v.effective_from.isoformat(timespec="seconds"),
                     "free" if v.is_free else "",
-                    *(format(getattr(v, n).normalize(), "f") for n in UNIT_PRICE_FIELDS),
+                    *(unit_price_display(getattr(v, n)) for n in UNIT_PRICE_FIELDS),
                     v.note,
                 )
                 for v in versions

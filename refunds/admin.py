@@ -12,18 +12,28 @@ from django.contrib import admin
 from django.contrib.admin.utils import quote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from billing.admin import EstimatedCountPaginator, LedgerEntryAdmin, ReadOnlyAdminMixin
+from billing.admin import (
+    CompactColumnsMixin,
+    EstimatedCountPaginator,
+    LedgerEntryAdmin,
+    ReadOnlyAdminMixin,
+    account_panel_register,
+)
 from billing.models import LedgerEntry
+from config.admin_money import money_column
+from config.money import money_display
 from refunds.admin_refund import ChargeRefundAdminMixin
 from refunds.forms import RefundStatsForm
 from refunds.models import RefundLog
 from refunds.selectors import refund_stats, refunds_filtered
 
 ROUTE_FILTER_CHOICES = 50
+ACCOUNT_REFUNDS = 10
 CHART_TOP = 15
 
 
@@ -57,17 +67,16 @@ class ApiRouteFilter(admin.SimpleListFilter):
 
 
 @admin.register(RefundLog)
-class RefundLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class RefundLogAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "public_id",
-        "created_at",
-        "account",
-        "credit_type",
-        "amount",
+        "amount_money",
+        "credit_type_code",
         "reason",
         "api_route",
         "charge_link",
-        "actor_display",
+        "account_short",
+        "created_short",
     ]
     list_select_related = ["account", "credit_type", "charge", "actor_api_key", "actor_user"]
     list_filter = ["reason", ApiRouteFilter, "credit_type", ("created_at", admin.DateFieldListFilter)]
@@ -81,7 +90,7 @@ class RefundLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
         "account",
         "credit_type",
-        "amount",
+        "amount_money",
         "reason",
         "api_route",
         "error_message",
@@ -94,6 +103,7 @@ class RefundLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "actor_user",
     ]
     readonly_fields = fields
+    amount_money = money_column("amount")
 
     @admin.display(description="charge")
     def charge_link(self, log: RefundLog):
@@ -117,7 +127,7 @@ class RefundLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         since, until, start, end = form.period()
         credit_type = form.cleaned_data.get("credit_type") if form.is_bound and form.is_valid() else None
         queryset = refunds_filtered(since=start, until=end, credit_type=credit_type.code if credit_type else None)
-        stats = refund_stats(queryset)
+        stats = _with_display_totals(refund_stats(queryset))
         context = {
             **self.admin_site.each_context(request),
             "title": "Refund stats",
@@ -130,6 +140,15 @@ class RefundLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "route_chart": bar_chart(stats["by_route"], "api_route", labels={"": "(no route)"}),
         }
         return TemplateResponse(request, "admin/refunds/refundlog/stats.html", context)
+
+
+def _with_display_totals(stats: dict) -> dict:
+    """Each row's `total_display`: its total (already at its credit type's scale) with thousands separators."""
+    for key in ("by_credit_type", "by_reason", "by_route"):
+        for row in stats[key]:
+            places = len(row["total_amount"].partition(".")[2])
+            row["total_display"] = money_display(row["total_amount"], places)
+    return stats
 
 
 def bar_chart(rows: list[dict], key: str, *, labels: dict | None = None, width: int = 360) -> dict:
@@ -155,3 +174,17 @@ def bar_chart(rows: list[dict], key: str, *, labels: dict | None = None, width: 
         for i, (name, n) in enumerate(top)
     ]
     return {"bars": bars, "height": max(1, len(bars) * (bar_height + gap)), "bar_height": bar_height}
+
+
+def _refunds_panel(request, account) -> str:
+    """The account page's latest refunds (registered with billing's account admin)."""
+    logs = list(
+        RefundLog.objects.filter(account=account)
+        .select_related("credit_type", "charge")
+        .order_by("-id")[:ACCOUNT_REFUNDS]
+    )
+    full = reverse("admin:refunds_refundlog_changelist") + f"?q={account.public_id}"
+    return render_to_string("admin/accounts/account/panels/refunds.html", {"logs": logs, "full_url": full})
+
+
+account_panel_register(_refunds_panel, order=40)

@@ -28,6 +28,7 @@ from django.urls import path, reverse
 from billing.models import LedgerEntry
 from billing.services import Actor
 from config.errors import DomainError
+from config.money import money_display
 from refunds.forms import RefundChargeForm
 from refunds.services import charge_refundable, refund_issue
 
@@ -89,10 +90,11 @@ class ChargeRefundAdminMixin:
             except DomainError as error:
                 form.add_error(None, error.message)
             else:
+                credit_type = charge.credit_type
                 self.message_user(
                     request,
-                    f"Refunded {log.amount.quantize(charge.credit_type.quantum)} {charge.credit_type.code} "
-                    f"of {charge.public_id} ({log.public_id}); {log.refundable_after} remains refundable.",
+                    f"Refunded {money_display(log.amount, credit_type)} {credit_type.code} of {charge.public_id} "
+                    f"({log.public_id}); {money_display(log.refundable_after, credit_type)} remains refundable.",
                     messages.SUCCESS,
                 )
                 return HttpResponseRedirect(self._entry_url(charge))
@@ -139,10 +141,10 @@ class ChargeRefundAdminMixin:
         return TemplateResponse(request, "admin/refunds/refund_charges_action.html", context)
 
     def _refund_each(self, request, charges: list[LedgerEntry], data: dict) -> None:
-        done = 0
+        done = []
         for charge in charges:
             try:
-                refund_issue(
+                log = refund_issue(
                     charge=charge,
                     amount=data["amount"],
                     reason=data["reason"],
@@ -150,8 +152,10 @@ class ChargeRefundAdminMixin:
                     metadata={"source": "admin"},
                     actor=Actor(user=request.user),
                 )
-                done += 1
+                done.append(
+                    f"{money_display(log.amount, charge.credit_type)} {charge.credit_type.code} of {charge.public_id}"
+                )
             except DomainError as error:
                 self.message_user(request, f"{charge.public_id}: {error.message}", messages.ERROR)
         if done:
-            self.message_user(request, f"Refunded {done} charge(s).", messages.SUCCESS)
+            self.message_user(request, f"Refunded {'; '.join(done)}.", messages.SUCCESS)

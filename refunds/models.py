@@ -20,7 +20,7 @@ from django.db.models import Q
 from accounts.ids import public_id
 from accounts.models import Account, ApiKey
 from billing.models import LedgerEntry
-from config.money import MoneyField
+from config.money import MoneyField, money_display
 from pricing.models import CreditType
 
 
@@ -103,7 +103,7 @@ class RefundLog(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.public_id} {self.reason} {self.amount}"
+        return f"{self.public_id} {self.reason} {money_display(self.amount, self.credit_type)}"
 
     @property
     def actor_display(self) -> str:

@@ -10,25 +10,28 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.template.loader import render_to_string
 
+from billing.admin import account_panel_register
 from billing.services import Actor
+from config.admin_money import MoneyFormMixin, money_column
 from config.errors import DomainError
 from subscriptions.models import AllowanceGrant, Plan, Subscription
 from subscriptions.services import subscription_create, subscription_renew, subscription_status_set
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(MoneyFormMixin, admin.ModelAdmin):
     """Plans are configuration: editable, never deleted once subscribed to (PROTECT)."""
 
     list_display = [
         "code",
         "name",
         "credit_type",
-        "monthly_allowance",
-        "daily_limit",
-        "trial_allowance",
-        "trial_daily_limit",
+        "monthly_allowance_money",
+        "daily_limit_money",
+        "trial_allowance_money",
+        "trial_daily_limit_money",
         "allowance_expires",
         "is_active",
     ]
@@ -36,14 +39,19 @@ class PlanAdmin(admin.ModelAdmin):
     list_filter = ["is_active", "credit_type"]
     search_fields = ["code", "name"]
     readonly_fields = ["created_at"]
+    monthly_allowance_money = money_column("monthly_allowance", description="monthly allowance")
+    daily_limit_money = money_column("daily_limit", description="daily limit")
+    trial_allowance_money = money_column("trial_allowance", description="trial allowance")
+    trial_daily_limit_money = money_column("trial_daily_limit", description="trial daily limit")
 
 
 class AllowanceGrantInline(admin.TabularInline):
     model = AllowanceGrant
     extra = 0
     can_delete = False
-    fields = ["period_start", "period_end", "amount", "entry", "created_at"]
+    fields = ["period_start", "period_end", "amount_money", "entry", "created_at"]
     readonly_fields = fields
+    amount_money = money_column("amount", credit_type="entry__credit_type")
     ordering = ["-period_start"]
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -163,3 +171,14 @@ class SubscriptionAdmin(admin.ModelAdmin):
     def renew_due(self, request, queryset):
         granted = sum(subscription_renew(subscription=s, actor=Actor(user=request.user)) is not None for s in queryset)
         self.message_user(request, f"{granted} allowance(s) granted.", messages.SUCCESS)
+
+
+def _subscription_panel(request, account) -> str:
+    """The account page's subscription: plan, status, period (registered with billing's account admin)."""
+    subscription = (
+        Subscription.objects.filter(account=account).select_related("plan__credit_type").order_by("-id").first()
+    )
+    return render_to_string("admin/accounts/account/panels/subscription.html", {"subscription": subscription})
+
+
+account_panel_register(_subscription_panel, order=10)

@@ -18,7 +18,7 @@ from django.db.models import F, Q
 
 from accounts.models import Account
 from billing.models import LedgerEntry
-from config.money import MoneyField
+from config.money import MoneyField, money_display
 from pricing.models import CreditType
 
 
@@ -180,4 +180,5 @@ class AllowanceGrant(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.subscription_id} @ {self.period_start:%Y-%m-%d}: {self.amount}"
+        amount = money_display(self.amount, self.subscription.plan.credit_type)
+        return f"{self.subscription_id} @ {self.period_start:%Y-%m-%d}: {amount}"

@@ -3,10 +3,8 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from accounts.models import Account, ApiKey
+from accounts.models import ApiKey
 from accounts.services import api_key_authenticate
-from billing.models import LedgerEntry
-from pricing.models import CreditType
 from tests.factories import AccountFactory
 
 pytestmark = pytest.mark.django_db
@@ -25,16 +23,3 @@ def test_create_account_key_binds_to_account():
     call_command("create_api_key", "--account", account.public_id, stdout=out, stderr=StringIO())
     api_key = api_key_authenticate(out.getvalue().strip().splitlines()[-1])
     assert api_key.account == account
-
-
-def test_load_demo_is_idempotent():
-    call_command("load_demo", stdout=StringIO())
-    counts = (Account.objects.count(), LedgerEntry.objects.count(), ApiKey.objects.count(), CreditType.objects.count())
-    call_command("load_demo", stdout=StringIO())
-    assert (
-        Account.objects.count(),
-        LedgerEntry.objects.count(),
-        ApiKey.objects.count(),
-        CreditType.objects.count(),
-    ) == counts
-    assert counts[0] >= 3

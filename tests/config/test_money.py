@@ -1,4 +1,4 @@
-"""config.money.money_parse: the one parser every amount goes through."""
+"""config.money: money_parse, the one parser every amount goes through, and money_display, the one formatter."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from config.money import MONEY_CEILING, MONEY_PLACES, InvalidMoney, money_parse
+from config.money import MONEY_CEILING, MONEY_PLACES, InvalidMoney, money_display, money_parse, unit_price_display
 
 
 def refusal(value, **options) -> str:
@@ -138,3 +138,39 @@ def test_any_signed_amount_in_range_round_trips_at_its_scale(case):
     value, scale = case
     parsed = money_parse(str(value), scale=scale, signed=True)
     assert parsed == value and parsed.as_tuple().exponent == -scale
+
+
+@pytest.mark.parametrize(
+    ("value", "scale", "shown"),
+    [
+        (Decimal("493.750000000"), 2, "493.75"),
+        (Decimal("0E-9"), 2, "0.00"),
+        (Decimal("-0E-9"), 2, "0.00"),
+        (Decimal("1234.5"), 2, "1,234.50"),
+        (Decimal("-1234567.891000000"), 6, "-1,234,567.891000"),
+        (Decimal("12.000000000"), 0, "12"),
+        (None, 2, "-"),
+    ],
+)
+def test_money_display_shows_the_scale_with_thousands_separators(value, scale, shown):
+    assert money_display(value, scale) == shown
+
+
+def test_money_display_takes_a_credit_type_for_its_scale():
+    class Usd:
+        scale = 6
+
+    assert money_display(Decimal("0.75"), Usd()) == "0.750000"
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (Decimal("0E-9"), "0"),
+        (Decimal("0.002500000"), "0.0025"),
+        (Decimal("10.000000000"), "10"),
+        (Decimal("1500"), "1,500"),
+    ],
+)
+def test_unit_price_display_keeps_every_significant_place_and_no_more(value, shown):
+    assert unit_price_display(value) == shown

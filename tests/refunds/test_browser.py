@@ -2,37 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from decimal import Decimal
 
 import pytest
 
 from billing.models import Wallet
 from refunds.models import RefundLog
+from tests.browser import CHROMIUM_ARGS, chromium_path
 from tests.factories import charge_for, funded_account, staff_user
-
-CHROMIUM = os.environ.get("CREDITLEDGER_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def chromium_path() -> str:
-    """Debian's Chromium; the test fails (never skips) without it, saying how to install it."""
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(
-            f"Chromium not found at {CHROMIUM}. Install it with:\n"
-            "    apt-get update && apt-get install -y chromium\n"
-            "(`make test` does this), or set CREDITLEDGER_CHROMIUM to a Chromium binary."
-        )
-    return CHROMIUM
 
 
 @pytest.mark.browser

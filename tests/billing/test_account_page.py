@@ -1,0 +1,69 @@
+"""The account page is the customer view: balances, subscription, ledger, holds, refunds and keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from billing.services import Actor
+from refunds.services import refund_issue
+from subscriptions.services import subscription_create
+from tests.billing.test_admin import staff_with
+from tests.factories import PlanFactory, UserFactory, account_key, charge_for, funded_account, hold_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client):
+    client.force_login(UserFactory(is_superuser=True))
+    return client
+
+
+def test_the_account_page_shows_the_customer_view(admin_client):
+    account = funded_account("1500.00")
+    charge = charge_for(account, "4.00", route="/api/generate")
+    refund_issue(charge=charge, amount="1.50", reason="timeout", api_route="/api/generate", actor=Actor.system())
+    hold = hold_for(account, "10.00")
+    key, _ = account_key(account)
+    subscription_create(account=account, plan=PlanFactory(name="Gold"), actor=Actor.system())
+
+    page = admin_client.get(f"/admin/accounts/account/{account.pk}/change/").content.decode()
+
+    summary = page[page.index('id="account-summary"') : page.index('id="account-subscription"')]
+    assert "1,597.50" in summary and "10.00" in summary and "1,587.50" in summary  # balance, held, available
+    assert "Gold" in page[page.index('id="account-subscription"') :]
+    assert charge.public_id in page and f"?q={account.public_id}" in page
+    assert hold.public_id in page[page.index('id="account-holds"') :]
+    assert "Timeout" in page[page.index('id="account-refunds"') :]
+    assert key.prefix in page[page.index('id="account-keys"') :]
+
+
+def test_the_latest_25_entries_only(admin_client):
+    account = funded_account("100.00")
+    entries = [charge_for(account, "1.00") for _ in range(30)]
+    page = admin_client.get(f"/admin/accounts/account/{account.pk}/change/").content.decode()
+    assert entries[-1].public_id in page and entries[4].public_id not in page
+
+
+def test_the_account_list_shows_what_is_available(admin_client):
+    account = funded_account("1234.50")
+    hold_for(account, "4.50")
+    page = admin_client.get("/admin/accounts/account/").content.decode()
+    assert '<span class="money" title="balance 1,234.50 - held 4.50">1,230.00</span> credits' in page
+
+
+def test_grant_and_adjust_buttons_open_their_forms_for_those_who_may(client):
+    account = funded_account("10.00")
+    viewer = staff_with("accounts.view_account", "accounts.change_account")
+    client.force_login(viewer)
+    page = client.get(f"/admin/accounts/account/{account.pk}/change/").content.decode()
+    assert 'id="grant_credits-button"' not in page and 'id="adjust_balance-button"' not in page
+
+    granter = staff_with("accounts.view_account", "accounts.change_account", "accounts.grant_credits")
+    client.force_login(granter)
+    page = client.get(f"/admin/accounts/account/{account.pk}/change/").content.decode()
+    assert 'id="grant_credits-button"' in page and 'id="adjust_balance-button"' not in page
+    form = client.post(
+        "/admin/accounts/account/", {"action": "grant_credits", "_selected_action": [account.pk]}
+    ).content.decode()
+    assert 'name="amount"' in form and account.public_id in form
