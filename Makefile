@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.14 python3 $$HOME/.pyen
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve test lint format bench soak migrations-check clean
+.PHONY: install run serve test lint format bench soak screenshots migrations-check clean
 
 $(BIN)/.installed: requirements.txt sdk/python/pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "Python >= 3.12 is required (Django 6.1). Install one or set PYTHON=/path/to/python3.12"; exit 1; fi
@@ -61,6 +61,10 @@ bench: install
 # 5 minutes, 32 clients mixing every money-moving call: zero deadlocks, zero lost requests.
 soak: install
 	$(BIN)/python -m bench --soak $(BENCH_ARGS)
+
+# The console's key pages, as a new user sees them, into docs/screenshots/ (demo/screenshots.py).
+screenshots: install
+	$(BIN)/python -m demo.screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .pgdata-test
