@@ -29,6 +29,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -207,3 +208,79 @@ def idempotency_records_purge(*, older_than: timedelta | None = None) -> int:
     age = max(older_than or timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS), timedelta(hours=24))
     deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=timezone.now() - age).delete()
     return deleted
+
+
+# --- the items of a batch ----------------------------------------------------------------
+#
+# Each item of POST /charges/batch carries its own key, stored exactly as a
+# single POST /charges with that key and that item's body would store it
+# (same scope, endpoint and fingerprint, the item's own status and bytes):
+# an item already answered, by an earlier batch or by a single charge,
+# replays that answer instead of charging again, and a single retry of one
+# item replays the batch's answer for it. The batch's transaction claims the
+# items' keys; like any claim, a concurrent duplicate waits for it to end.
+
+
+@dataclass(frozen=True)
+class ItemKey:
+    """An item's key, scope and fingerprint (the single-charge endpoint's, for the item's own body)."""
+
+    account_id: int
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class ItemReplay:
+    """An item already answered: its first status and body bytes."""
+
+    status: int
+    content: bytes
+
+
+def batch_items_claim(request, *, items: list[ItemKey], endpoint: str) -> list[int | ItemReplay | DomainError]:
+    """Claim every item's key, in a fixed order (account, key); per item its record id, its replay, or its error.
+
+    A key taken with another body or on another endpoint is that item's 409
+    idempotency_key_reused. A key still held by an unfinished request after
+    the lock timeout fails the whole batch (409 idempotency_key_in_use): the
+    transaction is aborted, nothing is stored, the client retries.
+    """
+    results: list[int | ItemReplay | DomainError | None] = [None] * len(items)
+    for index in sorted(range(len(items)), key=lambda i: (items[i].account_id, items[i].key)):
+        item = items[index]
+        claim = {
+            "account_id": item.account_id,
+            "api_key": request.auth,
+            "key": item.key,
+            "endpoint": endpoint,
+            "fingerprint": item.fingerprint,
+        }
+        record_id = _claim(**claim)
+        if record_id is not None:
+            results[index] = record_id
+            continue
+        record = IdempotencyRecord.objects.get(account_id=item.account_id, api_key=request.auth, key=item.key)
+        if record.request_hash != item.fingerprint or record.endpoint != endpoint[:255]:
+            results[index] = IdempotencyKeyReused()
+        else:
+            replay = _replay(record)
+            results[index] = ItemReplay(status=record.response_status, content=replay.content)
+    return results  # type: ignore[return-value]  # every index was filled
+
+
+def batch_items_record(*, answers: dict[int, tuple[int, bytes]], forget: list[int]) -> None:
+    """Store the items' answers ({record id: (status, bytes)}) and drop the claims of items that store nothing."""
+    if answers:
+        records = [
+            IdempotencyRecord(pk=record_id, response_status=status, response_raw=content)
+            for record_id, (status, content) in answers.items()
+        ]
+        IdempotencyRecord.objects.bulk_update(records, ["response_status", "response_raw"])
+    if forget:
+        IdempotencyRecord.objects.filter(pk__in=forget).delete()
+
+
+def render(body: dict) -> bytes:
+    """The exact bytes the API answers with for `body`."""
+    return _render(body)
