@@ -17,9 +17,12 @@ import json
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 
+from accounts.models import Account
+from accounts.selectors import accounts_get_for_key
 from billing import services
 from billing.api import ChargeInput, entry_body, zero_charge_body
-from billing.api_kit import IDEMPOTENCY_HEADER, MoneyPostView
+from billing.api_kit import IDEMPOTENCY_HEADER, MoneyPostView, resolve_account
+from billing.fields import check_scale
 from billing.idempotency import (
     _KEY_PATTERN,
     KEY_MAX_LENGTH,
@@ -32,6 +35,8 @@ from billing.idempotency import (
 )
 from config.errors import DomainError, RequestRejected
 from config.serializers import InputSerializer
+from pricing.api import priced_usage_validate
+from pricing.selectors import credit_type_get
 from pricing.services import price_quote
 
 ITEM_KEY_FIELD = "idempotency_key"
@@ -47,6 +52,17 @@ class ChargeBatchItemInput(ChargeInput):
             raise serializers.ValidationError("1 to 255 printable ASCII characters, no spaces.", code="invalid")
         return value
 
+    def validate(self, attrs: dict) -> dict:
+        """`ChargeInput.validate`, with the accounts the batch looked up at once (the context's `accounts`)."""
+        accounts: dict[str | None, Account] = self.context["accounts"]
+        public_id = attrs.get("account")
+        if public_id not in accounts:
+            accounts[public_id] = resolve_account(self.context["request"], public_id)
+        attrs["account"] = accounts[public_id]
+        attrs["credit_type"] = credit_type_get(attrs.get("credit_type"))
+        check_scale(attrs, attrs["credit_type"].scale)
+        return priced_usage_validate(attrs, amount_allowed=True)
+
 
 class ChargeBatchInput(InputSerializer):
     """`items`: 1 to 100 charge bodies, each validated strictly like POST /charges."""
@@ -60,8 +76,12 @@ class ChargeBatchInput(InputSerializer):
             )
         validated: list[dict] = []
         errors: list[dict] = []
+        # Every account the items name, looked up in one query (an unknown one is that item's 404 below).
+        named = {item.get("account") for item in items if isinstance(item, dict)}
+        found = accounts_get_for_key(api_key=self.context["request"].auth, public_ids=named)
+        context = {**self.context, "accounts": found}
         for item in items:
-            data = ChargeBatchItemInput(data=item, context=self.context)
+            data = ChargeBatchItemInput(data=item, context=context)
             if data.is_valid():
                 validated.append(data.validated_data)
                 errors.append({})

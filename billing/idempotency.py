@@ -241,42 +241,48 @@ class ItemReplay:
 def batch_items_claim(request, *, items: list[ItemKey], endpoint: str) -> list[int | ItemReplay | DomainError]:
     """Claim every item's key, in a fixed order (account, key); per item its record id, its replay, or its error.
 
-    A key taken with another body or on another endpoint is that item's 409
-    idempotency_key_reused. A key still held by an unfinished request after
-    the lock timeout fails the whole batch (409 idempotency_key_in_use): the
-    transaction is aborted, nothing is stored, the client retries.
+    One statement for all the claims (`statements.idempotency_claim_many`),
+    one read for the keys already taken. A key taken with another body or on
+    another endpoint is that item's 409 idempotency_key_reused. A key still
+    held by an unfinished request after the lock timeout fails the whole
+    batch (409 idempotency_key_in_use): the transaction is aborted, nothing is
+    stored, the client retries.
     """
-    results: list[int | ItemReplay | DomainError | None] = [None] * len(items)
-    for index in sorted(range(len(items)), key=lambda i: (items[i].account_id, items[i].key)):
-        item = items[index]
-        claim = {
-            "account_id": item.account_id,
-            "api_key": request.auth,
-            "key": item.key,
-            "endpoint": endpoint,
-            "fingerprint": item.fingerprint,
+    order = sorted(range(len(items)), key=lambda i: (items[i].account_id, items[i].key))
+    try:
+        claimed = statements.idempotency_claim_many(
+            api_key_id=request.auth.pk,
+            items=[(items[i].account_id, items[i].key, endpoint[:255], items[i].fingerprint) for i in order],
+            created_at=timezone.now(),
+            lock_timeout_ms=settings.IDEMPOTENCY_LOCK_TIMEOUT_MS,
+        )
+    except OperationalError as exc:
+        if getattr(getattr(exc, "__cause__", None), "sqlstate", None) == LOCK_NOT_AVAILABLE:
+            raise IdempotencyKeyInUse() from exc
+        raise
+    results: list[int | ItemReplay | DomainError | None] = [claimed.get((i.account_id, i.key)) for i in items]
+    taken = [index for index, result in enumerate(results) if result is None]
+    if taken:
+        records = {
+            (record.account_id, record.key): record
+            for record in IdempotencyRecord.objects.filter(
+                api_key=request.auth,
+                account_id__in={items[i].account_id for i in taken},
+                key__in={items[i].key for i in taken},
+            )
         }
-        record_id = _claim(**claim)
-        if record_id is not None:
-            results[index] = record_id
-            continue
-        record = IdempotencyRecord.objects.get(account_id=item.account_id, api_key=request.auth, key=item.key)
-        if record.request_hash != item.fingerprint or record.endpoint != endpoint[:255]:
-            results[index] = IdempotencyKeyReused()
-        else:
-            replay = _replay(record)
-            results[index] = ItemReplay(status=record.response_status, content=replay.content)
+        for index in taken:
+            record = records[(items[index].account_id, items[index].key)]
+            if record.request_hash != items[index].fingerprint:
+                results[index] = IdempotencyKeyReused()
+            else:
+                results[index] = ItemReplay(status=record.response_status, content=_replay(record).content)
     return results  # type: ignore[return-value]  # every index was filled
 
 
 def batch_items_record(*, answers: dict[int, tuple[int, bytes]], forget: list[int]) -> None:
     """Store the items' answers ({record id: (status, bytes)}) and drop the claims of items that store nothing."""
-    if answers:
-        records = [
-            IdempotencyRecord(pk=record_id, response_status=status, response_raw=content)
-            for record_id, (status, content) in answers.items()
-        ]
-        IdempotencyRecord.objects.bulk_update(records, ["response_status", "response_raw"])
+    statements.idempotency_answer_many(answers=answers)
     if forget:
         IdempotencyRecord.objects.filter(pk__in=forget).delete()
 
