@@ -286,3 +286,18 @@ def test_concurrent_duplicate_batches_charge_once():
     assert ok and all(content == ok[0] for content in ok)
     assert all(status in (200, 409) for status, _ in results)
     assert balance(account) == Decimal("95.00")
+
+
+@pytest.mark.django_db
+def test_an_account_key_batches_its_own_account_and_cannot_name_another():
+    from tests.factories import account_key
+
+    own, other = funded_account("10.00"), funded_account("10.00")
+    _, secret = account_key(own)
+    client = client_for(secret)
+    ok = batch(client, [{"amount": "1.00", "idempotency_key": "a"}, {"amount": "2.00", "idempotency_key": "b"}])
+    assert ok.status_code == 200 and [i["status"] for i in ok.json()["data"]] == [201, 201]
+    assert balance(own) == Decimal("7.00")
+    refused = batch(client, [{"account": other.public_id, "amount": "1.00", "idempotency_key": "c"}], key="b2")
+    assert refused.status_code == 404 and refused.json()["error"]["code"] == "account_not_found"
+    assert balance(other) == Decimal("10.00")
