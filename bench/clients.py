@@ -34,6 +34,7 @@ import psycopg
 
 AMOUNT = Decimal("0.01")
 AMOUNT_STR = "0.01"
+BATCH_SIZE = 100  # charges per call in the batch phase (the endpoint's maximum)
 
 
 @dataclass
@@ -166,6 +167,46 @@ class Client:
     def charge_http(self, target: Target, rng: random.Random) -> None:
         self.http("POST", "/api/v1/charges", {"account": target.public_id, "amount": AMOUNT_STR})
 
+    # --- batch: BATCH_SIZE charges per call, each on a random wallet -----------
+    #
+    # Its raw baseline is the per-row charge (`charge_raw`): the phase asks how
+    # many charges a second the batch endpoint carries against charging row by
+    # row. `run` counts BATCH_SIZE charges per service or HTTP call.
+
+    def batch_raw(self, target: Target, rng: random.Random) -> float:
+        return self.charge_raw(target, rng)
+
+    def _batch_targets(self, target: Target, rng: random.Random) -> list[Target]:
+        targets = STATE["targets"]["spread"] if len(STATE["targets"]["spread"]) > 1 else [target]
+        return [target] + [targets[rng.randrange(len(targets))] for _ in range(BATCH_SIZE - 1)]
+
+    def batch_service(self, target: Target, rng: random.Random) -> None:
+        from django.db import transaction
+
+        from billing import services
+        from config.atomic import services_join
+
+        charges = [
+            services.BatchCharge(account=t.account, credit_type=STATE["credit_type"], amount=AMOUNT)
+            for t in self._batch_targets(target, rng)
+        ]
+        # As the API runs it: one transaction, the wallets' postings joining it.
+        with transaction.atomic(), services_join():
+            outcomes = services.charges_batch_apply(charges=charges, actor=services.Actor.system())
+        declined = [o for o in outcomes if isinstance(o, Exception)]
+        if declined:
+            raise RuntimeError(f"{len(declined)} items declined: {declined[0]}")
+
+    def batch_http(self, target: Target, rng: random.Random) -> None:
+        items = [
+            {"account": t.public_id, "amount": AMOUNT_STR, "idempotency_key": uuid.uuid4().hex}
+            for t in self._batch_targets(target, rng)
+        ]
+        body = self.http("POST", "/api/v1/charges/batch", {"items": items})
+        failed = [item for item in body["data"] if item["status"] >= 300]
+        if failed:
+            raise RuntimeError(f"{len(failed)} items failed: {failed[0]['body']}")
+
     # --- hold + capture ---------------------------------------------------
 
     def hold_capture_raw(self, target: Target, rng: random.Random) -> float:
@@ -292,6 +333,7 @@ class Client:
         targets = STATE["targets"][task["scenario"]]
         extra = (task["scenario"],) if task["op"] == "refund" else ()
         rng = random.Random(task["seed"])
+        units = BATCH_SIZE if task["op"] == "batch" and task["mode"] != "raw" else 1
         latencies: list[float] = []
         lock_holds: list[float] = []
         errors: list[str] = []
@@ -315,7 +357,7 @@ class Client:
                 latencies.append(perf_counter() - t0)
                 if held is not None:
                     lock_holds.append(held)
-        return {"latencies": latencies, "lock_holds": lock_holds, "errors": errors}
+        return {"latencies": latencies, "lock_holds": lock_holds, "errors": errors, "units": units * len(latencies)}
 
     def _recover(self) -> None:
         if self.pg is not None:

@@ -29,6 +29,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -207,3 +208,85 @@ def idempotency_records_purge(*, older_than: timedelta | None = None) -> int:
     age = max(older_than or timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS), timedelta(hours=24))
     deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=timezone.now() - age).delete()
     return deleted
+
+
+# --- the items of a batch ----------------------------------------------------------------
+#
+# Each item of POST /charges/batch carries its own key, stored exactly as a
+# single POST /charges with that key and that item's body would store it
+# (same scope, endpoint and fingerprint, the item's own status and bytes):
+# an item already answered, by an earlier batch or by a single charge,
+# replays that answer instead of charging again, and a single retry of one
+# item replays the batch's answer for it. The batch's transaction claims the
+# items' keys; like any claim, a concurrent duplicate waits for it to end.
+
+
+@dataclass(frozen=True)
+class ItemKey:
+    """An item's key, scope and fingerprint (the single-charge endpoint's, for the item's own body)."""
+
+    account_id: int
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class ItemReplay:
+    """An item already answered: its first status and body bytes."""
+
+    status: int
+    content: bytes
+
+
+def batch_items_claim(request, *, items: list[ItemKey], endpoint: str) -> list[int | ItemReplay | DomainError]:
+    """Claim every item's key, in a fixed order (account, key); per item its record id, its replay, or its error.
+
+    One statement for all the claims (`statements.idempotency_claim_many`),
+    one read for the keys already taken. A key taken with another body or on
+    another endpoint is that item's 409 idempotency_key_reused. A key still
+    held by an unfinished request after the lock timeout fails the whole
+    batch (409 idempotency_key_in_use): the transaction is aborted, nothing is
+    stored, the client retries.
+    """
+    order = sorted(range(len(items)), key=lambda i: (items[i].account_id, items[i].key))
+    try:
+        claimed = statements.idempotency_claim_many(
+            api_key_id=request.auth.pk,
+            items=[(items[i].account_id, items[i].key, endpoint[:255], items[i].fingerprint) for i in order],
+            created_at=timezone.now(),
+            lock_timeout_ms=settings.IDEMPOTENCY_LOCK_TIMEOUT_MS,
+        )
+    except OperationalError as exc:
+        if getattr(getattr(exc, "__cause__", None), "sqlstate", None) == LOCK_NOT_AVAILABLE:
+            raise IdempotencyKeyInUse() from exc
+        raise
+    results: list[int | ItemReplay | DomainError | None] = [claimed.get((i.account_id, i.key)) for i in items]
+    taken = [index for index, result in enumerate(results) if result is None]
+    if taken:
+        records = {
+            (record.account_id, record.key): record
+            for record in IdempotencyRecord.objects.filter(
+                api_key=request.auth,
+                account_id__in={items[i].account_id for i in taken},
+                key__in={items[i].key for i in taken},
+            )
+        }
+        for index in taken:
+            record = records[(items[index].account_id, items[index].key)]
+            if record.request_hash != items[index].fingerprint:
+                results[index] = IdempotencyKeyReused()
+            else:
+                results[index] = ItemReplay(status=record.response_status, content=_replay(record).content)
+    return results  # type: ignore[return-value]  # every index was filled
+
+
+def batch_items_record(*, answers: dict[int, tuple[int, bytes]], forget: list[int]) -> None:
+    """Store the items' answers ({record id: (status, bytes)}) and drop the claims of items that store nothing."""
+    statements.idempotency_answer_many(answers=answers)
+    if forget:
+        IdempotencyRecord.objects.filter(pk__in=forget).delete()
+
+
+def render(body: dict) -> bytes:
+    """The exact bytes the API answers with for `body`."""
+    return _render(body)

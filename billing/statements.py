@@ -277,6 +277,71 @@ def idempotency_claim(
     return row[0] if row else None
 
 
+# --- idempotency: the items of a batch (POST /charges/batch) --------------------------
+#
+# ORM: one `idempotency_claim` per item, then IdempotencyRecord.objects.bulk_update
+# (an UPDATE ... SET ... = CASE WHEN id = ... over every row). Why: a batch of
+# 100 items made 100 claim round trips, and the CASE update with 100 byte
+# strings took longer than the charges themselves (docs/performance.md, "Batch
+# charges"). Here the claims are one INSERT from arrays (rows inserted in the
+# order given: the caller sorts them, so two batches wait on each other's keys
+# in one order) and the answers one UPDATE from arrays.
+
+
+@_once
+def _idempotency_claim_many_sql() -> str:
+    return (
+        f"INSERT INTO {_quote(IdempotencyRecord._meta.db_table)} "  # noqa: S608 - our names only
+        "(account_id, api_key_id, key, endpoint, request_hash, created_at) "
+        "SELECT item.account_id, %s, item.key, item.endpoint, item.request_hash, %s "
+        "FROM (SELECT set_config('lock_timeout', %s, true)) AS timeout, "
+        "unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::varchar[]) "
+        "WITH ORDINALITY AS item(account_id, key, endpoint, request_hash, n) ORDER BY item.n "
+        "ON CONFLICT (account_id, api_key_id, key) DO NOTHING RETURNING account_id, key, id"
+    )
+
+
+def idempotency_claim_many(
+    *,
+    api_key_id: int,
+    items: list[tuple[int, str, str, str]],
+    created_at: datetime,
+    lock_timeout_ms: int,
+) -> dict[tuple[int, str], int]:
+    """Claim (account_id, key, endpoint, request_hash) rows in the order given; {(account_id, key): id} claimed.
+
+    A key already taken is absent from the answer. Sets the transaction's lock
+    timeout first, as `idempotency_claim` does (OperationalError
+    lock_not_available if a duplicate's claim is still uncommitted after it).
+    """
+    columns = list(zip(*items, strict=True)) if items else [[], [], [], []]
+    params = [api_key_id, created_at, f"{lock_timeout_ms}ms", *(list(column) for column in columns)]
+    with connection.cursor() as cursor:
+        cursor.execute(_idempotency_claim_many_sql(), params)
+        return {(account_id, key): record_id for account_id, key, record_id in cursor.fetchall()}
+
+
+@_once
+def _idempotency_answer_many_sql() -> str:
+    table = _quote(IdempotencyRecord._meta.db_table)
+    return (
+        f"UPDATE {table} AS r SET response_status = a.status, response_raw = a.raw "  # noqa: S608 - our names only
+        "FROM unnest(%s::bigint[], %s::smallint[], %s::bytea[]) AS a(id, status, raw) WHERE r.id = a.id"
+    )
+
+
+def idempotency_answer_many(*, answers: dict[int, tuple[int, bytes]]) -> None:
+    """Store each claimed record's answer: {record id: (status, exact body bytes)}."""
+    if not answers:
+        return
+    ids = list(answers)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _idempotency_answer_many_sql(),
+            [ids, [answers[i][0] for i in ids], [answers[i][1] for i in ids]],
+        )
+
+
 # --- the admin -------------------------------------------------------------------
 #
 # ORM: Model.objects.count(). Why: an exact COUNT(*) over a million-row ledger

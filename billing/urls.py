@@ -1,9 +1,10 @@
 from django.urls import include, path
 
-from billing import api
+from billing import api, api_batch
 
 urlpatterns = [
     path("grants", api.GrantCreateView.as_view(), name="grants"),
+    path("charges/batch", api_batch.ChargeBatchCreateView.as_view(), name="charges-batch"),
     path("charges", api.ChargeCreateView.as_view(), name="charges"),
     path("accounts/<str:account_id>/balance", api.AccountBalanceView.as_view(), name="account-balance"),
     path("accounts/<str:account_id>/transactions", api.AccountTransactionsView.as_view(), name="account-transactions"),

@@ -6,6 +6,7 @@ the subject modules are an implementation detail.
 
 from billing.core import Actor
 from billing.services.amounts import amount_validate, capture_amount_validate, signed_amount_validate
+from billing.services.batches import MAX_BATCH_ITEMS, BatchCharge, BatchOutcome, charges_batch_apply
 from billing.services.charges import ZeroCharge, adjustment_create, charge_create, zero_cost_settle
 from billing.services.holds import (
     hold_capture,
@@ -28,12 +29,16 @@ from billing.services.lots import (
 __all__ = [
     "LOT_PRIORITY_MAX",
     "LOT_PRIORITY_MIN",
+    "MAX_BATCH_ITEMS",
     "Actor",
+    "BatchCharge",
+    "BatchOutcome",
     "ZeroCharge",
     "adjustment_create",
     "amount_validate",
     "capture_amount_validate",
     "charge_create",
+    "charges_batch_apply",
     "daily_limit_day",
     "daily_limit_get",
     "daily_limit_timezone",

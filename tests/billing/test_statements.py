@@ -306,3 +306,44 @@ def test_reconcile_stale_holds_and_lots_match_the_orm_filters():
     assert holds == [(h.pk, h.wallet_id, h.amount, h.expires_at) for h in orm_holds] and holds[0][0] == hold.pk
     assert lots == [(lot.pk, lot.wallet_id, lot.remaining, lot.expires_at) for lot in orm_lots] and len(lots) == 1
     assert list(statements.reconcile_stale_holds(account_id=None, expired_before=timezone.now())) == []
+
+
+def test_idempotency_claim_many_claims_free_keys_in_order_and_answer_many_stores_what_the_orm_reads():
+    from datetime import UTC, datetime
+
+    from billing.models import IdempotencyRecord
+    from tests.factories import service_key
+
+    account = AccountFactory()
+    api_key, _ = service_key()
+    taken = statements.idempotency_claim(
+        account_id=account.pk,
+        api_key_id=api_key.pk,
+        key="b",
+        endpoint="POST /api/v1/charges",
+        request_hash="0" * 64,
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        lock_timeout_ms=1000,
+    )
+    items = [(account.pk, key, "POST /api/v1/charges", key * 64) for key in ("a", "b", "c")]
+    with transaction.atomic():
+        claimed = statements.idempotency_claim_many(
+            api_key_id=api_key.pk, items=items, created_at=datetime(2026, 1, 2, tzinfo=UTC), lock_timeout_ms=1234
+        )
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW lock_timeout")
+            assert cursor.fetchone()[0] == "1234ms"
+    assert set(claimed) == {(account.pk, "a"), (account.pk, "c")}
+    assert claimed[(account.pk, "a")] < claimed[(account.pk, "c")]  # inserted in the order given
+    rows = {r.key: r for r in IdempotencyRecord.objects.filter(api_key=api_key)}
+    assert (rows["a"].request_hash, rows["a"].endpoint, rows["a"].response_status) == (
+        "a" * 64,
+        "POST /api/v1/charges",
+        None,
+    )
+    assert rows["b"].pk == taken and rows["b"].request_hash == "0" * 64
+    statements.idempotency_answer_many(answers={rows["a"].pk: (201, b'{"x":1}'), rows["c"].pk: (402, b"{}")})
+    rows = {r.key: r for r in IdempotencyRecord.objects.filter(api_key=api_key)}
+    assert (rows["a"].response_status, bytes(rows["a"].response_raw)) == (201, b'{"x":1}')
+    assert (rows["c"].response_status, bytes(rows["c"].response_raw)) == (402, b"{}")
+    assert rows["b"].response_status is None

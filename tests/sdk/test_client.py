@@ -47,6 +47,24 @@ def test_a_priced_charge_quotes_and_prices(client, account):
     assert row.per_1k_input_tokens == Decimal("2.5")
 
 
+def test_charges_batch_answers_each_item_and_replays(client, account):
+    items = [
+        {"account": account.id, "amount": Decimal("1.25"), "idempotency_key": f"b-{uuid.uuid4()}"},
+        {"account": account.id, "key": PRICE_KEY, "usage": {"input_tokens": 1000}},
+        {"account": account.id, "amount": "1000.00"},
+    ]
+    batch = client.charges.batch(items)
+    assert isinstance(batch, creditledger.ChargeBatch)
+    first, priced, declined = batch.data
+    assert isinstance(first.result, creditledger.LedgerEntry) and first.result.amount == Decimal("-1.25")
+    assert first.error is None and first.replayed is False
+    assert priced.result.amount == Decimal("-2.50")
+    assert declined.result is None and isinstance(declined.error, creditledger.InsufficientCredits)
+    again = client.charges.batch(items[:1])
+    assert again.data[0].replayed is True and again.data[0].result == first.result
+    assert LedgerEntry.objects.filter(account__public_id=account.id, kind="charge").count() == 2
+
+
 def test_holds_create_retrieve_capture_release(client, account):
     hold = client.holds.create(account.id, amount="10.00", on_expiry="capture", task_id="chat-42")
     assert client.holds.retrieve(hold.id).status == "pending"

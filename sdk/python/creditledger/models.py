@@ -268,6 +268,55 @@ def charge_result(data: dict) -> LedgerEntry | ZeroCharge:
     return LedgerEntry.parse(data)
 
 
+class ChargeBatchItem(APIObject):
+    """One item of a batch's answer, in request order: what POST /charges would have answered for it.
+
+    ``status`` and ``body`` are that answer; ``result`` is the charge
+    (`LedgerEntry` or `ZeroCharge`) when it succeeded, ``error`` the typed
+    exception (not raised) when it did not. ``replayed``: the item's key had
+    already been answered, and this is that first answer.
+    """
+
+    object: str
+    idempotency_key: str
+    status: int
+    body: dict[str, Any]
+
+    @property
+    def replayed(self) -> bool:  # the item's own flag, not the batch's header
+        return bool(self.get("replayed"))
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self["status"] < 300
+
+    @property
+    def result(self) -> LedgerEntry | ZeroCharge | None:
+        return charge_result(self["body"]) if self.ok else None
+
+    @property
+    def error(self) -> Any:
+        """The item's error as the typed exception a single charge would raise (None when it succeeded)."""
+        if self.ok:
+            return None
+        from creditledger.errors import error_from_response
+
+        return error_from_response(self["status"], self["body"])
+
+
+class ChargeBatch(APIObject):
+    """The answer to ``charges.batch``: ``data`` holds one `ChargeBatchItem` per item, in request order."""
+
+    object: str
+    data: list[ChargeBatchItem]
+
+
+def charge_batch(data: dict) -> ChargeBatch:
+    parsed = ChargeBatch.parse(data)
+    parsed["data"] = [ChargeBatchItem.parse(item) for item in data.get("data", [])]
+    return parsed
+
+
 def price_list(data: dict) -> PriceList:
     parsed = PriceList.parse(data)
     parsed["data"] = [Price.parse(row) for row in data.get("data", [])]

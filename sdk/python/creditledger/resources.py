@@ -7,7 +7,8 @@ pager: iterate it with ``for`` or ``async for``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from creditledger._core import Request, compact, money
 from creditledger.models import (
     Account,
     Balance,
+    ChargeBatch,
     Hold,
     LedgerEntry,
     PriceList,
@@ -24,6 +26,7 @@ from creditledger.models import (
     Refund,
     RefundStats,
     ZeroCharge,
+    charge_batch,
     charge_result,
     price_list,
 )
@@ -47,6 +50,14 @@ def _time(value: datetime | str | None) -> str | None:
 
 def _amount(value: Amount | None) -> str | None:
     return None if value is None else money(value)
+
+
+def _batch_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    body = compact({**item, "amount": _amount(item.get("amount"))})
+    if "usage" in body:
+        body["usage"] = dict(body["usage"])
+    body.setdefault("idempotency_key", str(uuid.uuid4()))
+    return body
 
 
 class _Resource:
@@ -211,6 +222,23 @@ class Charges(_Resource):
         )
         return self._run(
             Request("POST", "/charges", body=body, idempotent=True, idempotency_key=idempotency_key, cast=charge_result)
+        )
+
+    def batch(self, items: Sequence[Mapping[str, Any]], *, idempotency_key: str | None = None) -> ChargeBatch:
+        """Up to 100 charges in one call (usage reported after the fact); a `ChargeBatch`.
+
+        Each item takes the fields of `create` (``account``, ``amount`` or
+        ``key`` with ``usage``, ``task_id``, ...) and its own
+        ``idempotency_key`` (one is generated for an item without one, and
+        kept across this call's retries). Each item is answered on its own
+        (``item.result`` or ``item.error``: a declined item raises nothing); an
+        item whose key was already answered replays that answer.
+        """
+        body = {"items": [_batch_item(item) for item in items]}
+        return self._run(
+            Request(
+                "POST", "/charges/batch", body=body, idempotent=True, idempotency_key=idempotency_key, cast=charge_batch
+            )
         )
 
     def refund(self, charge_id: str, **kwargs: Any) -> Refund:
