@@ -38,6 +38,7 @@ from billing.models import (
     Wallet,
 )
 from billing.services import Actor, adjustment_create, daily_limit_get, daily_usage_get, grant_create
+from config.admin_export import CsvExportMixin, money_cell, time_cell
 from config.admin_money import MoneyFormMixin, money_column
 from config.errors import DomainError
 from config.money import money_display
@@ -350,7 +351,7 @@ class WalletAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class LedgerEntryAdmin(CsvExportMixin, CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     # Kind, amount and balance come first after the id, so they are on screen at 1366 px.
     list_display = [
         "public_id",
@@ -403,6 +404,24 @@ class LedgerEntryAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin
     amount_money = money_column("amount")
     balance_after_money = money_column("balance_after", description="balance after")
 
+    export_select_related = ["related_entry"]
+    export_columns = [
+        ("id", "public_id"),
+        ("created_at", time_cell("created_at")),
+        ("account", "account__public_id"),
+        ("external_id", "account__external_id"),
+        ("credit_type", "credit_type__code"),
+        ("kind", "kind"),
+        ("amount", money_cell("amount")),
+        ("balance_after", money_cell("balance_after")),
+        ("related_entry", "related_entry__public_id"),
+        ("task_id", "task_id"),
+        ("route", "route"),
+        ("price_key", "price_key"),
+        ("description", "description"),
+        ("actor", lambda entry: LedgerEntryAdmin.actor_display(None, entry)),
+    ]
+
     @admin.display(description="actor")
     def actor_display(self, entry: LedgerEntry) -> str:
         if entry.actor_user_id:
@@ -413,7 +432,7 @@ class LedgerEntryAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin
 
 
 @admin.register(Hold)
-class HoldAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class HoldAdmin(CsvExportMixin, CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Holds are resolved by the API and the expiry sweep, never edited here."""
 
     list_display = [
@@ -470,6 +489,26 @@ class HoldAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         return timezone.localtime(hold.expires_at).strftime("%Y-%m-%d %H:%M")
 
     requested_amount_money = money_column("requested_amount", description="requested amount")
+
+    export_select_related = ["capture_entry"]
+    export_columns = [
+        ("id", "public_id"),
+        ("created_at", time_cell("created_at")),
+        ("account", "account__public_id"),
+        ("external_id", "account__external_id"),
+        ("credit_type", "credit_type__code"),
+        ("status", "status"),
+        ("amount", money_cell("amount")),
+        ("captured_amount", money_cell("captured_amount")),
+        ("requested_amount", money_cell("requested_amount")),
+        ("on_expiry", "on_expiry"),
+        ("expires_at", time_cell("expires_at")),
+        ("resolved_at", time_cell("resolved_at")),
+        ("capture_entry", "capture_entry__public_id"),
+        ("task_id", "task_id"),
+        ("route", "route"),
+        ("price_key", "price_key"),
+    ]
 
 
 # --- lots and daily limits -------------------------------------------------------

@@ -25,6 +25,7 @@ from billing.admin import (
     account_panel_register,
 )
 from billing.models import LedgerEntry
+from config.admin_export import CsvExportMixin, money_cell, time_cell
 from config.admin_money import money_column
 from config.money import money_display
 from refunds.admin_refund import ChargeRefundAdminMixin
@@ -67,7 +68,7 @@ class ApiRouteFilter(admin.SimpleListFilter):
 
 
 @admin.register(RefundLog)
-class RefundLogAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class RefundLogAdmin(CsvExportMixin, CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "public_id",
         "amount_money",
@@ -104,6 +105,22 @@ class RefundLogAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
     amount_money = money_column("amount")
+
+    export_select_related = ["refund_entry"]
+    export_columns = [
+        ("id", "public_id"),
+        ("created_at", time_cell("created_at")),
+        ("account", "account__public_id"),
+        ("external_id", "account__external_id"),
+        ("credit_type", "credit_type__code"),
+        ("amount", money_cell("amount")),
+        ("reason", "reason"),
+        ("api_route", "api_route"),
+        ("charge", "charge__public_id"),
+        ("refund_entry", "refund_entry__public_id"),
+        ("note", "note"),
+        ("actor", lambda log: log.actor_display),
+    ]
 
     @admin.display(description="charge")
     def charge_link(self, log: RefundLog):
