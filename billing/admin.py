@@ -40,6 +40,7 @@ from billing.models import (
 from billing.services import Actor, adjustment_create, daily_limit_get, daily_usage_get, grant_create
 from config.admin_export import CsvExportMixin, money_cell, time_cell
 from config.admin_money import MoneyFormMixin, money_column
+from config.admin_search import admin_search_register
 from config.errors import DomainError
 from config.money import money_display
 
@@ -509,6 +510,11 @@ class HoldAdmin(CsvExportMixin, CompactColumnsMixin, ReadOnlyAdminMixin, admin.M
         ("route", "route"),
         ("price_key", "price_key"),
     ]
+
+
+admin_search_register(LedgerEntry, ["public_id"], prefix="txn_")
+admin_search_register(Hold, ["public_id"], prefix="hold_")
+admin_search_register(LedgerEntry, ["task_id"])  # a task's entries: its list when several
 
 
 # --- lots and daily limits -------------------------------------------------------

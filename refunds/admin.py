@@ -27,6 +27,7 @@ from billing.admin import (
 from billing.models import LedgerEntry
 from config.admin_export import CsvExportMixin, money_cell, time_cell
 from config.admin_money import money_column
+from config.admin_search import admin_search_register
 from config.money import money_display
 from refunds.admin_refund import ChargeRefundAdminMixin
 from refunds.forms import RefundStatsForm
@@ -205,3 +206,4 @@ def _refunds_panel(request, account) -> str:
 
 
 account_panel_register(_refunds_panel, order=40)
+admin_search_register(RefundLog, ["public_id"], prefix="rfd_")
