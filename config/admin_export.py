@@ -106,12 +106,19 @@ class CsvExportMixin:
         return response
 
 
+# A text cell a spreadsheet would run as a formula ("=HYPERLINK(...)" in a
+# description or note sent through the API) is written with a leading quote.
+FORMULA_STARTS = ("=", "+", "@", "\t", "\r")
+
+
 def _attribute(path_: str) -> Callable[[Any], Any]:
     def get(row: Any) -> Any:
         for name in path_.split("__"):
             row = getattr(row, name)
             if row is None:
                 return ""
+        if isinstance(row, str) and row.startswith(FORMULA_STARTS):
+            return "'" + row
         return row
 
     return get

@@ -62,3 +62,16 @@ def test_export_needs_the_view_permission(client):
     staff = type(staff).objects.get(pk=staff.pk)
     client.force_login(staff)
     assert len(_rows(client.get("/admin/billing/ledgerentry/export.csv"))) == LedgerEntry.objects.count()
+
+
+def test_text_a_spreadsheet_would_run_is_quoted(admin_client):
+    account = funded_account("10")
+    charge_create(
+        account=account,
+        credit_type=default_credit_type(),
+        amount=Decimal("1"),
+        description='=HYPERLINK("http://x")',
+        actor=Actor.system(),
+    )
+    rows = _rows(admin_client.get(f"/admin/billing/ledgerentry/export.csv?q={account.public_id}&kind__exact=charge"))
+    assert [(r["description"], r["amount"]) for r in rows] == [('\'=HYPERLINK("http://x")', "-1.00")]
