@@ -12,7 +12,8 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from accounts.models import Account, ApiKey
-from accounts.services import account_set_status, api_key_create, api_key_revoke
+from accounts.services import KEY_SCHEME, account_set_status, api_key_create, api_key_revoke
+from config.admin_search import admin_search_register
 
 
 @admin.register(Account)
@@ -99,3 +100,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # keys are revoked, not deleted: ledger entries refer to them
+
+
+# The header search (config.admin_search): public ids, then an account's
+# external id or email, or a key's prefix.
+admin_search_register(Account, ["public_id"], prefix="acc_")
+admin_search_register(ApiKey, ["public_id"], prefix="key_")
+admin_search_register(ApiKey, ["prefix"], prefix=f"{KEY_SCHEME}_")
+admin_search_register(Account, ["external_id", "email__iexact"])

@@ -11,6 +11,7 @@ the same way (refunds/admin.py).
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote
@@ -22,6 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 
 from accounts import admin as accounts_admin
@@ -38,9 +40,11 @@ from billing.models import (
     Wallet,
 )
 from billing.services import Actor, adjustment_create, daily_limit_get, daily_usage_get, grant_create
+from config.admin_export import CsvExportMixin, money_cell, time_cell
 from config.admin_money import MoneyFormMixin, money_column
+from config.admin_search import admin_search_register
 from config.errors import DomainError
-from config.money import money_display
+from config.money import money_display, unit_price_display
 
 
 class EstimatedCountPaginator(Paginator):
@@ -184,12 +188,20 @@ def _money_done(modeladmin, title: str, entry: LedgerEntry, account: Account):
 
 ACCOUNT_PANELS: list[tuple[int, Callable]] = []
 LEDGER_TIMELINE = 25
+# Buttons on the timeline's rows: action(request, entries) -> {entry pk: HTML}
+# for all rows at once (refunds adds Refund to each refundable charge).
+LEDGER_ROW_ACTIONS: list[Callable] = []
 
 
 def account_panel_register(panel: Callable, *, order: int) -> None:
     """Show `panel(request, account)` (HTML, or None for nothing) on the account page, by `order`."""
     ACCOUNT_PANELS.append((order, panel))
     ACCOUNT_PANELS.sort(key=lambda item: item[0])
+
+
+def ledger_row_action_register(action: Callable) -> None:
+    """Add `action(request, entries)` -> {entry pk: HTML} to the buttons of the account page's ledger rows."""
+    LEDGER_ROW_ACTIONS.append(action)
 
 
 def _panel(template: str, **context) -> str:
@@ -220,6 +232,9 @@ def _ledger_panel(request, account: Account) -> str:
         .select_related("credit_type", "actor_user", "actor_api_key")
         .order_by("-id")[:LEDGER_TIMELINE]
     )
+    actions = [action(request, entries) for action in LEDGER_ROW_ACTIONS]
+    for entry in entries:
+        entry.row_actions = [html for buttons in actions if (html := buttons.get(entry.pk))]
     full = reverse("admin:billing_ledgerentry_changelist") + f"?q={account.public_id}"
     return _panel("ledger.html", entries=entries, full_url=full, limit=LEDGER_TIMELINE)
 
@@ -349,8 +364,58 @@ class WalletAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     lot_balance_money = money_column("lot_balance", description="in grant lots")
 
 
+# --- the entry page: panels above the fields ------------------------------------
+# Like the account page's: billing's own (links, pricing), then those of the
+# apps above (refunds adds a charge's refunds and what remains refundable).
+
+ENTRY_PANELS: list[tuple[int, Callable]] = []
+
+
+def entry_panel_register(panel: Callable, *, order: int) -> None:
+    """Show `panel(request, entry)` (HTML, or None for nothing) on a ledger entry's page, by `order`."""
+    ENTRY_PANELS.append((order, panel))
+    ENTRY_PANELS.sort(key=lambda item: item[0])
+
+
+def _entry_links_panel(request, entry: LedgerEntry) -> str:
+    """Where the entry points: account, wallet, the entry it relates to, the hold it captured, its task's entries."""
+    hold = Hold.objects.filter(capture_entry=entry).only("pk", "public_id", "status").first()
+    task_url = reverse("admin:billing_ledgerentry_changelist") + "?" + urlencode({"q": entry.task_id})
+    return render_to_string(
+        "admin/billing/ledgerentry/panels/links.html",
+        {"entry": entry, "hold": hold, "task_url": task_url if entry.task_id else None},
+    )
+
+
+def _entry_pricing_panel(request, entry: LedgerEntry) -> str | None:
+    """What a priced charge was priced by: key → resolved key, the price version, the usage and the unit prices."""
+    if not (entry.price_key or entry.price_version_id or entry.unit_prices or entry.usage):
+        return None
+    # Only what applied: the prices that are not zero, the usage that is not.
+    unit_prices = [
+        (name, unit_price_display(value)) for name, value in (entry.unit_prices or {}).items() if _nonzero_number(value)
+    ]
+    usage = entry.usage if isinstance(entry.usage, dict) else {}
+    usage = [(name, value) for name, value in usage.items() if value not in (0, None, "", "0")]
+    return render_to_string(
+        "admin/billing/ledgerentry/panels/pricing.html",
+        {"entry": entry, "unit_prices": unit_prices, "usage": usage},
+    )
+
+
+def _nonzero_number(value) -> bool:
+    try:
+        return Decimal(str(value)) != 0
+    except (InvalidOperation, ValueError):
+        return False
+
+
+entry_panel_register(_entry_links_panel, order=0)
+entry_panel_register(_entry_pricing_panel, order=10)
+
+
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class LedgerEntryAdmin(CsvExportMixin, CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     # Kind, amount and balance come first after the id, so they are on screen at 1366 px.
     list_display = [
         "public_id",
@@ -402,6 +467,38 @@ class LedgerEntryAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin
 
     amount_money = money_column("amount")
     balance_after_money = money_column("balance_after", description="balance after")
+    change_form_template = "admin/billing/ledgerentry/change_form.html"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        entry = (
+            LedgerEntry.objects.filter(pk=object_id)
+            .select_related("account", "wallet", "credit_type", "related_entry", "price_version")
+            .first()
+        )
+        if entry is not None and self.has_view_permission(request, entry):
+            extra_context["entry_panels"] = [
+                html for _, panel in ENTRY_PANELS if (html := panel(request, entry)) is not None
+            ]
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    export_select_related = ["related_entry"]
+    export_columns = [
+        ("id", "public_id"),
+        ("created_at", time_cell("created_at")),
+        ("account", "account__public_id"),
+        ("external_id", "account__external_id"),
+        ("credit_type", "credit_type__code"),
+        ("kind", "kind"),
+        ("amount", money_cell("amount")),
+        ("balance_after", money_cell("balance_after")),
+        ("related_entry", "related_entry__public_id"),
+        ("task_id", "task_id"),
+        ("route", "route"),
+        ("price_key", "price_key"),
+        ("description", "description"),
+        ("actor", lambda entry: LedgerEntryAdmin.actor_display(None, entry)),
+    ]
 
     @admin.display(description="actor")
     def actor_display(self, entry: LedgerEntry) -> str:
@@ -413,7 +510,7 @@ class LedgerEntryAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin
 
 
 @admin.register(Hold)
-class HoldAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class HoldAdmin(CsvExportMixin, CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Holds are resolved by the API and the expiry sweep, never edited here."""
 
     list_display = [
@@ -470,6 +567,31 @@ class HoldAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         return timezone.localtime(hold.expires_at).strftime("%Y-%m-%d %H:%M")
 
     requested_amount_money = money_column("requested_amount", description="requested amount")
+
+    export_select_related = ["capture_entry"]
+    export_columns = [
+        ("id", "public_id"),
+        ("created_at", time_cell("created_at")),
+        ("account", "account__public_id"),
+        ("external_id", "account__external_id"),
+        ("credit_type", "credit_type__code"),
+        ("status", "status"),
+        ("amount", money_cell("amount")),
+        ("captured_amount", money_cell("captured_amount")),
+        ("requested_amount", money_cell("requested_amount")),
+        ("on_expiry", "on_expiry"),
+        ("expires_at", time_cell("expires_at")),
+        ("resolved_at", time_cell("resolved_at")),
+        ("capture_entry", "capture_entry__public_id"),
+        ("task_id", "task_id"),
+        ("route", "route"),
+        ("price_key", "price_key"),
+    ]
+
+
+admin_search_register(LedgerEntry, ["public_id"], prefix="txn_")
+admin_search_register(Hold, ["public_id"], prefix="hold_")
+admin_search_register(LedgerEntry, ["task_id"])  # a task's entries: its list when several
 
 
 # --- lots and daily limits -------------------------------------------------------

@@ -4,17 +4,30 @@ Both are records, read-only here. Reconciliation never repairs: staff correct
 a wallet with an `adjustment` (Accounts admin, with a reason). An outbox
 message that gave up can be retried with the "retry now" action, which needs
 the `billing.change_outboxmessage` permission.
+
+"Run now" on the runs list queues `billing.tasks.reconcile` (it needs
+`billing.add_reconciliationrun`). There is no result backend, so the task is
+given a trigger naming this click (`admin <token>`); the page it lands on
+waits for a run with that trigger, then shows it.
 """
 
 from __future__ import annotations
 
+import secrets
+
 from django.contrib import admin, messages
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from billing.models import OutboxMessage, ReconciliationDiscrepancy, ReconciliationRun
 from billing.outbox import outbox_message_retry
+from billing.tasks import reconcile
 from config.admin_money import money_column
+
+RUN_NOW_PERMISSION = "billing.add_reconciliationrun"
 
 
 class _ReadOnly:
@@ -89,6 +102,42 @@ class ReconciliationRunAdmin(_ReadOnly, admin.ModelAdmin):
     fields = [*list_display, "error"]
     readonly_fields = fields
     inlines = [ReconciliationDiscrepancyInline]
+    change_list_template = "admin/billing/reconciliationrun/change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_run_now": request.user.has_perm(RUN_NOW_PERMISSION)}
+        return super().changelist_view(request, extra_context)
+
+    def get_urls(self):
+        return [
+            path("run-now/", self.admin_site.admin_view(self.run_now_view), name="billing_reconciliationrun_run_now"),
+            path(
+                "run-now/<slug:token>/",
+                self.admin_site.admin_view(self.run_wait_view),
+                name="billing_reconciliationrun_run_wait",
+            ),
+            *super().get_urls(),
+        ]
+
+    def run_now_view(self, request):
+        """POST: queue a reconciliation of every wallet, then wait for its run."""
+        if not request.user.has_perm(RUN_NOW_PERMISSION):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        token = secrets.token_hex(8)
+        reconcile.delay(trigger=f"admin {token}")
+        return HttpResponseRedirect(reverse("admin:billing_reconciliationrun_run_wait", args=[token]))
+
+    def run_wait_view(self, request, token: str):
+        """The run that click queued, once started (its page: running, clean or drift); until then, a reloading page."""
+        if not request.user.has_perm(RUN_NOW_PERMISSION):
+            raise PermissionDenied
+        run = ReconciliationRun.objects.filter(trigger=f"admin {token}").order_by("-id").first()
+        if run is not None:
+            return HttpResponseRedirect(reverse("admin:billing_reconciliationrun_change", args=[run.pk]))
+        context = {**self.admin_site.each_context(request), "title": "Reconciliation queued", "opts": self.opts}
+        return TemplateResponse(request, "admin/billing/reconciliationrun/waiting.html", context)
 
 
 @admin.register(ReconciliationDiscrepancy)

@@ -17,9 +17,12 @@ TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True}
 
 
 @shared_task(name="billing.tasks.reconcile", **TASK_OPTIONS)
-def reconcile() -> dict:
-    """Nightly reconciliation. Drift is reported (outbox alert → Sentry), not raised."""
-    run = reconciliation_run(trigger="task")
+def reconcile(trigger: str = "task") -> dict:
+    """Nightly reconciliation (and the admin's "Run now", which names its run by `trigger`).
+
+    Drift is reported (outbox alert → Sentry), not raised.
+    """
+    run = reconciliation_run(trigger=trigger)
     if run.alert_message is not None:
         outbox_message_dispatch(message_id=run.alert_message.pk)
     return {"run": run.pk, "status": run.status, "discrepancies": run.discrepancy_count}

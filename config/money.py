@@ -141,6 +141,15 @@ def money_display(value: Decimal | int | str | None, scale: Any) -> str:
     return f"{number:,.{places}f}"
 
 
+def money_plain(value: Decimal | int | str | None, scale: Any) -> str:
+    """`value` at `scale` places for machines (CSV exports): "1234.50", no separators; "" for None."""
+    if value is None or value == "":
+        return ""
+    places = getattr(scale, "scale", scale)
+    number = Decimal(value).quantize(Decimal(1).scaleb(-places))
+    return f"{abs(number) if number == 0 else number:f}"
+
+
 def unit_price_display(value: Decimal | int | str | None) -> str:
     """A unit price, which may carry more places than its credit type: every significant place, no trailing zeros."""
     if value is None or value == "":

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from config.admin_money import MoneyFormMixin, unit_price_column
+from config.admin_search import admin_search_register
 from config.money import unit_price_display
 from pricing import services
 from pricing.exceptions import PriceNotConfigured
@@ -256,3 +257,9 @@ class PricingAnomalyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+# The header search (config.admin_search): a price version or an anomaly by id, a price by its key.
+admin_search_register(Price, ["public_id"], prefix="prv_")
+admin_search_register(PricingAnomaly, ["public_id"], prefix="pan_")
+admin_search_register(Price, ["key"])

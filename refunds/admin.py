@@ -16,6 +16,7 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from billing.admin import (
     CompactColumnsMixin,
@@ -23,14 +24,19 @@ from billing.admin import (
     LedgerEntryAdmin,
     ReadOnlyAdminMixin,
     account_panel_register,
+    entry_panel_register,
+    ledger_row_action_register,
 )
 from billing.models import LedgerEntry
+from config.admin_export import CsvExportMixin, money_cell, time_cell
 from config.admin_money import money_column
+from config.admin_search import admin_search_register
 from config.money import money_display
-from refunds.admin_refund import ChargeRefundAdminMixin
+from refunds.admin_refund import REFUND_PERMISSION, ChargeRefundAdminMixin
 from refunds.forms import RefundStatsForm
 from refunds.models import RefundLog
-from refunds.selectors import refund_stats, refunds_filtered
+from refunds.selectors import charges_refundable, refund_stats, refunds_filtered
+from refunds.services import charge_refundable
 
 ROUTE_FILTER_CHOICES = 50
 ACCOUNT_REFUNDS = 10
@@ -67,7 +73,7 @@ class ApiRouteFilter(admin.SimpleListFilter):
 
 
 @admin.register(RefundLog)
-class RefundLogAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class RefundLogAdmin(CsvExportMixin, CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "public_id",
         "amount_money",
@@ -104,6 +110,22 @@ class RefundLogAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
     amount_money = money_column("amount")
+
+    export_select_related = ["refund_entry"]
+    export_columns = [
+        ("id", "public_id"),
+        ("created_at", time_cell("created_at")),
+        ("account", "account__public_id"),
+        ("external_id", "account__external_id"),
+        ("credit_type", "credit_type__code"),
+        ("amount", money_cell("amount")),
+        ("reason", "reason"),
+        ("api_route", "api_route"),
+        ("charge", "charge__public_id"),
+        ("refund_entry", "refund_entry__public_id"),
+        ("note", "note"),
+        ("actor", lambda log: log.actor_display),
+    ]
 
     @admin.display(description="charge")
     def charge_link(self, log: RefundLog):
@@ -188,3 +210,53 @@ def _refunds_panel(request, account) -> str:
 
 
 account_panel_register(_refunds_panel, order=40)
+admin_search_register(RefundLog, ["public_id"], prefix="rfd_")
+
+
+def charge_refunds_url(charge: LedgerEntry) -> str:
+    """The refund log filtered to this charge's refunds."""
+    return reverse("admin:refunds_refundlog_changelist") + f"?q={charge.public_id}"
+
+
+def _charge_refunds_panel(request, entry: LedgerEntry) -> str | None:
+    """A charge's refunds, each linked, and what remains refundable (registered with billing's entry admin)."""
+    if entry.kind != LedgerEntry.Kind.CHARGE:
+        return None
+    logs = list(entry.refund_logs.select_related("refund_entry", "actor_user", "actor_api_key").order_by("id"))
+    refundable = charge_refundable(entry)
+    return render_to_string(
+        "admin/billing/ledgerentry/panels/refunds.html",
+        {
+            "entry": entry,
+            "logs": logs,
+            "refundable": refundable,
+            "charged": -entry.amount,
+            "refunded": -entry.amount - refundable,
+            "refunds_url": charge_refunds_url(entry),
+        },
+    )
+
+
+entry_panel_register(_charge_refunds_panel, order=20)
+
+
+def _refund_row_buttons(request, entries: list[LedgerEntry]) -> dict[int, str]:
+    """The account page's Refund button on each charge with something left to refund (needs the refund permission)."""
+    if not request.user.has_perm(REFUND_PERMISSION):
+        return {}
+    by_pk = {entry.pk: entry for entry in entries}
+    back = urlencode({"next": request.get_full_path()})
+    return {
+        pk: format_html(
+            '<a href="{}?{}" class="button refund-row-button" title="{} {} refundable">Refund</a>',
+            reverse("admin:billing_ledgerentry_refund", args=[quote(pk)]),
+            back,
+            money_display(refundable, by_pk[pk].credit_type),
+            by_pk[pk].credit_type.code,
+        )
+        for pk, refundable in charges_refundable(entries).items()
+        if refundable > 0
+    }
+
+
+ledger_row_action_register(_refund_row_buttons)

@@ -24,6 +24,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from billing.models import LedgerEntry
 from billing.services import Actor
@@ -62,12 +63,20 @@ class ChargeRefundAdminMixin:
             extra_context.update(
                 refundable=charge_refundable(entry),
                 can_refund=self.has_refund_charge_permission(request),
+                refunds_url=reverse("admin:refunds_refundlog_changelist") + f"?q={entry.public_id}",
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
     def _entry_url(self, entry: LedgerEntry) -> str:
         info = self.opts.app_label, self.opts.model_name
         return reverse("admin:{}_{}_change".format(*info), args=[quote(entry.pk)], current_app=self.admin_site.name)
+
+    def _next_url(self, request) -> str | None:
+        """Where the form was opened from (the account page's Refund button), if it is on this site."""
+        url = request.POST.get("next") or request.GET.get("next")
+        if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}, require_https=False):
+            return url
+        return None
 
     def refund_view(self, request, object_id: str):
         if not self.has_refund_charge_permission(request):
@@ -97,7 +106,7 @@ class ChargeRefundAdminMixin:
                     f"({log.public_id}); {money_display(log.refundable_after, credit_type)} remains refundable.",
                     messages.SUCCESS,
                 )
-                return HttpResponseRedirect(self._entry_url(charge))
+                return HttpResponseRedirect(self._next_url(request) or self._entry_url(charge))
         refundable = charge_refundable(charge)
         context = {
             **self.admin_site.each_context(request),
@@ -111,6 +120,7 @@ class ChargeRefundAdminMixin:
             "prior_refunds": charge.refund_logs.select_related("actor_user", "actor_api_key").order_by("id"),
             "form": form,
             "entry_url": self._entry_url(charge),
+            "next_url": self._next_url(request),
         }
         return TemplateResponse(request, "admin/refunds/refund_charge.html", context)
 

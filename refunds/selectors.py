@@ -79,3 +79,18 @@ def refund_stats(queryset: QuerySet[RefundLog]) -> dict:
         "by_reason": _rows(queryset, "reason"),
         "by_route": _rows(queryset, "api_route"),
     }
+
+
+def charges_refundable(charges: list[LedgerEntry]) -> dict[int, Decimal]:
+    """What remains refundable of each charge (by pk), in one query: for pages that list many (display only)."""
+    charges = [charge for charge in charges if charge.kind == LedgerEntry.Kind.CHARGE]
+    refunded = dict(
+        LedgerEntry.objects.filter(related_entry__in=[c.pk for c in charges], kind=LedgerEntry.Kind.REFUND)
+        .values("related_entry")
+        .annotate(total=Sum("amount"))
+        .values_list("related_entry", "total")
+    )
+    return {
+        charge.pk: (-charge.amount - refunded.get(charge.pk, Decimal(0))).quantize(charge.credit_type.quantum)
+        for charge in charges
+    }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from billing.services import Actor
@@ -67,3 +69,36 @@ def test_grant_and_adjust_buttons_open_their_forms_for_those_who_may(client):
         "/admin/accounts/account/", {"action": "grant_credits", "_selected_action": [account.pk]}
     ).content.decode()
     assert 'name="amount"' in form and account.public_id in form
+
+
+def test_each_refundable_charge_row_has_a_refund_button_for_those_who_may(client):
+    account = funded_account("100.00")
+    open_charge = charge_for(account, "4.00")
+    done_charge = charge_for(account, "2.00")
+    refund_issue(charge=done_charge, reason="timeout", actor=Actor.system())
+    page_url = f"/admin/accounts/account/{account.pk}/change/"
+
+    client.force_login(staff_with("accounts.view_account", "accounts.change_account"))
+    assert "refund-row-button" not in client.get(page_url).content.decode()
+
+    client.force_login(staff_with("accounts.view_account", "accounts.change_account", "billing.refund_charge"))
+    page = client.get(page_url).content.decode()
+    refund_url = f"/admin/billing/ledgerentry/{open_charge.pk}/refund/"
+    assert page.count("refund-row-button") == 1 and f'href="{refund_url}?next=' in page
+    assert f"/admin/billing/ledgerentry/{done_charge.pk}/refund/" not in page  # refunded in full: no button
+    form = client.get(refund_url, {"next": page_url})
+    assert form.status_code == 200 and b'name="amount"' in form.content
+    done = client.post(
+        f"{refund_url}?next={page_url}", {"amount": "1.5", "reason": "customer_service", "note": "row button"}
+    )
+    assert done.status_code == 302 and done["Location"] == page_url
+    assert open_charge.refund_logs.get().amount == Decimal("1.5")
+    assert 'title="2.50 credits refundable"' in client.get(page_url).content.decode()
+
+
+def test_the_refund_form_refuses_staff_without_the_refund_permission(client):
+    charge = charge_for(funded_account("10.00"), "4.00")
+    client.force_login(staff_with("accounts.view_account", "billing.view_ledgerentry"))
+    assert client.get(f"/admin/billing/ledgerentry/{charge.pk}/refund/").status_code == 403
+    assert client.post(f"/admin/billing/ledgerentry/{charge.pk}/refund/", {"reason": "timeout"}).status_code == 403
+    assert charge.refund_logs.count() == 0
