@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 logger = logging.getLogger(__name__)
@@ -148,7 +149,20 @@ def error_response(code: str, message: str, status: int, **extra: Any) -> dict:
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
-    """DRF EXCEPTION_HANDLER: every error as {"error": {"code", "message"}}."""
+    """DRF EXCEPTION_HANDLER: every error as {"error": {"code", "message"}}, always rendered as JSON.
+
+    A view may offer other formats (the schema view: YAML); its errors are
+    JSON still, and a 406 is never rendered in a format the client refused.
+    """
+    response = _error_response(exc)
+    request = context.get("request")
+    if response is not None and request is not None:
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = "application/json"
+    return response
+
+
+def _error_response(exc: Exception) -> Response | None:
     if isinstance(exc, DomainError):
         return Response(exc.as_body(), status=exc.status)
     if isinstance(exc, Http404):

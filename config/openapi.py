@@ -5,6 +5,12 @@ Every error the API returns, ours or the framework's, has the shape
 schema class below adds that response to each operation for the statuses it
 can answer with, unless the view already declares one for that status, so
 clients (and schemathesis) can rely on every status being documented.
+
+`postprocess` (a SPECTACULAR_SETTINGS postprocessing hook) then adds what the
+serializers alone cannot say: closed inputs, the `oneOf` rules, amount,
+price-key and NUL-free patterns, query bounds, the `200 zero_charge` of
+`POST /charges`, and the links the stateful tests follow
+(`tests/hardening/test_schemathesis.py` runs every schemathesis check on it).
 """
 
 from __future__ import annotations
@@ -66,3 +72,205 @@ class AutoSchema(SpectacularAutoSchema):
             response["description"] = description
             responses[str(status)] = response
         return responses
+
+
+# --- the contract the views enforce, which the serializers alone cannot say ---
+
+# Exactly one way to give the amount, per input component (JSON Schema `oneOf`).
+_ONE_OF = {
+    # charge: `amount`, or a price `key` (with `usage`; a key alone is one request)
+    "ChargeInputRequest": [
+        {"required": ["amount"], "not": {"anyOf": [{"required": ["key"]}, {"required": ["usage"]}]}},
+        {"required": ["key"], "not": {"required": ["amount"]}},
+    ],
+    # capture: the final `amount`, or the actual `usage`
+    "HoldCaptureInputRequest": [
+        {"required": ["amount"], "not": {"required": ["usage"]}},
+        {"required": ["usage"], "not": {"required": ["amount"]}},
+    ],
+    # hold: `amount`, or `price_key` + `estimated_usage`
+    "HoldCreateInputRequest": [
+        {"required": ["amount"], "not": {"anyOf": [{"required": ["price_key"]}, {"required": ["estimated_usage"]}]}},
+        {"required": ["price_key", "estimated_usage"], "not": {"required": ["amount"]}},
+    ],
+}
+_REQUIRED = {"QuoteInputRequest": ["key"]}
+ACCOUNT_DESCRIPTION = (
+    "The account's id (`acc_…`). Required with a service key (400 `required` without it); "
+    "an account key may omit it (its own account) and may name no other."
+)
+_LIMIT = {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}
+_ZERO_CHARGE = {
+    "description": "A priced charge that came to zero: no entry is written (entries are never zero). "
+    'For a paid key it carries `"anomaly": "zero_cost"` and the anomaly\'s id.',
+    "allOf": [
+        {"$ref": "#/components/schemas/Quote"},
+        {
+            "type": "object",
+            "properties": {
+                "object": {"type": "string", "enum": ["zero_charge"]},
+                "id": {"type": "string", "nullable": True, "description": "The pricing anomaly's id, if any."},
+            },
+            "required": ["object", "id"],
+        },
+    ],
+}
+
+
+# Amounts: plain decimal strings, at most 12 integer digits (below CREDITLEDGER_MAX_AMOUNT, 10^12)
+# and 9 places (the largest scale); the credit type's own scale is checked by value.
+AMOUNT_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,9})?$"
+_ZERO_AMOUNT = {"pattern": r"^0+(\.0+)?$"}
+_AMOUNT_DESCRIPTION = (
+    'A decimal string ("12.50"): no sign, exponent or whitespace, below 10^12, with at most the credit '
+    "type's scale of decimal places (400 too_many_decimals)."
+)
+
+
+PRICE_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$"  # pricing.models.KEY_PATTERN, any case
+NO_NUL = r"^[^\u0000]*$"  # PostgreSQL text cannot hold NUL: 400 null_characters_not_allowed
+_SCALAR = {
+    "anyOf": [
+        {"type": "string", "pattern": NO_NUL, "maxLength": 1000},
+        {"type": "integer", "minimum": -(2**53), "maximum": 2**53},
+        {"type": "boolean"},
+    ],
+    "nullable": True,
+}
+# metadata: a JSON object, at most CREDITLEDGER_MAX_METADATA_DEPTH (5) levels and 8 KiB, no NUL anywhere.
+# The schema documents a subset (scalars, and arrays or objects of scalars); the server takes any JSON within the
+# limits. OpenAPI 3.0 has no `propertyNames`: that keys hold no NUL is said in the description only.
+METADATA = {
+    "type": "object",
+    "description": (
+        "Your own JSON object, stored as given: at most 8 KiB and 5 levels deep, no NUL characters in keys or values."
+    ),
+    "maxProperties": 20,
+    "additionalProperties": {
+        "anyOf": [
+            _SCALAR,
+            {"type": "array", "items": _SCALAR, "maxItems": 20},
+            {
+                "type": "object",
+                "additionalProperties": _SCALAR,
+                "maxProperties": 20,
+            },
+        ]
+    },
+}
+
+
+def _strict_strings(properties: dict) -> None:
+    for name, field in properties.items():
+        if name == "metadata" and field.get("type") == "object":
+            properties[name] = dict(METADATA)
+        elif name in ("key", "price_key"):
+            field["pattern"] = PRICE_KEY_PATTERN
+        elif field.get("type") == "string" and not ({"pattern", "format", "enum"} & set(field)):
+            field["pattern"] = NO_NUL
+
+
+def _usage_bounds(usage: dict) -> None:
+    from django.conf import settings
+
+    bounds = {
+        "input_tokens": settings.PRICING_MAX_TOKENS,
+        "output_tokens": settings.PRICING_MAX_TOKENS,
+        "units": settings.PRICING_MAX_UNITS,
+        "requests": settings.PRICING_MAX_REQUESTS,
+    }
+    for name, field in usage.get("properties", {}).items():
+        if name in bounds:
+            field["maximum"] = bounds[name]
+
+
+# OpenAPI links: what a created object leads to (schemathesis's stateful tests follow them).
+_LINKS = {
+    ("accounts_create", "201"): {
+        f"accounts_{name}": {"operationId": f"accounts_{name}", "parameters": {"account_id": "$response.body#/id"}}
+        for name in ("retrieve", "balance", "holds", "refunds", "transactions")
+    },
+    ("holds_create", "201"): {
+        name: {"operationId": name, "parameters": {"hold_id": "$response.body#/id"}}
+        for name in ("holds_retrieve", "holds_capture", "holds_release")
+    },
+    ("charges_create", "201"): {
+        "charges_refunds_create": {
+            "operationId": "charges_refunds_create",
+            "parameters": {"charge_id": "$response.body#/id"},
+        }
+    },
+    ("holds_capture", "200"): {
+        "charges_refunds_create": {
+            "operationId": "charges_refunds_create",
+            "parameters": {"charge_id": "$response.body#/capture_entry"},
+        }
+    },
+}
+
+
+def postprocess(result: dict, generator, request, public: bool) -> dict:
+    """SPECTACULAR_SETTINGS POSTPROCESSING_HOOKS: strict inputs, oneOf rules, query bounds, zero charges."""
+    schemas = result.get("components", {}).get("schemas", {})
+    for name, component in schemas.items():
+        if not name.endswith("Request") or component.get("type") != "object":
+            continue
+        # Strict input: a field the endpoint does not know is 400 unknown_field.
+        component["additionalProperties"] = False
+        if "A strict serializer" in component.get("description", ""):
+            del component["description"]  # the base class's docstring, not this input's
+        if name in _ONE_OF:
+            component["oneOf"] = _ONE_OF[name]
+        if name in _REQUIRED:
+            component["required"] = sorted(set(component.get("required", [])) | set(_REQUIRED[name]))
+        properties = component.get("properties", {})
+        amount = properties.get("amount")
+        if amount is not None and amount.get("type") == "string":
+            amount.update(pattern=AMOUNT_PATTERN, description=_AMOUNT_DESCRIPTION)
+            if name == "HoldCaptureInputRequest":
+                amount["description"] += ' "0" resolves the hold with no charge.'
+            else:
+                amount["not"] = _ZERO_AMOUNT
+        _strict_strings(properties)
+        for usage_name in ("usage", "estimated_usage"):
+            if usage_name in properties:
+                _usage_bounds(properties[usage_name])
+        account = properties.get("account")
+        if account is not None and name != "QuoteInputRequest":
+            account["description"] = ACCOUNT_DESCRIPTION
+    if "Quote" in schemas:
+        schemas["ZeroCharge"] = _ZERO_CHARGE
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") != "query":
+                    continue
+                schema = parameter.setdefault("schema", {})
+                if parameter["name"] == "limit":
+                    schema.update(_LIMIT)
+                    parameter["description"] = "Page size: a whole number from 1 to 200 (default 50)."
+                elif parameter["name"] == "cursor":
+                    parameter["description"] = (
+                        "The `next_cursor` of the previous page, as issued "
+                        "(opaque; anything else is 400 invalid_cursor)."
+                    )
+                    schema["minLength"] = 1
+                elif schema.get("type") == "string":
+                    schema["minLength"] = 1  # an empty value is 400 validation_error
+                    if not ({"pattern", "format", "enum"} & set(schema)):
+                        schema["pattern"] = NO_NUL  # 400 bad_request (config.middleware.NulCharacterMiddleware)
+                if parameter["name"] in ("since", "until", "created_after", "created_before"):
+                    schema["format"] = "date-time"
+            for (operation_id, status), links in _LINKS.items():
+                if operation.get("operationId") == operation_id and status in operation.get("responses", {}):
+                    operation["responses"][status]["links"] = links
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+            ref = body.get("$ref", "").rsplit("/", 1)[-1]
+            if ref in schemas and ({"required", "oneOf"} & set(schemas[ref])):
+                operation["requestBody"]["required"] = True  # no body at all is 400 too
+            if path == "/api/v1/charges" and method == "post" and "Quote" in schemas:
+                operation["responses"]["200"] = {
+                    "description": "A priced charge that came to zero (`zero_charge`): nothing was written.",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ZeroCharge"}}},
+                }
+    return result
