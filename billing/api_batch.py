@@ -24,12 +24,12 @@ from billing.api import ChargeInput, entry_body, zero_charge_body
 from billing.api_kit import IDEMPOTENCY_HEADER, MoneyPostView, resolve_account
 from billing.fields import check_scale
 from billing.idempotency import (
-    _KEY_PATTERN,
     KEY_MAX_LENGTH,
     ItemKey,
     ItemReplay,
     batch_items_claim,
     batch_items_record,
+    idempotency_key_valid,
     render,
     request_fingerprint,
 )
@@ -48,7 +48,7 @@ class ChargeBatchItemInput(ChargeInput):
     idempotency_key = serializers.CharField(max_length=KEY_MAX_LENGTH, trim_whitespace=False)
 
     def validate_idempotency_key(self, value: str) -> str:
-        if not _KEY_PATTERN.match(value):
+        if not idempotency_key_valid(value):
             raise serializers.ValidationError("1 to 255 printable ASCII characters, no spaces.", code="invalid")
         return value
 

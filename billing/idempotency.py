@@ -57,6 +57,13 @@ KEY_MAX_LENGTH = 255
 # Printable ASCII, no spaces; \Z, not $: "$" would let a trailing newline through.
 KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 _KEY_PATTERN = re.compile(KEY_PATTERN.removesuffix("$") + r"\Z")
+
+
+def idempotency_key_valid(key: str) -> bool:
+    """Whether `key` is a well-formed Idempotency-Key (the header's, or a batch item's)."""
+    return bool(_KEY_PATTERN.match(key))
+
+
 REPLAY_HEADER = "Idempotent-Replayed"
 
 Result = tuple[int, dict]
@@ -67,7 +74,7 @@ def idempotency_key_from(request) -> str:
     key = request.headers.get(HEADER)
     if key is None:
         raise IdempotencyKeyRequired()
-    if not _KEY_PATTERN.match(key):
+    if not idempotency_key_valid(key):
         raise InvalidIdempotencyKey()
     return key
 
