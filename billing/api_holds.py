@@ -208,11 +208,6 @@ class HoldCaptureView(_HoldTransitionView):
     def post(self, request, hold_id: str):
         return super().post(request, hold_id=hold_id)
 
-    def parse(self, request, target: Hold) -> dict:
-        params = super().parse(request, target)
-        check_scale(params, target.credit_type.scale)
-        return params
-
     def act(self, request, *, params, target, actor, idempotency_key):
         captured = services.hold_capture(
             hold=target,

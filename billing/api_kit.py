@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from accounts.models import Account, ApiKey
 from accounts.selectors import account_get_for_key
 from billing.core import Actor
+from billing.fields import check_scale
 from billing.idempotency import HEADER, KEY_MAX_LENGTH, KEY_PATTERN, idempotency_key_from, run_idempotent
 from config.lists import ListCursorPagination
 from config.lists import StrictListView as StrictListView  # re-exported for the apps' list views
@@ -80,7 +81,10 @@ class MoneyPostView(APIView):
         """The validated input; refuses bad input before anything is claimed or locked."""
         data = self.input_serializer(data=request.data, context={"request": request, "target": target})
         data.is_valid(raise_exception=True)
-        return data.validated_data
+        params = data.validated_data
+        if target is not None:  # an amount acting on a hold or a charge is at that object's scale
+            check_scale(params, target.credit_type.scale)
+        return params
 
     def act(self, request, *, params: dict, target: Any, actor: Actor, idempotency_key: str) -> tuple[int, dict]:
         """Call the service; (HTTP status, response body)."""

@@ -49,7 +49,7 @@ from billing.exceptions import (
 from billing.models import IdempotencyRecord
 from config import metrics
 from config.atomic import services_join
-from config.errors import LOCK_NOT_AVAILABLE, DomainError
+from config.errors import DomainError, is_lock_timeout
 from config.rows import row_update
 
 HEADER = "Idempotency-Key"
@@ -97,7 +97,7 @@ def _claim(*, account_id: int, api_key: ApiKey, key: str, endpoint: str, fingerp
             lock_timeout_ms=settings.IDEMPOTENCY_LOCK_TIMEOUT_MS,
         )
     except OperationalError as exc:
-        if getattr(getattr(exc, "__cause__", None), "sqlstate", None) == LOCK_NOT_AVAILABLE:
+        if is_lock_timeout(exc):  # a duplicate's claim is still uncommitted
             raise IdempotencyKeyInUse() from exc
         raise
 
@@ -264,7 +264,7 @@ def batch_items_claim(request, *, items: list[ItemKey], endpoint: str) -> list[i
             lock_timeout_ms=settings.IDEMPOTENCY_LOCK_TIMEOUT_MS,
         )
     except OperationalError as exc:
-        if getattr(getattr(exc, "__cause__", None), "sqlstate", None) == LOCK_NOT_AVAILABLE:
+        if is_lock_timeout(exc):  # a duplicate's claim is still uncommitted
             raise IdempotencyKeyInUse() from exc
         raise
     results: list[int | ItemReplay | DomainError | None] = [claimed.get((i.account_id, i.key)) for i in items]

@@ -81,6 +81,11 @@ class LockTimeout(ServiceUnavailable):
 LOCK_NOT_AVAILABLE = "55P03"
 
 
+def is_lock_timeout(exc: BaseException) -> bool:
+    """A statement that waited for a lock past `lock_timeout` (PostgreSQL 55P03): rolled back, safe to retry."""
+    return isinstance(exc, OperationalError) and getattr(exc.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE
+
+
 # DRF's own exceptions get stable codes of ours.
 _DRF_CODES: dict[type, str] = {
     drf_exceptions.ParseError: "parse_error",
@@ -183,7 +188,7 @@ def _error_response(exc: Exception) -> Response | None:
             headers["Retry-After"] = str(int(exc.wait))
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         return Response(error_response(code, detail, exc.status_code), status=exc.status_code, headers=headers)
-    if isinstance(exc, OperationalError) and getattr(exc.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+    if is_lock_timeout(exc):
         # A lock wait ran past its timeout (a very hot wallet): rolled back, retry.
         logger.warning("lock timeout: %s", exc)
         busy = LockTimeout()

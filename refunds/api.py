@@ -18,7 +18,7 @@ from accounts.permissions import IsServiceKey
 from accounts.selectors import accounts_visible_to
 from billing.api import LedgerEntryOutput
 from billing.api_kit import IDEMPOTENCY_HEADER, MoneyPostView, StrictListView, money, resolve_account
-from billing.fields import AmountField, MetadataField, check_scale, text_field
+from billing.fields import AmountField, MetadataField, text_field
 from config.filters import UtcIsoDateTimeFilter
 from config.lists import query_params_validate
 from config.serializers import InputSerializer
@@ -83,11 +83,6 @@ class ChargeRefundCreateView(MoneyPostView):
 
     def target(self, request, *, charge_id: str):
         return charge_get_for_key(api_key=request.auth, public_id=charge_id)
-
-    def parse(self, request, target) -> dict:
-        params = super().parse(request, target)
-        check_scale(params, target.credit_type.scale)
-        return params
 
     def act(self, request, *, params, target, actor, idempotency_key):
         log = services.refund_issue(
