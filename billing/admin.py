@@ -29,6 +29,7 @@ from django.utils.safestring import mark_safe
 from accounts import admin as accounts_admin
 from accounts.models import Account, ApiKey
 from billing import statements
+from billing.admin_gates import StaffMoneyAction, staff_money_gate
 from billing.admin_ops import OutboxMessageAdmin, ReconciliationRunAdmin  # noqa: F401 - registers them
 from billing.forms import AdjustBalanceForm, GrantCreditsForm
 from billing.models import (
@@ -120,11 +121,12 @@ class WalletInline(admin.TabularInline):
         return False
 
 
-def _money_action(modeladmin, request, queryset, *, form_class, permission, title, service):
+def _money_action(modeladmin, request, queryset, *, form_class, permission, title, service, kind):
     """An admin action with an intermediate form (Django's delete_selected pattern).
 
     `service` (grant_create, adjustment_create) is called once per selected
-    account with the form's credit type, amount and reason, the staff user as actor.
+    account with the form's credit type, amount and reason, the staff user as
+    actor, unless a gate (billing.admin_gates, e.g. four-eyes approvals) holds it back.
     """
     if not request.user.has_perm(permission):
         raise PermissionDenied
@@ -134,6 +136,12 @@ def _money_action(modeladmin, request, queryset, *, form_class, permission, titl
         credit_type = data["credit_type"]
         for account in queryset:
             try:
+                action = StaffMoneyAction(
+                    kind=kind, account=account, credit_type=credit_type, amount=data["amount"], reason=data["reason"]
+                )
+                if (held := staff_money_gate(request, action)) is not None:
+                    modeladmin.message_user(request, held, messages.INFO)
+                    continue
                 entry = service(
                     account=account,
                     credit_type=credit_type,
@@ -314,6 +322,7 @@ class AccountWalletAdmin(accounts_admin.AccountAdmin):
             permission="accounts.grant_credits",
             title="Grant credits",
             service=grant_create,
+            kind=LedgerEntry.Kind.GRANT,
         )
 
     @admin.action(description="Adjust balance (staff correction)", permissions=["adjust_balance"])
@@ -326,6 +335,7 @@ class AccountWalletAdmin(accounts_admin.AccountAdmin):
             permission="billing.adjust_balance",
             title="Adjust balance",
             service=adjustment_create,
+            kind=LedgerEntry.Kind.ADJUSTMENT,
         )
 
     def has_grant_credits_permission(self, request) -> bool:
@@ -428,7 +438,7 @@ class LedgerEntryAdmin(CsvExportMixin, CompactColumnsMixin, ReadOnlyAdminMixin, 
         "route",
         "actor_display",
     ]
-    list_select_related = ["account", "credit_type", "actor_api_key", "actor_user"]
+    list_select_related = ["account", "credit_type", "actor_api_key", "actor_user", "approver_user"]
     list_filter = ["kind", "credit_type", ("created_at", admin.DateFieldListFilter)]
     search_fields = [
         "=public_id",
@@ -462,6 +472,7 @@ class LedgerEntryAdmin(CsvExportMixin, CompactColumnsMixin, ReadOnlyAdminMixin, 
         "metadata",
         "actor_api_key",
         "actor_user",
+        "approver_user",
     ]
     readonly_fields = fields
 
@@ -502,6 +513,8 @@ class LedgerEntryAdmin(CsvExportMixin, CompactColumnsMixin, ReadOnlyAdminMixin, 
 
     @admin.display(description="actor")
     def actor_display(self, entry: LedgerEntry) -> str:
+        if entry.actor_user_id and entry.approver_user_id:
+            return f"staff: {entry.actor_user}, approved by {entry.approver_user}"
         if entry.actor_user_id:
             return f"staff: {entry.actor_user}"
         if entry.actor_api_key_id:

@@ -76,10 +76,15 @@ BALANCE_CEILING = MONEY_CEILING
 
 @dataclass(frozen=True)
 class Actor:
-    """Who caused a ledger entry: an API key, a staff user, or the system (neither)."""
+    """Who caused a ledger entry: an API key, a staff user, or the system (neither).
+
+    `approver`: the second staff user who approved a staff user's request
+    (four-eyes approvals, the approvals app); recorded beside `user`.
+    """
 
     api_key: ApiKey | None = None
     user: Any | None = None  # settings.AUTH_USER_MODEL
+    approver: Any | None = None  # settings.AUTH_USER_MODEL
 
     @classmethod
     def system(cls) -> Actor:
@@ -227,6 +232,7 @@ class Posting:
             metadata=metadata or {},
             actor_api_key=actor.api_key,
             actor_user=actor.user,
+            approver_user=actor.approver,
             **fields,
             **(pricing or {}),
         )

@@ -106,6 +106,10 @@ class LedgerEntry(models.Model):
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
+    # The second staff user who approved actor_user's request (four-eyes approvals).
+    approver_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     # A charge priced from the catalogue records what it was priced by: the
     # key as asked, the key it resolved to, the exact price version (none for
     # environment and default prices), the unit prices applied and the usage.
@@ -137,6 +141,9 @@ class LedgerEntry(models.Model):
             ),
             # Django's PROTECT check when a staff user is deleted; API entries have no user.
             models.Index(fields=["actor_user"], name="ledger_actor_user", condition=Q(actor_user__isnull=False)),
+            models.Index(
+                fields=["approver_user"], name="ledger_approver_user", condition=Q(approver_user__isnull=False)
+            ),
         ]
         constraints = [
             # Also the look-up of an entry by its public id (refunds, API, admin search).

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "pricing",
     "refunds",
     "subscriptions",
+    "approvals",
     "demo",
 ]
 
@@ -389,4 +390,24 @@ CELERY_BEAT_SCHEDULE["expire-grants"] = {
 CELERY_BEAT_SCHEDULE["renew-allowances"] = {
     "task": "subscriptions.tasks.renew_allowances",
     "schedule": timedelta(seconds=env.int("CREDITLEDGER_RENEW_ALLOWANCES_EVERY_S", default=300)),
+}
+
+# --- four-eyes approvals -------------------------------------------------------
+# Staff grants, adjustments and refunds made in the admin above this amount
+# (per credit type, `credits=1000,usd=100`; a type not named, or the variable
+# unset, needs no approval) wait for a second staff user's approval. The
+# admin's per-credit-type thresholds (approvals.ApprovalThreshold) override it.
+# A request not decided within CREDITLEDGER_APPROVAL_TTL (72h, 3d, 90m...)
+# expires and can no longer be approved.
+from config.env_parse import amounts_by_credit_type_parse, duration_parse  # noqa: E402
+
+CREDITLEDGER_APPROVAL_THRESHOLD = amounts_by_credit_type_parse(
+    "CREDITLEDGER_APPROVAL_THRESHOLD", env.str("CREDITLEDGER_APPROVAL_THRESHOLD", default="")
+)
+CREDITLEDGER_APPROVAL_TTL = duration_parse(
+    "CREDITLEDGER_APPROVAL_TTL", env.str("CREDITLEDGER_APPROVAL_TTL", default="72h")
+)
+CELERY_BEAT_SCHEDULE["expire-approvals"] = {
+    "task": "approvals.tasks.expire_approvals",
+    "schedule": timedelta(seconds=env.int("CREDITLEDGER_EXPIRE_APPROVALS_EVERY_S", default=300)),
 }

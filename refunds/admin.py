@@ -84,7 +84,7 @@ class RefundLogAdmin(CsvExportMixin, CompactColumnsMixin, ReadOnlyAdminMixin, ad
         "account_short",
         "created_short",
     ]
-    list_select_related = ["account", "credit_type", "charge", "actor_api_key", "actor_user"]
+    list_select_related = ["account", "credit_type", "charge", "actor_api_key", "actor_user", "approver_user"]
     list_filter = ["reason", ApiRouteFilter, "credit_type", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["=public_id", "=account__public_id", "=account__external_id", "=charge__public_id", "api_route"]
     date_hierarchy = "created_at"
@@ -107,6 +107,7 @@ class RefundLogAdmin(CsvExportMixin, CompactColumnsMixin, ReadOnlyAdminMixin, ad
         "idempotency_key",
         "actor_api_key",
         "actor_user",
+        "approver_user",
     ]
     readonly_fields = fields
     amount_money = money_column("amount")

@@ -9,8 +9,9 @@ Two ways in, one form, one service call:
   refunds what remains of each selected charge, or an amount if one is chosen.
 
 Both need the `billing.refund_charge` permission, call
-`refunds.services.refund_issue` with the staff user as actor, and report the
-result with `message_user`. refunds/admin.py registers a subclass of
+`refunds.services.refund_issue` with the staff user as actor (unless a gate,
+billing.admin_gates, holds the refund back: four-eyes approvals above a
+threshold), and report the result with `message_user`. refunds/admin.py registers a subclass of
 billing's `LedgerEntry` admin with this mixin in place of billing's own:
 billing, the lower layer, knows nothing of refunds.
 """
@@ -26,6 +27,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from billing.admin_gates import StaffMoneyAction, staff_money_gate
 from billing.models import LedgerEntry
 from billing.services import Actor
 from config.errors import DomainError
@@ -88,6 +90,10 @@ class ChargeRefundAdminMixin:
         form = RefundChargeForm(request.POST or None, credit_type=charge.credit_type)
         if request.method == "POST" and form.is_valid():
             try:
+                held = staff_money_gate(request, _refund_action(charge, form.cleaned_data))
+                if held is not None:
+                    self.message_user(request, held, messages.INFO)
+                    return HttpResponseRedirect(self._next_url(request) or self._entry_url(charge))
                 log = refund_issue(
                     charge=charge,
                     amount=form.cleaned_data["amount"],
@@ -154,6 +160,10 @@ class ChargeRefundAdminMixin:
         done = []
         for charge in charges:
             try:
+                held = staff_money_gate(request, _refund_action(charge, data))
+                if held is not None:
+                    self.message_user(request, held, messages.INFO)
+                    continue
                 log = refund_issue(
                     charge=charge,
                     amount=data["amount"],
@@ -169,3 +179,17 @@ class ChargeRefundAdminMixin:
                 self.message_user(request, f"{charge.public_id}: {error.message}", messages.ERROR)
         if done:
             self.message_user(request, f"Refunded {'; '.join(done)}.", messages.SUCCESS)
+
+
+def _refund_action(charge: LedgerEntry, data: dict) -> StaffMoneyAction:
+    """The refund the form asks for; no amount means all that remains refundable now."""
+    amount = data["amount"] if data["amount"] is not None else charge_refundable(charge)
+    return StaffMoneyAction(
+        kind=LedgerEntry.Kind.REFUND,
+        account=charge.account,
+        credit_type=charge.credit_type,
+        amount=amount,
+        charge=charge,
+        refund_reason=data["reason"],
+        note=data["note"],
+    )

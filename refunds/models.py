@@ -62,6 +62,10 @@ class RefundLog(models.Model):
     actor_user = models.ForeignKey(  # refundlog_actor_user
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
+    # The second staff user who approved actor_user's refund (four-eyes approvals).
+    approver_user = models.ForeignKey(  # refundlog_approver_user
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
 
     class Meta:
         ordering = ["-id"]
@@ -76,6 +80,9 @@ class RefundLog(models.Model):
             models.Index(fields=["created_at"], name="refundlog_created_at"),
             # Django's PROTECT check when a staff user is deleted; API refunds have no user.
             models.Index(fields=["actor_user"], name="refundlog_actor_user", condition=Q(actor_user__isnull=False)),
+            models.Index(
+                fields=["approver_user"], name="refundlog_approver_user", condition=Q(approver_user__isnull=False)
+            ),
         ]
         constraints = [
             # Also the admin's search =public_id.
@@ -107,6 +114,8 @@ class RefundLog(models.Model):
 
     @property
     def actor_display(self) -> str:
+        if self.actor_user_id and self.approver_user_id:
+            return f"staff: {self.actor_user}, approved by {self.approver_user}"
         if self.actor_user_id:
             return f"staff: {self.actor_user}"
         if self.actor_api_key_id:

@@ -92,6 +92,7 @@ def refund_issue(
             idempotency_key=idempotency_key,
             actor_api_key=actor.api_key,
             actor_user=actor.user,
+            approver_user=actor.approver,
         )
         row_insert(log)
     log.refundable_after = refundable - value  # type: ignore[attr-defined]  # for the response only

@@ -345,3 +345,26 @@ class RefundLogFactory(factory.django.DjangoModelFactory):
     credit_type = factory.SelfAttribute("charge.credit_type")
     amount = Decimal("5")
     reason = "other"
+
+
+class ApprovalRequestFactory(factory.django.DjangoModelFactory):
+    """A pending four-eyes request to grant 5,000 credits, expiring in 72 hours."""
+
+    class Meta:
+        model = "approvals.ApprovalRequest"
+
+    kind = "grant"
+    account = factory.SubFactory(AccountFactory)
+    credit_type = factory.LazyFunction(default_credit_type)
+    amount = Decimal("5000")
+    reason = "large grant"
+    requested_by = factory.SubFactory(UserFactory)
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=72))
+
+
+class ApprovalThresholdFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "approvals.ApprovalThreshold"
+
+    credit_type = factory.SubFactory(CreditTypeFactory)
+    threshold = Decimal("1000")

@@ -428,6 +428,46 @@ def _():
         f.RefundLogFactory(**second, **actors)
 
 
+# --- approvals ------------------------------------------------------------------------
+
+duplicate_by_update("approval_public_id_unique", f.ApprovalRequestFactory, "public_id")
+update_case("approval_kind_valid", f.ApprovalRequestFactory, kind="bogus")
+update_case(
+    "approval_status_valid", f.ApprovalRequestFactory, status="bogus", without=["approval_decision_matches_status"]
+)
+update_case("approval_amount_sign", f.ApprovalRequestFactory, amount=0)
+update_case("approval_refund_names_charge", f.ApprovalRequestFactory, kind="refund")
+update_case("approval_decision_matches_status", f.ApprovalRequestFactory, decided_at=timezone.now())
+update_case("approval_threshold_non_negative", f.ApprovalThresholdFactory, threshold=-1)
+duplicate_by_update("approvals_approvalthreshold_credit_type_id_key", f.ApprovalThresholdFactory, "credit_type")
+
+
+@case("approval_four_eyes")
+def _():
+    user = f.UserFactory()
+    with refused("approval_four_eyes"):
+        f.ApprovalRequestFactory(requested_by=user, decided_by=user, status="rejected", decided_at=timezone.now())
+
+
+@case("approvals_approvalrequest_ledger_entry_id_key")
+def _():
+    def approved(entry):
+        return f.ApprovalRequestFactory(
+            status="approved", decided_by=f.UserFactory(), decided_at=timezone.now(), ledger_entry=entry
+        )
+
+    first = approved(f.LedgerEntryFactory())
+    with refused("approvals_approvalrequest_ledger_entry_id_key"):
+        approved(first.ledger_entry)
+
+
+@case("approvals_approvalrequest_refund_log_id_key")
+def _():
+    first = f.ApprovalRequestFactory(refund_log=f.RefundLogFactory())
+    with refused("approvals_approvalrequest_refund_log_id_key"):
+        f.ApprovalRequestFactory(refund_log=first.refund_log)
+
+
 # --- triggers -------------------------------------------------------------------
 
 
@@ -479,6 +519,16 @@ def _():
     refund(charge)  # 3 of 5: accepted
     with refused_by_trigger(trigger, match="would exceed the charge", constraint="refund_within_charge"):
         refund(charge)  # 3 more would be 6 of 5
+
+
+@case("approvals_approvalrequest_decided_is_final")
+def _():
+    trigger = "approvals_approvalrequest_decided_is_final"
+    decided = f.ApprovalRequestFactory(status="rejected", decided_by=f.UserFactory(), decided_at=timezone.now())
+    _update_and_delete_refused(trigger, decided, match="approval requests are kept and final once decided")
+    pending = f.ApprovalRequestFactory()
+    with refused_by_trigger(trigger, match=r"\(DELETE"):
+        execute("DELETE FROM approvals_approvalrequest WHERE id = %s", [pending.pk])
 
 
 # --- the tests ------------------------------------------------------------------

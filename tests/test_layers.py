@@ -45,6 +45,7 @@ LAYERS = [
     ["pricing"],
     ["billing"],
     ["refunds", "subscriptions"],
+    ["approvals"],  # four-eyes approvals post through billing's and refunds' services
     ["demo"],  # load_demo fills every admin page, so it needs them all
 ]
 OUTSIDE = {"tests", "bench"}

@@ -22,7 +22,9 @@ from django.utils import timezone
 
 from accounts.models import Account, ApiKey
 from accounts.services import account_create, api_key_create
-from billing.models import Hold, ReconciliationRun
+from approvals.models import ApprovalRequest
+from approvals.services import approval_approve, approval_reject, approval_request_create
+from billing.models import Hold, LedgerEntry, ReconciliationRun
 from billing.reconciliation import reconciliation_run
 from billing.services import (
     Actor,
@@ -107,9 +109,59 @@ class Command(BaseCommand):
             self.stdout.write("Demo service API key exists (its secret was shown when it was created).")
             self.stdout.write("  Lost it? Make another with: .venv/bin/python manage.py create_api_key --service")
 
+        if not ApprovalRequest.objects.exists():
+            self._approvals(credits, approver=user_model.objects.get(username=username))
+
         if not ReconciliationRun.objects.exists():
             run = reconciliation_run(trigger="demo")
             self.stdout.write(f"Reconciliation run {run.pk}: {run.status}")
+
+    def _approvals(self, credits: CreditType, *, approver) -> None:
+        """Four-eyes requests by a second staff user: one pending of each kind, one approved, one rejected."""
+        from django.contrib.auth.models import Permission
+
+        requester, created = get_user_model().objects.get_or_create(
+            username="demo-requester", defaults={"email": "requester@example.com", "is_staff": True}
+        )
+        if created:
+            requester.set_unusable_password()
+            requester.save(update_fields=["password"])
+            requester.user_permissions.add(
+                *Permission.objects.filter(codename__in=["grant_credits", "adjust_balance", "refund_charge"])
+            )
+        accounts = {
+            a.external_id: a
+            for a in Account.objects.filter(external_id__in=["demo-bob", "demo-dave", ACTIVITY_ACCOUNT])
+        }
+        if len(accounts) < 3:
+            return
+
+        def ask(kind: str, external_id: str, amount: str, **fields) -> ApprovalRequest:
+            return approval_request_create(
+                kind=kind,
+                account=accounts[external_id],
+                credit_type=credits,
+                amount=amount,
+                requested_by=requester,
+                **fields,
+            )
+
+        ask("grant", "demo-bob", "5000.00", reason="demo: enterprise trial credits")
+        ask("adjustment", ACTIVITY_ACCOUNT, "-150.00", reason="demo: duplicate top-up reversed")
+        export = LedgerEntry.objects.filter(account=accounts[ACTIVITY_ACCOUNT], route="/api/export").first()
+        if export is not None:
+            ask("refund", ACTIVITY_ACCOUNT, "1234.50", charge=export, refund_reason="customer_service", note="demo")
+        approval_approve(
+            approval=ask("grant", "demo-dave", "2000.00", reason="demo: annual prepayment"),
+            approver=approver,
+            note="demo: invoice paid",
+        )
+        approval_reject(
+            approval=ask("grant", "demo-bob", "25000.00", reason="demo: goodwill"),
+            approver=approver,
+            note="demo: far above policy",
+        )
+        self.stdout.write("Approval requests by demo-requester: 3 pending, 1 approved, 1 rejected")
 
     def _activity(self, credits: CreditType) -> None:
         """Charges, holds, refunds, a subscription, price history and an anomaly on two more accounts."""
