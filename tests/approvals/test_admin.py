@@ -190,6 +190,9 @@ def test_the_approver_sees_approve_and_reject_on_a_pending_request(client):
     html = client.get(page(approval)).content.decode()
     assert 'id="approve-button"' in html and 'id="reject-button"' in html and "csrfmiddlewaretoken" in html
     assert "Grant of 5,000.00 credits to" in html
+    # The decision form closes before the admin's own form opens: forms do not nest.
+    opened = html.index('id="approval-form"')
+    assert html.index("</form>", opened) < html.index('id="approvalrequest_form"')
 
 
 def test_the_requester_sees_no_buttons_and_cannot_approve_their_own(client):

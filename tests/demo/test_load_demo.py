@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import Account, ApiKey
+from approvals.models import ApprovalRequest
 from billing.models import CreditLot, Hold, LedgerEntry, ReconciliationRun, Wallet
 from pricing.models import CreditType, Price, PricingAnomaly
 from refunds.models import RefundLog
@@ -34,6 +35,7 @@ def test_load_demo_is_idempotent():
         RefundLog.objects.count(),
         Hold.objects.count(),
         ReconciliationRun.objects.count(),
+        ApprovalRequest.objects.count(),
     )
     load()
     assert (
@@ -45,6 +47,7 @@ def test_load_demo_is_idempotent():
         RefundLog.objects.count(),
         Hold.objects.count(),
         ReconciliationRun.objects.count(),
+        ApprovalRequest.objects.count(),
     ) == counts
     assert counts[0] >= 3
 
@@ -61,6 +64,14 @@ def test_the_demo_fills_every_page():
     assert Wallet.objects.filter(credit_type__code="usd").exists()
     assert CreditLot.objects.exists() or LedgerEntry.objects.filter(kind=LedgerEntry.Kind.GRANT).exists()
     assert ReconciliationRun.objects.get().status == ReconciliationRun.Status.CLEAN
+    assert {"pending", "approved", "rejected"} <= set(ApprovalRequest.objects.values_list("status", flat=True))
+    assert set(ApprovalRequest.objects.filter(status="pending").values_list("kind", flat=True)) == {
+        "grant",
+        "adjustment",
+        "refund",
+    }
+    approved = ApprovalRequest.objects.get(status="approved")
+    assert approved.ledger_entry.approver_user == approved.decided_by != approved.requested_by
 
 
 def test_the_tour_account_is_left_as_the_readme_expects():
