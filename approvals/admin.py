@@ -123,7 +123,6 @@ class ApprovalRequestAdmin(CompactColumnsMixin, admin.ModelAdmin):
         "credit_type_code",
         "account_short",
         "requested_by",
-        "created_short",
         "expires_short",
         "decided_by",
     ]
@@ -153,6 +152,7 @@ class ApprovalRequestAdmin(CompactColumnsMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
     amount_money = money_column("amount")
+    REFUND_ONLY = ("charge_link", "refund_reason", "note", "refund_log_link")
     change_form_template = "admin/approvals/approvalrequest/change_form.html"
 
     # Records: nothing is added, edited or deleted here; decisions go through the services.
@@ -175,6 +175,14 @@ class ApprovalRequestAdmin(CompactColumnsMixin, admin.ModelAdmin):
 
     def has_module_permission(self, request) -> bool:
         return super().has_module_permission(request) or self.has_view_permission(request)
+
+    def get_fields(self, request, obj=None):
+        """Only what the request's kind has: a refund's charge and reason code, or a grant's or adjustment's reason."""
+        if obj is None:
+            return self.fields
+        if obj.kind == ApprovalRequest.Kind.REFUND:
+            return [field for field in self.fields if field != "reason"]
+        return [field for field in self.fields if field not in self.REFUND_ONLY]
 
     def has_approve_permission(self, request) -> bool:
         return request.user.has_perm(APPROVE_PERMISSION)
@@ -231,7 +239,9 @@ class ApprovalRequestAdmin(CompactColumnsMixin, admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = dict(extra_context or {})
         approval = (
-            ApprovalRequest.objects.filter(pk=object_id).select_related("account", "credit_type", "charge").first()
+            ApprovalRequest.objects.filter(pk=object_id)
+            .select_related("account", "credit_type", "charge", "requested_by", "decided_by")
+            .first()
             if str(object_id).isdigit()
             else None
         )

@@ -63,8 +63,9 @@ def search_view(request, site):
         return HttpResponseRedirect(back)
     found: list[tuple[SearchTarget, list]] = []
     for target in _targets(term):
-        opts = target.model._meta
-        if target.model not in site._registry or not request.user.has_perm(f"{opts.app_label}.view_{opts.model_name}"):
+        # The model's admin decides who may view it (approvals lets approvers see requests without view_*).
+        model_admin = site._registry.get(target.model)
+        if model_admin is None or not model_admin.has_view_permission(request):
             continue
         if pks := _matches(target, term):
             found.append((target, pks))

@@ -360,3 +360,29 @@ def test_an_account_with_nothing_waiting_has_no_approvals_panel(client):
     account = AccountFactory()
     client.force_login(approver())
     assert 'id="account-approvals"' not in client.get(f"{ACCOUNTS}{account.pk}/change/").content.decode()
+
+
+def test_the_header_search_finds_a_request_by_its_id(client):
+    approval = pending_grant(funded_account("10.00"), requester())
+    client.force_login(approver())
+    response = client.get("/admin/search/", {"q": approval.public_id})
+    assert response.status_code == 302 and response["Location"] == page(approval)
+
+
+def test_a_refund_request_page_shows_only_refund_fields(client):
+    account = funded_account("5000.00")
+    charge = charge_for(account, "2000.00")
+    approval = approval_request_create(
+        kind="refund",
+        account=account,
+        credit_type=default_credit_type(),
+        amount="1500.00",
+        charge=charge,
+        refund_reason="duplicate",
+        note="double charge",
+        requested_by=requester(),
+    )
+    client.force_login(approver())
+    html = client.get(page(approval)).content.decode()
+    assert "Refund of 1,500.00 credits of" in html and charge.public_id in html and "double charge" in html
+    assert "Refund reason" in html and "field-reason" not in html
