@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_indexes_earn_their_keep'),
-        ('billing', '0014_approve_ledgerentry_approver_user'),
+        ('billing', '0013_idempotency_response_raw'),
         ('pricing', '0004_indexes_earn_their_keep'),
         ('refunds', '0004_indexes_earn_their_keep'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

@@ -386,3 +386,34 @@ def test_a_refund_request_page_shows_only_refund_fields(client):
     html = client.get(page(approval)).content.decode()
     assert "Refund of 1,500.00 credits of" in html and charge.public_id in html and "double charge" in html
     assert "Refund reason" in html and "field-reason" not in html
+
+
+# --- thresholds ------------------------------------------------------------------------
+
+
+def test_staff_with_the_permission_set_a_threshold_that_overrides_the_environment(client):
+    client.force_login(
+        staff_with(
+            *[
+                "approvals.add_approvalthreshold",
+                "approvals.change_approvalthreshold",
+                "approvals.view_approvalthreshold",
+            ]
+        )
+    )
+    credits = default_credit_type()
+    response = client.post(
+        "/admin/approvals/approvalthreshold/add/", {"credit_type": credits.pk, "threshold": "250", "note": "policy"}
+    )
+    assert response.status_code == 302
+    assert ApprovalThreshold.objects.get(credit_type=credits).threshold == Decimal("250")
+    html = client.get("/admin/approvals/approvalthreshold/").content.decode()
+    assert "250.00" in html and "1,000.00" in html  # the row, and the environment default beside it
+
+
+def test_staff_without_the_permission_cannot_change_thresholds(client):
+    client.force_login(approver())
+    response = client.post(
+        "/admin/approvals/approvalthreshold/add/", {"credit_type": default_credit_type().pk, "threshold": "0"}
+    )
+    assert response.status_code == 403 and not ApprovalThreshold.objects.exists()
