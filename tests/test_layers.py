@@ -45,6 +45,7 @@ LAYERS = [
     ["pricing"],
     ["billing"],
     ["refunds", "subscriptions"],
+    ["audit"],  # registers every app's models for the audit trail and wraps their admins
     ["demo"],  # load_demo fills every admin page, so it needs them all
 ]
 OUTSIDE = {"tests", "bench"}
