@@ -154,11 +154,17 @@ class AuditLogEntryAdmin(admin.ModelAdmin):
         changes = entry_changes(entry)
         if not changes:
             return "-"
-        return format_html_join(
+        more = ""
+        if _from_nothing(entry) and len(changes) > CREATION_FIELDS_LISTED:
+            # A creation names every field: the list shows the first few, the row's page all.
+            more = format_html('<div class="audit-change">… and {} more</div>', len(changes) - CREATION_FIELDS_LISTED)
+            changes = changes[:CREATION_FIELDS_LISTED]
+        listed = format_html_join(
             "",
             '<div class="audit-change"><b>{}</b>: {} → {}</div>',
             ((c.field, _cut(c.before), _cut(c.after)) for c in changes),
         )
+        return format_html("{}{}", listed, more)
 
     @admin.display(description="changes")
     def changes_table(self, entry):
@@ -171,6 +177,14 @@ class AuditLogEntryAdmin(admin.ModelAdmin):
                 "", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", ((c.field, c.before, c.after) for c in changes)
             ),
         )
+
+
+CREATION_FIELDS_LISTED = 4
+
+
+def _from_nothing(entry) -> bool:
+    """A creation (not a new price version, whose row holds its difference from the one it supersedes)."""
+    return entry.action == LogEntry.Action.CREATE and not (entry.additional_data or {}).get("supersedes")
 
 
 def _cut(text: str, limit: int = 60) -> str:

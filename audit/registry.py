@@ -40,8 +40,8 @@ from billing.models import DailyLimitOverride
 from pricing.models import CreditType, ModelAlias, Price
 from subscriptions.models import Plan, Subscription
 
-# Timestamps every row keeps for itself; the audit row has its own.
-COMMON_EXCLUDE = ("created_at", "updated_at")
+# The row's id (the audit row names its object) and the timestamps it keeps for itself (the audit row has its own).
+COMMON_EXCLUDE = ("id", "created_at", "updated_at")
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ AUDITED: list[Audited] = [
     # The secret is never stored; its digest is never audited. last_used_at is usage, not a staff change.
     Audited(ApiKey, exclude=("secret_hash", "last_used_at")),
     Audited(CreditType),
-    Audited(Price, exclude=("id",)),  # the new version's row names itself
+    Audited(Price),
     Audited(ModelAlias),
     Audited(Plan),
     Audited(Subscription),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from auditlog import get_logentry_model
@@ -10,6 +11,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models import Model, QuerySet
+from django.utils import timezone
 from django.utils.text import capfirst
 
 from audit.registry import audit_history_objects
@@ -86,9 +88,22 @@ def _value(field, value, *, related: bool) -> str:
         return str(target) if target is not None else f"#{text}"
     if getattr(field, "choices", None):
         return str(dict(field.flatchoices).get(text, text))
+    if isinstance(field, models.DateTimeField):
+        return _moment(text)
     if isinstance(field, models.DecimalField):
         try:
             return unit_price_display(Decimal(text))
         except InvalidOperation:
             return text
     return text
+
+
+def _moment(text: str) -> str:
+    """auditlog stores a time in UTC without its zone: shown in local time, to the second."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=UTC)
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S")

@@ -214,6 +214,18 @@ def test_the_audit_list_filters_by_model_actor_object_and_date(root_client, root
     assert rows(f"timestamp__year={today.year - 1}") == set()
 
 
+def test_the_audit_list_shows_who_when_and_each_fields_before_and_after(root_client):
+    account = AccountFactory()
+    root_client.post("/admin/accounts/account/", {"action": "suspend", "_selected_action": [account.pk]})
+
+    page = root_client.get(f"{AUDIT_LIST}?object={ContentType.objects.get_for_model(Account).pk}:{account.pk}")
+
+    html = page.content.decode()
+    assert '<div class="audit-change"><b>Status</b>: Active → Suspended</div>' in html
+    assert '<td class="field-actor_display">root</td>' in html
+    assert timezone.localtime().strftime("%Y-%m-%d") in html
+
+
 def test_an_audit_row_page_shows_the_before_and_after(root_client):
     account = AccountFactory()
     root_client.post("/admin/accounts/account/", {"action": "suspend", "_selected_action": [account.pk]})
