@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from copy import copy
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -14,6 +15,7 @@ from django.utils import timezone
 from accounts.exceptions import AccountAlreadyExists
 from accounts.ids import random_token
 from accounts.models import Account, ApiKey
+from config.audit import audit_update
 from config.rows import row_find
 
 KEY_SCHEME = "clk"
@@ -32,8 +34,10 @@ def account_create(*, external_id: str, name: str = "", email: str = "") -> Acco
 
 
 def account_set_status(*, account: Account, status: str) -> Account:
+    before = copy(account)
     Account.objects.filter(pk=account.pk).update(status=status, updated_at=timezone.now())
     account.status = status
+    audit_update(before=before, after=account, fields=["status"])
     return account
 
 
@@ -64,8 +68,12 @@ def api_key_create(*, kind: str, account: Account | None = None, name: str = "",
 
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     now = timezone.now()
-    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=now)
+    before = copy(api_key)
+    claimed = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=now)
     api_key.refresh_from_db(fields=["revoked_at"])
+    if claimed:  # only the revocation that took effect goes on the audit trail
+        before.revoked_at = None
+        audit_update(before=before, after=api_key, fields=["revoked_at"])
     return api_key
 
 

@@ -52,6 +52,9 @@ INSTALLED_APPS = [
     "refunds",
     "subscriptions",
     "approvals",
+    # The staff audit trail (django-auditlog); audit registers the models and extends their admins: after them.
+    "auditlog",
+    "audit",
     "demo",
 ]
 
@@ -65,6 +68,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "audit.middleware.StaffAuditMiddleware",  # the staff user on every audit row written during a console request
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -202,6 +206,10 @@ MAX_METADATA_BYTES = env.int("CREDITLEDGER_MAX_METADATA_BYTES", default=8 * 1024
 MAX_METADATA_DEPTH = env.int("CREDITLEDGER_MAX_METADATA_DEPTH", default=5)
 # An API key's last_used_at is written at most this often (seconds).
 API_KEY_LAST_USED_RESOLUTION_S = env.int("CREDITLEDGER_API_KEY_LAST_USED_RESOLUTION_S", default=60)
+
+# --- the staff audit trail (django-auditlog, the audit app) --------------------
+# Values compared as Python values, so 2.5 and 2.500000000 are no change; stored as JSON (null, not "None").
+AUDITLOG_STORE_JSON_CHANGES = True
 
 # --- holds -----------------------------------------------------------------
 # `expires_in` of a hold when the request omits it, and the most it may ask

@@ -243,11 +243,33 @@ class ModelAliasAdmin(admin.ModelAdmin):
 
 @admin.register(PricingAnomaly)
 class PricingAnomalyAdmin(admin.ModelAdmin):
-    list_display = ["public_id", "created_at", "kind", "account", "price_key", "resolved_key", "price_source", "usage"]
+    # Compact columns, so the list fits 1366 px (tests/config/test_change_lists_fit.py).
+    list_display = [
+        "public_id",
+        "created_short",
+        "kind",
+        "account_short",
+        "price_key",
+        "resolved_key",
+        "price_source",
+        "usage",
+    ]
     list_select_related = ["account", "price_version"]
     list_filter = ["kind", "price_source"]
     search_fields = ["public_id", "price_key", "resolved_key", "account__public_id", "task_id"]
     readonly_fields = [f.name for f in PricingAnomaly._meta.fields]
+
+    @admin.display(description="created", ordering="created_at")
+    def created_short(self, anomaly: PricingAnomaly) -> str:
+        return timezone.localtime(anomaly.created_at).strftime("%Y-%m-%d %H:%M")
+
+    @admin.display(description="account", ordering="account")
+    def account_short(self, anomaly: PricingAnomaly):
+        account = anomaly.account
+        if account is None:
+            return "-"
+        url = reverse("admin:accounts_account_change", args=[account.pk], current_app=self.admin_site.name)
+        return format_html('<a href="{}" title="{}">{}</a>', url, account, account.external_id or account.public_id)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False

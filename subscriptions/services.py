@@ -7,6 +7,7 @@ so it goes through the ledger core like every other credit.
 from __future__ import annotations
 
 import calendar
+from copy import copy
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
@@ -15,6 +16,7 @@ from django.utils import timezone
 from accounts.models import Account
 from billing.core import Actor, sweep
 from billing.services import grant_create
+from config.audit import audit_update
 from config.errors import InvalidRequest
 from subscriptions.exceptions import SubscriptionConflict
 from subscriptions.models import AllowanceGrant, Plan, Subscription
@@ -137,7 +139,9 @@ def subscription_renew(
         ).update(current_period_start=start, current_period_end=end, updated_at=now)
         if claimed != 1:
             return None
+        before = copy(subscription)
         subscription.current_period_start, subscription.current_period_end = start, end
+        audit_update(before=before, after=subscription, fields=["current_period_start", "current_period_end"])
         return _allowance_grant(subscription=subscription, actor=actor or Actor.system())
 
 

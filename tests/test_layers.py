@@ -46,6 +46,7 @@ LAYERS = [
     ["billing"],
     ["refunds", "subscriptions"],
     ["approvals"],  # four-eyes approvals post through billing's and refunds' services
+    ["audit"],  # registers every app's models for the audit trail and wraps their admins
     ["demo"],  # load_demo fills every admin page, so it needs them all
 ]
 OUTSIDE = {"tests", "bench"}
