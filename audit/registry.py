@@ -65,7 +65,7 @@ AUDITED: list[Audited] = [
     # Who may do what in the console is itself configuration staff change.
     Audited(get_user_model(), exclude=("password", "last_login"), m2m=("groups", "user_permissions")),
     Audited(Group, m2m=("permissions",)),
-    # Four-eyes approvals: who asked, who decided and why; and the thresholds that decide what needs a second pair of eyes.
+    # Four-eyes approvals: who asked, who decided and why; the thresholds that decide what waits.
     Audited(ApprovalRequest),
     Audited(ApprovalThreshold),
 ]
