@@ -106,3 +106,30 @@ def test_the_entry_of_a_pipelined_charge_gets_its_key_with_the_commit(persistent
     response = _charge(service, funded_account("10.00"))
     assert response.status_code == 201
     assert seen and seen[0].pk == LedgerEntry.objects.get(public_id=response.json()["id"]).pk
+
+
+def test_a_batch_over_ten_wallets_waits_once_per_wallet_plus_five(persistent_connection, service):
+    accounts = [funded_account("10.00") for _ in range(10)]
+    items = [
+        {"account": a.public_id, "amount": "0.01", "idempotency_key": uuid.uuid4().hex}
+        for a in accounts
+        for _ in range(2)
+    ]
+
+    def batch():
+        close_old_connections()
+        return service.post(
+            "/api/v1/charges/batch", {"items": items}, format="json", HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex
+        )
+
+    assert batch().status_code == 200
+    for item in items:
+        item["idempotency_key"] = uuid.uuid4().hex
+    with count_round_trips() as trips:
+        response = batch()
+    assert response.status_code == 200
+    assert {item["status"] for item in response.json()["data"]} == {201}
+    # The key, the accounts, BEGIN, the claims (the batch's own with its items'), one lock per wallet,
+    # and the last wallet's postings with every answer and COMMIT.
+    print(trips.describe())
+    assert len(trips) <= 5 + len(accounts), trips.describe()
