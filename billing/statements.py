@@ -277,6 +277,9 @@ def idempotency_claim(
     return row[0] if row else None
 
 
+# ORM: the same as `idempotency_claim` (the same statement). Why: the charge's transaction runs in
+# pipeline mode (config/pipeline.py), where reading the claim's answer at once would cost its own
+# round trip; it is read with the wallet lock's.
 def idempotency_claim_send(
     *,
     account_id: int,
