@@ -25,7 +25,11 @@ def account_get_for_key(*, api_key: ApiKey, public_id: str) -> Account:
     if not isinstance(public_id, str) or len(public_id) > 64:
         raise AccountNotFound()
     if api_key.is_service:
-        account = row_find(Account, by="public_id", value=public_id)
+        named = getattr(api_key, "named_account", None)  # read with the key (api_key_authenticate)
+        if named is not None and named[0] == public_id:
+            account = named[1]
+        else:
+            account = row_find(Account, by="public_id", value=public_id)
     else:
         # An account key sees its own account only, already loaded with the key.
         account = api_key.account if api_key.account.public_id == public_id else None

@@ -16,7 +16,7 @@ from accounts.exceptions import AccountAlreadyExists
 from accounts.ids import random_token
 from accounts.models import Account, ApiKey
 from config.audit import audit_update
-from config.rows import row_find
+from config.rows import row_find_also
 
 KEY_SCHEME = "clk"
 
@@ -77,18 +77,28 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     return api_key
 
 
-def api_key_authenticate(secret: str) -> ApiKey | None:
-    """The live key for this secret, or None. Constant-time digest comparison."""
+def api_key_authenticate(secret: str, *, account_hint: str | None = None) -> ApiKey | None:
+    """The live key for this secret, or None. Constant-time digest comparison.
+
+    `account_hint`, the public id of the account the request names, is read
+    in the same statement (one round trip for both: docs/performance.md) and
+    kept on the key for `accounts.selectors.account_get_for_key`, which still
+    decides what the key may see. It is a read of this request, never cached.
+    """
     parts = secret.split("_")
     if len(parts) != 3 or parts[0] != KEY_SCHEME or len(secret) > 128:
         return None
     prefix = f"{parts[0]}_{parts[1]}"
     # Every API request starts here: one statement built once (config.rows), not an ORM query compiled per call.
-    api_key = row_find(ApiKey, by="prefix", value=prefix, related="account")
+    hint = account_hint if isinstance(account_hint, str) and 0 < len(account_hint) <= 64 else None
+    also = (Account, "public_id", hint) if hint is not None else None
+    api_key, named = row_find_also(ApiKey, by="prefix", value=prefix, related="account", also=also)
     if api_key is None or not hmac.compare_digest(api_key.secret_hash, _digest(secret)):
         return None
     if api_key.is_revoked:
         return None
+    if hint is not None:
+        api_key.named_account = (hint, named)
     _touch_last_used(api_key)
     return api_key
 

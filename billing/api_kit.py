@@ -72,6 +72,9 @@ class MoneyPostView(APIView):
     """
 
     input_serializer: type[serializers.Serializer]
+    # Run the request's transaction in pipeline mode (billing.idempotency.run_idempotent): only for an `act`
+    # whose writes need no answer before the commit (no row count or new key read back: a charge).
+    pipelined = False
 
     def target(self, request, **url_kwargs: Any) -> Any:
         """The object the URL names, or None for a collection endpoint."""
@@ -101,6 +104,7 @@ class MoneyPostView(APIView):
             endpoint=f"{request.method} {request.path}",
             route=f"{request.method} /{request.resolver_match.route}",
             params=request.data,
+            pipelined=self.pipelined,
             effect=lambda: self.act(
                 request, params=params, target=target, actor=Actor(api_key=request.auth), idempotency_key=key
             ),

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import OperationalError, connection, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
@@ -47,7 +47,7 @@ from billing.exceptions import (
     InvalidIdempotencyKey,
 )
 from billing.models import IdempotencyRecord
-from config import metrics
+from config import metrics, pipeline
 from config.atomic import services_join
 from config.errors import DomainError, is_lock_timeout
 from config.rows import row_update
@@ -133,6 +133,10 @@ class _Declined(Exception):
         self.error = error
 
 
+class _Taken(Exception):
+    """The claim found the key taken after the effect already ran (pipelined): roll back, then replay."""
+
+
 def run_idempotent(
     request,
     *,
@@ -141,6 +145,7 @@ def run_idempotent(
     params: dict,
     effect: Callable[[], Result],
     route: str,
+    pipelined: bool = False,
 ) -> HttpResponse:
     """Run `effect` (which returns (status, body)) at most once per Idempotency-Key.
 
@@ -148,6 +153,15 @@ def run_idempotent(
     API key. `params` are the request's parameters as the client sent them;
     the same key with different params, or on a different endpoint, is refused.
     `route` (the URL pattern, never ids: bounded label values) labels the replay metric.
+
+    `pipelined=True` runs the transaction in psycopg's pipeline mode
+    (config/pipeline.py): the claim travels with the effect's first read (the
+    wallet lock), and the effect's writes, the stored response and COMMIT
+    travel together. The claim's answer is then known only after the effect
+    has run: if the key was taken, everything the effect did is rolled back
+    (nothing it did was visible or committed) and the stored answer replayed,
+    exactly as if the effect had not run. Only for effects whose writes need
+    no answer before the commit (a charge).
     """
     key = idempotency_key_from(request)
     fingerprint = request_fingerprint(endpoint=endpoint, params=params)
@@ -158,6 +172,42 @@ def run_idempotent(
         "endpoint": endpoint,
         "fingerprint": fingerprint,
     }
+    if not pipelined or connection.in_atomic_block:  # pipeline mode commits itself: only as the outermost block
+        return _run(claim, effect, route=route)
+    pending = None
+    try:
+        with transaction.atomic(), pipeline.pipelined():
+            pending = _claim_send(**claim)
+            try:
+                with services_join():
+                    status, body = effect()
+            except DomainError as error:
+                if pending.row() is None:
+                    raise _Taken() from error
+                if error.replayable:
+                    raise _Declined(error) from error
+                raise  # rolls back the claim too: nothing is stored
+            row = pending.row()
+            if row is None:
+                raise _Taken()
+            content = _render(body)
+            row_update(IdempotencyRecord, row[0], response_status=status, response_raw=content)
+            pipeline.commit_now()
+        return _answer(content, status)
+    except _Declined as declined:
+        return _record_decline(claim, declined.error, route=route)
+    except _Taken:
+        return _replay_existing(**claim, route=route)
+    except OperationalError as exc:
+        # In pipeline mode the claim's lock timeout surfaces at the next read
+        # (the wallet lock's): it is the claim's if the claim has no answer.
+        if is_lock_timeout(exc) and pending is not None and not pending.answered():
+            raise IdempotencyKeyInUse() from exc
+        raise
+
+
+def _run(claim: dict, effect: Callable[[], Result], *, route: str) -> HttpResponse:
+    """`run_idempotent`, one statement at a time: claim, effect, stored response, commit."""
     try:
         with transaction.atomic():
             record_id = _claim(**claim)
@@ -175,6 +225,19 @@ def run_idempotent(
         return _answer(content, status)
     except _Declined as declined:
         return _record_decline(claim, declined.error, route=route)
+
+
+def _claim_send(*, account_id: int, api_key: ApiKey, key: str, endpoint: str, fingerprint: str):
+    """`_claim`, its answer read later (`statements.PendingRow`)."""
+    return statements.idempotency_claim_send(
+        account_id=account_id,
+        api_key_id=api_key.pk,
+        key=key,
+        endpoint=endpoint[:255],
+        request_hash=fingerprint,
+        created_at=timezone.now(),
+        lock_timeout_ms=settings.IDEMPOTENCY_LOCK_TIMEOUT_MS,
+    )
 
 
 def _record_decline(claim: dict, error: DomainError, *, route: str) -> HttpResponse:

@@ -277,6 +277,58 @@ def idempotency_claim(
     return row[0] if row else None
 
 
+# ORM: the same as `idempotency_claim` (the same statement). Why: the charge's transaction runs in
+# pipeline mode (config/pipeline.py), where reading the claim's answer at once would cost its own
+# round trip; it is read with the wallet lock's.
+def idempotency_claim_send(
+    *,
+    account_id: int,
+    api_key_id: int,
+    key: str,
+    endpoint: str,
+    request_hash: str,
+    created_at: datetime,
+    lock_timeout_ms: int,
+) -> PendingRow:
+    """`idempotency_claim`, its answer read later: in pipeline mode (config/pipeline.py) it travels with the next
+    statement whose answer is read (the wallet lock).
+
+    `PendingRow.row()` is (id,) or None if the key is taken; it raises what the
+    claim raised (OperationalError lock_not_available). Same statement as
+    `idempotency_claim`.
+    """
+    params = [account_id, api_key_id, key, endpoint, request_hash, created_at, f"{lock_timeout_ms}ms"]
+    cursor = connection.cursor()
+    try:
+        cursor.execute(_idempotency_claim_sql(), params)
+    except BaseException:
+        cursor.close()
+        raise
+    return PendingRow(cursor)
+
+
+class PendingRow:
+    """A statement sent whose one-row answer has not been read yet (see `idempotency_claim_send`)."""
+
+    _UNREAD = object()
+
+    def __init__(self, cursor) -> None:
+        self._cursor = cursor
+        self._row: Any = self._UNREAD
+
+    def answered(self) -> bool:
+        """Whether the server's answer to the statement has arrived without error (psycopg holds its result)."""
+        return self._row is not self._UNREAD or self._cursor.cursor.pgresult is not None
+
+    def row(self) -> tuple | None:
+        if self._row is self._UNREAD:
+            try:
+                self._row = self._cursor.fetchone()
+            finally:
+                self._cursor.close()
+        return self._row
+
+
 # --- idempotency: the items of a batch (POST /charges/batch) --------------------------
 #
 # ORM: one `idempotency_claim` per item, then IdempotencyRecord.objects.bulk_update

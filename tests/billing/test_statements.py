@@ -347,3 +347,33 @@ def test_idempotency_claim_many_claims_free_keys_in_order_and_answer_many_stores
     assert (rows["a"].response_status, bytes(rows["a"].response_raw)) == (201, b'{"x":1}')
     assert (rows["c"].response_status, bytes(rows["c"].response_raw)) == (402, b"{}")
     assert rows["b"].response_status is None
+
+
+def test_idempotency_claim_send_is_the_claim_read_later():
+    from datetime import UTC, datetime
+
+    from billing.models import IdempotencyRecord
+    from tests.factories import service_key
+
+    account = AccountFactory()
+    api_key, _ = service_key()
+    claim = {
+        "account_id": account.pk,
+        "api_key_id": api_key.pk,
+        "key": "sent",
+        "endpoint": "POST /api/v1/charges",
+        "request_hash": "e" * 64,
+        "created_at": datetime(2026, 1, 1, tzinfo=UTC),
+        "lock_timeout_ms": 1000,
+    }
+    first = statements.idempotency_claim_send(**claim)
+    assert first.answered()
+    (record_id,) = first.row()
+    record = IdempotencyRecord.objects.get(pk=record_id)
+    assert (record.account_id, record.api_key_id, record.key, record.request_hash) == (
+        account.pk,
+        api_key.pk,
+        "sent",
+        "e" * 64,
+    )
+    assert statements.idempotency_claim_send(**claim).row() is None  # taken
