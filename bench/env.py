@@ -24,6 +24,7 @@ LEDGER_DB = f"{OPS_DB}_ledger"
 
 # The benchmark's own processes need a key; never used outside bench databases.
 os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production")
+os.environ.setdefault("CREDITLEDGER_LEDGER_KEY", "bench:bench-only-ledger-key-not-for-production")
 
 
 def db_url(name: str) -> str:
