@@ -31,10 +31,11 @@ constraints and the append-only trigger): a wallet's balance is the sum of its
 ledger entries; balance >= held >= 0; lot_balance <= balance; an entry's
 `balance_after` is the wallet's balance after it; each entry is signed over
 the previous entry's hash in its wallet and the wallet's `chain_head` is the
-newest hash (billing/chain.py); no balance reaches `BALANCE_CEILING`. Between the lock and the commit there is no network call and
-no heavy Python: a wallet is only as fast as its lock is short, so checks that
-do not need the lock (amount format, account status, pricing) run before
-`posting()` is entered.
+newest hash (billing/chain.py); no balance reaches `BALANCE_CEILING`.
+Between the lock and the commit there is no network call and no heavy
+Python: a wallet is only as fast as its lock is short, so checks that do not
+need the lock (amount format, account status, pricing) run before `posting()`
+is entered.
 """
 
 from __future__ import annotations
