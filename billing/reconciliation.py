@@ -82,9 +82,11 @@ def _balance_mismatches(account: Account | None) -> Iterator[ReconciliationDiscr
         yield ReconciliationDiscrepancy(
             kind=Kind.BALANCE_MISMATCH,
             wallet_id=wallet_id,
+            # The newest entry: where the stored balance and the ledger part (rare; one small look-up each).
+            ledger_entry_id=statements.reconcile_chain_newest(wallet_id=wallet_id),
             expected=total,
             actual=actual,
-            detail="Stored balance differs from the sum of the wallet's ledger entries.",
+            detail="Stored balance differs from the sum of the wallet's ledger entries (entry: the newest).",
         )
 
 

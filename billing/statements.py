@@ -576,7 +576,8 @@ def reconcile_chain_build(
     sql = (
         f"SELECT e.wallet_id, e.id, e.n, e.entry_hash, e.balance_after, e.prev_balance + e.amount AS expected_after, "  # noqa: S608
         f"e.is_last, k.kid IS NOT NULL AND {_HMAC_SQL} = e.entry_hash AS hash_ok, "
-        "e.balance_after = e.prev_balance + e.amount AS balance_ok, c.source AS checkpoint_source, e.key_id "
+        "e.balance_after = e.prev_balance + e.amount AS balance_ok, c.source AS checkpoint_source, e.key_id, "
+        "k.kid IS NOT NULL AS key_known "
         "FROM (SELECT x.id, x.wallet_id, x.key_id, x.public_id, x.account_id, x.credit_type_id, x.kind, x.amount, "
         "x.balance_after, x.related_entry_id, x.actor_api_key_id, x.actor_user_id, x.created_at, x.entry_hash, "
         "lag(x.entry_hash, 1, '') OVER w AS prev_hash, lag(x.balance_after, 1, 0) OVER w AS prev_balance, "
@@ -603,7 +604,7 @@ def reconcile_chain_breaks() -> Iterator[tuple]:
     """(wallet id, entry id, entry public id, key id, hash_ok) of entries whose hash, key or link does not verify."""
     ledger = _quote(LedgerEntry._meta.db_table)
     sql = (
-        f"SELECT c.wallet_id, c.id, e.public_id, c.key_id, c.hash_ok IS NOT NULL FROM {CHAIN_TABLE} c "  # noqa: S608
+        f"SELECT c.wallet_id, c.id, e.public_id, c.key_id, c.key_known FROM {CHAIN_TABLE} c "  # noqa: S608
         f"JOIN {ledger} e ON e.id = c.id WHERE c.hash_ok IS NOT TRUE ORDER BY c.wallet_id, c.id"
     )
     return _stream_plain(sql, [])
@@ -649,6 +650,14 @@ def reconcile_checkpoint_regressions(*, account_id: int | None) -> Iterator[tupl
         "WHERE c.checkpoint_source IS NOT NULL ORDER BY 2, 1"
     )
     return _stream_plain(sql, [account_id] if account_id is not None else [])
+
+
+def reconcile_chain_newest(*, wallet_id: int) -> int | None:
+    """The id of the wallet's newest entry as of the chain pass (None if it has none)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM {CHAIN_TABLE} WHERE wallet_id = %s AND is_last", [wallet_id])  # noqa: S608
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def reconcile_chain_heads() -> Iterator[tuple[int, int, str]]:
