@@ -20,6 +20,7 @@ streams with flat memory; the JSON answer is capped (`STATEMENT_MAX_ENTRIES`).
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -28,6 +29,7 @@ from django.conf import settings
 
 from accounts.models import Account
 from billing import chain
+from billing.api_kit import as_time, money
 from billing.models import LedgerEntry, Wallet
 from pricing.models import CreditType
 
@@ -98,3 +100,62 @@ class AccountStatement:
             self.closing = entry.balance_after
             yield entry
         self._done = True
+
+
+# --- CSV (the API's ?format=csv and the admin's download) ---------------------------------
+
+CSV_COLUMNS = (
+    "line",
+    "id",
+    "created_at",
+    "kind",
+    "amount",
+    "balance_after",
+    "related_entry",
+    "task_id",
+    "route",
+    "description",
+    "entry_hash",
+    "chain_verified",
+)
+
+
+def _cell(text: str) -> str:
+    """Client-supplied text that a spreadsheet would run as a formula, made inert with a leading quote."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def statement_csv_lines(statement: AccountStatement) -> Iterator[str]:
+    """The statement as CSV lines: a header, an opening line, one line per entry, a closing line."""
+    writer = csv.writer(_Echo())
+    credit_type = statement.credit_type
+    yield writer.writerow(CSV_COLUMNS)
+    start = as_time(statement.start) if statement.start else ""
+    yield writer.writerow(("opening", "", start, "", "", money(statement.opening, credit_type), "", "", "", "", "", ""))
+    for entry in statement.entries():
+        yield writer.writerow(
+            (
+                "entry",
+                entry.public_id,
+                as_time(entry.created_at),
+                entry.kind,
+                money(entry.amount, credit_type),
+                money(entry.balance_after, credit_type),
+                entry.related_entry.public_id if entry.related_entry_id else "",
+                _cell(entry.task_id),
+                _cell(entry.route),
+                _cell(entry.description),
+                entry.entry_hash,
+                "",
+            )
+        )
+    end = as_time(statement.end) if statement.end else ""
+    verified = "true" if statement.chain_verified else "false"
+    yield writer.writerow(
+        ("closing", "", end, "", "", money(statement.closing, credit_type), "", "", "", "", "", verified)
+    )

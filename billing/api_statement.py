@@ -12,9 +12,6 @@ shorter period). See billing/account_statement.py for what is proven.
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
-
 from django import forms
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -25,7 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.selectors import account_get_for_key
-from billing.account_statement import STATEMENT_MAX_ENTRIES, AccountStatement
+from billing.account_statement import CSV_COLUMNS, STATEMENT_MAX_ENTRIES, AccountStatement, statement_csv_lines
 from billing.api import LedgerEntryOutput, entry_body
 from billing.api_kit import as_time, money
 from config.errors import RequestRejected
@@ -34,20 +31,6 @@ from config.lists import query_params_validate
 from pricing.selectors import credit_type_get
 
 FORMATS = ("json", "csv")
-CSV_COLUMNS = (
-    "line",
-    "id",
-    "created_at",
-    "kind",
-    "amount",
-    "balance_after",
-    "related_entry",
-    "task_id",
-    "route",
-    "description",
-    "entry_hash",
-    "chain_verified",
-)
 
 
 class CsvRenderer(BaseRenderer):
@@ -59,16 +42,6 @@ class CsvRenderer(BaseRenderer):
 
     def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:  # pragma: no cover - unused
         return b""
-
-
-def _cell(text: str) -> str:
-    """Client-supplied text that a spreadsheet would run as a formula, made inert with a leading quote."""
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
 
 
 def _time_param(request, name: str):
@@ -154,7 +127,7 @@ class AccountStatementView(APIView):
         credit_type = credit_type_get(request.query_params.get("credit_type"))
         statement = AccountStatement(account=account, credit_type=credit_type, start=start, end=end)
         if request.accepted_renderer.format == "csv":
-            response = StreamingHttpResponse(_csv_lines(statement), content_type="text/csv; charset=utf-8")
+            response = StreamingHttpResponse(statement_csv_lines(statement), content_type="text/csv; charset=utf-8")
             name = f"statement-{account.public_id}-{credit_type.code}.csv"
             response["Content-Disposition"] = f'attachment; filename="{name}"'
             return response
@@ -178,33 +151,3 @@ class AccountStatementView(APIView):
                 "entries": entries,
             }
         )
-
-
-def _csv_lines(statement: AccountStatement) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    credit_type = statement.credit_type
-    yield writer.writerow(CSV_COLUMNS)
-    start = as_time(statement.start) if statement.start else ""
-    yield writer.writerow(("opening", "", start, "", "", money(statement.opening, credit_type), "", "", "", "", "", ""))
-    for entry in statement.entries():
-        yield writer.writerow(
-            (
-                "entry",
-                entry.public_id,
-                as_time(entry.created_at),
-                entry.kind,
-                money(entry.amount, credit_type),
-                money(entry.balance_after, credit_type),
-                entry.related_entry.public_id if entry.related_entry_id else "",
-                _cell(entry.task_id),
-                _cell(entry.route),
-                _cell(entry.description),
-                entry.entry_hash,
-                "",
-            )
-        )
-    end = as_time(statement.end) if statement.end else ""
-    verified = "true" if statement.chain_verified else "false"
-    yield writer.writerow(
-        ("closing", "", end, "", "", money(statement.closing, credit_type), "", "", "", "", "", verified)
-    )
