@@ -83,7 +83,8 @@ class Gunicorn:
         self.process = subprocess.Popen(
             [
                 str(Path(sys.executable).parent / "gunicorn"),
-                "config.wsgi",
+                # bench.unsigned:application is config.wsgi without the hash chain (--unsigned).
+                "bench.unsigned:application" if os.environ.get("BENCH_UNSIGNED") == "1" else "config.wsgi",
                 "-w",
                 str(workers),
                 "-b",
