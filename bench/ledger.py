@@ -145,7 +145,9 @@ def _sign(conn: psycopg.Connection) -> None:
         "WHERE w.id = u.id",
         (list(heads), list(heads.values())),
     )
+    conn.execute("SET CONSTRAINTS ALL IMMEDIATE")  # ALTER TABLE refuses to run with trigger events pending
     conn.execute("ALTER TABLE billing_ledgerentry ENABLE TRIGGER billing_ledgerentry_append_only")
+    conn.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def _bare_aggregate(conn: psycopg.Connection) -> float:

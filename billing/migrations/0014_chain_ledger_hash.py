@@ -68,7 +68,9 @@ def chain_existing_entries(apps, schema_editor):
                     entries.append((entry_id, prev))
                     heads[row_wallet] = prev
                 flush(writer)
+        writer.execute("SET CONSTRAINTS ALL IMMEDIATE")  # ALTER TABLE refuses to run with trigger events pending
         writer.execute(f"ALTER TABLE {ledger} ENABLE TRIGGER billing_ledgerentry_append_only")
+        writer.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 class Migration(migrations.Migration):
