@@ -104,6 +104,9 @@ def _sign(conn: psycopg.Connection) -> None:
 
     key_id = chain.current_key_id()
     heads = dict(conn.execute("SELECT id, chain_head FROM billing_wallet").fetchall())
+    conn.execute(
+        "SET CONSTRAINTS ALL IMMEDIATE"
+    )  # the seeding INSERT's deferred checks: ALTER TABLE needs none pending
     conn.execute("ALTER TABLE billing_ledgerentry DISABLE TRIGGER billing_ledgerentry_append_only")
     with conn.cursor(name="unsigned") as reader, conn.cursor() as writer:
         reader.execute(
