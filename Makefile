@@ -28,6 +28,10 @@ install: $(BIN)/.installed
 
 # PostgreSQL at DATABASE_URL, else the embedded server on .pgdata/ (config/embedded_postgres.py).
 run: install .env
+	@# The ledger's HMAC key (docs/operations.md, "Ledger keys"), added to an older .env too.
+	@grep -q '^CREDITLEDGER_LEDGER_KEY=' .env || { \
+		echo "CREDITLEDGER_LEDGER_KEY=k1:$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(32))')" >> .env; \
+		echo "Wrote a random CREDITLEDGER_LEDGER_KEY to .env"; }
 	$(BIN)/python manage.py migrate --noinput
 	@# WhiteNoise serves the admin's and the API docs' files from staticfiles/, DEBUG or not.
 	$(BIN)/python manage.py collectstatic --noinput -v 0

@@ -398,6 +398,9 @@ def _patch_lock_timer(client: Client) -> None:
 
 
 def _child(pipe) -> None:
+    from bench.unsigned import patch
+
+    patch()  # --unsigned: the baseline without the hash chain
     client = Client()
     _patch_lock_timer(client)
     while True:

@@ -24,6 +24,7 @@ LEDGER_DB = f"{OPS_DB}_ledger"
 
 # The benchmark's own processes need a key; never used outside bench databases.
 os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production")
+os.environ.setdefault("CREDITLEDGER_LEDGER_KEY", "bench:bench-only-ledger-key-not-for-production")
 
 
 def db_url(name: str) -> str:
@@ -82,7 +83,8 @@ class Gunicorn:
         self.process = subprocess.Popen(
             [
                 str(Path(sys.executable).parent / "gunicorn"),
-                "config.wsgi",
+                # bench.unsigned:application is config.wsgi without the hash chain (--unsigned).
+                "bench.unsigned:application" if os.environ.get("BENCH_UNSIGNED") == "1" else "config.wsgi",
                 "-w",
                 str(workers),
                 "-b",

@@ -86,9 +86,71 @@ def _grow_to(conn: psycopg.Connection, per_wallet_from: int, per_wallet_to: int)
         "WHERE a.id = w.account_id AND a.external_id LIKE 'bench-%%'",
         (per_wallet_to,),
     )
+    _sign(conn)
     conn.commit()
     with psycopg.connect(env.db_url(env.LEDGER_DB), autocommit=True) as vacuum:
         vacuum.execute("VACUUM ANALYZE")
+
+
+def _sign(conn: psycopg.Connection) -> None:
+    """Sign the entries just seeded as the ledger core would (each wallet's chain in id order), so reconcile is clean.
+
+    The INSERT ... SELECT cannot chain HMACs; this pass reads the unsigned
+    entries in wallet and id order, signs them with billing.chain and writes
+    the hashes and each wallet's head back (the append-only trigger off for
+    this transaction's UPDATE only).
+    """
+    from billing import chain
+
+    key_id = chain.current_key_id()
+    heads = dict(conn.execute("SELECT id, chain_head FROM billing_wallet").fetchall())
+    conn.execute(
+        "SET CONSTRAINTS ALL IMMEDIATE"
+    )  # the seeding INSERT's deferred checks: ALTER TABLE needs none pending
+    conn.execute("ALTER TABLE billing_ledgerentry DISABLE TRIGGER billing_ledgerentry_append_only")
+    with conn.cursor(name="unsigned") as reader, conn.cursor() as writer:
+        reader.execute(
+            "SELECT id, wallet_id, public_id, account_id, credit_type_id, kind, amount, balance_after, "
+            "related_entry_id, actor_api_key_id, actor_user_id, created_at FROM billing_ledgerentry "
+            "WHERE entry_hash = '' ORDER BY wallet_id, id"
+        )
+        while rows := reader.fetchmany(20_000):
+            ids, hashes = [], []
+            for entry_id, wallet_id, public_id, account_id, credit_type_id, kind, amount, after, *rest in rows:
+                related, api_key, user, created_at = rest
+                heads[wallet_id] = chain.sign(
+                    chain.entry_message(
+                        key_id=key_id,
+                        public_id=public_id,
+                        wallet_id=wallet_id,
+                        account_id=account_id,
+                        credit_type_id=credit_type_id,
+                        kind=kind,
+                        amount=amount,
+                        balance_after=after,
+                        related_entry_id=related,
+                        actor_api_key_id=api_key,
+                        actor_user_id=user,
+                        created_at=created_at,
+                        prev_hash=heads[wallet_id],
+                    ),
+                    key_id,
+                )
+                ids.append(entry_id)
+                hashes.append(heads[wallet_id])
+            writer.execute(
+                "UPDATE billing_ledgerentry e SET key_id = %s, entry_hash = u.hash "
+                "FROM unnest(%s::bigint[], %s::text[]) AS u(id, hash) WHERE e.id = u.id",
+                (key_id, ids, hashes),
+            )
+    conn.execute(
+        "UPDATE billing_wallet w SET chain_head = u.head FROM unnest(%s::bigint[], %s::text[]) AS u(id, head) "
+        "WHERE w.id = u.id",
+        (list(heads), list(heads.values())),
+    )
+    conn.execute("SET CONSTRAINTS ALL IMMEDIATE")  # ALTER TABLE refuses to run with trigger events pending
+    conn.execute("ALTER TABLE billing_ledgerentry ENABLE TRIGGER billing_ledgerentry_append_only")
+    conn.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def _bare_aggregate(conn: psycopg.Connection) -> float:

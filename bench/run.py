@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -347,10 +348,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--soak-clients", type=int, default=32)
     parser.add_argument("--no-write", action="store_true", help="do not write docs/bench/")
     parser.add_argument(
+        "--unsigned",
+        action="store_true",
+        help="without the ledger's hash chain (bench/unsigned.py): the baseline its cost is measured against",
+    )
+    parser.add_argument(
         "--indexes", action="store_true", help="only report the ledger's indexes: entries and size per index"
     )
     parser.add_argument("--index-rows", type=int, default=200_000, help="ledger rows for --indexes")
     args = parser.parse_args(argv)
+    if args.unsigned:
+        os.environ["BENCH_UNSIGNED"] = "1"  # read by the gunicorn app and the client processes
 
     if args.indexes:
         from bench.indexes import index_report

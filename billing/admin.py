@@ -17,9 +17,10 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import quote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.http import Http404, StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
@@ -29,9 +30,10 @@ from django.utils.safestring import mark_safe
 from accounts import admin as accounts_admin
 from accounts.models import Account, ApiKey
 from billing import statements
+from billing.account_statement import AccountStatement, statement_csv_lines
 from billing.admin_gates import StaffMoneyAction, staff_money_gate
 from billing.admin_ops import OutboxMessageAdmin, ReconciliationRunAdmin  # noqa: F401 - registers them
-from billing.forms import AdjustBalanceForm, GrantCreditsForm
+from billing.forms import AdjustBalanceForm, GrantCreditsForm, StatementForm
 from billing.models import (
     CreditLot,
     DailyLimitOverride,
@@ -231,7 +233,8 @@ def _summary_panel(request, account: Account) -> str:
                 "used_today": daily_usage_get(wallet=wallet) if limit is not None else None,
             }
         )
-    return _panel("summary.html", account=account, rows=rows)
+    statement_url = reverse("admin:accounts_account_statement", args=[quote(account.pk)])
+    return _panel("summary.html", account=account, rows=rows, statement_url=statement_url)
 
 
 def _ledger_panel(request, account: Account) -> str:
@@ -293,6 +296,36 @@ class AccountWalletAdmin(accounts_admin.AccountAdmin):
                 for w in wallets
             ),
         )
+
+    def get_urls(self):
+        statement = self.admin_site.admin_view(self.statement_view)
+        return [
+            path("<path:object_id>/statement.csv", statement, name="accounts_account_statement"),
+            *super().get_urls(),
+        ]
+
+    def statement_view(self, request, object_id):
+        """The account's statement as CSV (the API's GET .../statement?format=csv), for staff who may view it.
+
+        `credit_type` (code), `from` and `to` (dates, both inclusive, UTC) come from the summary panel's form.
+        """
+        account = self.get_object(request, object_id)
+        if account is None:
+            raise Http404("No such account.")
+        if not self.has_view_permission(request, account):
+            raise PermissionDenied
+        form = StatementForm(request.GET)
+        if not form.is_valid():
+            raise Http404("Bad statement query.")
+        credit_type = form.cleaned_data["credit_type"]
+        start, end = form.period()
+        response = StreamingHttpResponse(
+            statement_csv_lines(AccountStatement(account=account, credit_type=credit_type, start=start, end=end)),
+            content_type="text/csv; charset=utf-8",
+        )
+        name = f"statement-{account.public_id}-{credit_type.code}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         account = self.get_object(request, object_id)

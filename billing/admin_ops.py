@@ -22,7 +22,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from billing.models import OutboxMessage, ReconciliationDiscrepancy, ReconciliationRun
+from billing.models import LedgerCheckpoint, OutboxMessage, ReconciliationDiscrepancy, ReconciliationRun
 from billing.outbox import outbox_message_retry
 from billing.tasks import reconcile
 from config.admin_money import money_column
@@ -99,9 +99,21 @@ class ReconciliationRunAdmin(_ReadOnly, admin.ModelAdmin):
     list_select_related = ["account"]
     search_fields = ["=account__public_id", "=account__external_id"]
     date_hierarchy = "started_at"
-    fields = [*list_display, "error"]
+    fields = [*list_display, "checkpoint_summary", "error"]
     readonly_fields = fields
     inlines = [ReconciliationDiscrepancyInline]
+
+    @admin.display(description="checkpoint")
+    def checkpoint_summary(self, run: ReconciliationRun) -> str:
+        """The signed chain heads this run recorded (full runs only; billing/checkpoints.py)."""
+        checkpoint = LedgerCheckpoint.objects.filter(run=run).first()
+        if checkpoint is None:
+            return "-"
+        return (
+            f"#{checkpoint.pk}: {checkpoint.wallets} wallets, {checkpoint.entries} entries, "
+            f"digest {checkpoint.digest}, signed with key {checkpoint.key_id}"
+        )
+
     change_list_template = "admin/billing/reconciliationrun/change_list.html"
 
     def changelist_view(self, request, extra_context=None):

@@ -29,11 +29,13 @@ and never repeats the sequence itself. `posting()`:
 Invariants the core keeps (and the database enforces again, see the models'
 constraints and the append-only trigger): a wallet's balance is the sum of its
 ledger entries; balance >= held >= 0; lot_balance <= balance; an entry's
-`balance_after` is the wallet's balance after it; no balance reaches
-`BALANCE_CEILING`. Between the lock and the commit there is no network call and
-no heavy Python: a wallet is only as fast as its lock is short, so checks that
-do not need the lock (amount format, account status, pricing) run before
-`posting()` is entered.
+`balance_after` is the wallet's balance after it; each entry is signed over
+the previous entry's hash in its wallet and the wallet's `chain_head` is the
+newest hash (billing/chain.py); no balance reaches `BALANCE_CEILING`.
+Between the lock and the commit there is no network call and no heavy
+Python: a wallet is only as fast as its lock is short, so checks that do not
+need the lock (amount format, account status, pricing) run before `posting()`
+is entered.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.models import Account, ApiKey
-from billing import statements
+from billing import chain, statements
 from billing.balance_cache import balance_cache_invalidate
 from billing.exceptions import AmountTooLarge, DailyLimitExceeded, InsufficientCredits
 from billing.models import (
@@ -233,13 +235,17 @@ class Posting:
             actor_api_key=actor.api_key,
             actor_user=actor.user,
             approver_user=actor.approver,
+            created_at=now,
             **fields,
             **(pricing or {}),
         )
-        changes: dict[str, Any] = {"balance": new_balance, "updated_at": now}
+        # The hash chain (billing/chain.py): from values in hand, no round trip.
+        head = chain.entry_sign(entry, prev_hash=wallet.chain_head)
+        changes: dict[str, Any] = {"balance": new_balance, "updated_at": now, "chain_head": head}
         if held is not None:
             changes["held"] = held
         row_update_then_insert(Wallet, wallet.pk, changes, entry)
+        wallet.chain_head = head
         wallet.balance = new_balance
         if held is not None:
             wallet.held = held

@@ -7,6 +7,7 @@ so staff see a form error rather than a refusal from the service.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 from django import forms
@@ -63,3 +64,19 @@ class AdjustBalanceForm(forms.Form):
             except forms.ValidationError as error:
                 self.add_error("amount", error)
         return cleaned
+
+
+class StatementForm(forms.Form):
+    """The account page's statement download: a credit type and an optional period of whole days (UTC)."""
+
+    credit_type = forms.ModelChoiceField(queryset=CreditType.objects.all(), to_field_name="code")
+    date_from = forms.DateField(required=False, label="From")
+    date_to = forms.DateField(required=False, label="To (inclusive)")
+
+    def period(self) -> tuple[datetime | None, datetime | None]:
+        """[start, end) in UTC: `date_from` at midnight, the day after `date_to` at midnight."""
+        start, end = self.cleaned_data.get("date_from"), self.cleaned_data.get("date_to")
+        return (
+            datetime.combine(start, time.min, tzinfo=UTC) if start else None,
+            datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC) if end else None,
+        )

@@ -23,6 +23,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 from accounts.ids import public_id
 from accounts.models import Account, ApiKey
@@ -45,6 +46,9 @@ class Wallet(models.Model):
     # an expiry); the rest is the plain pool. Zero for most wallets, which lets
     # a charge skip the lot tables entirely (see billing.core.Posting._lots_debit).
     lot_balance = MoneyField(default=Decimal(0), help_text="Part of the balance in grant lots (priority or expiry).")
+    # The hash of the wallet's newest ledger entry (billing/chain.py), set by the
+    # same UPDATE as the balance; empty while the wallet has no entry.
+    chain_head = models.CharField(max_length=64, blank=True, default="", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -121,7 +125,13 @@ class LedgerEntry(models.Model):
     price_source = models.CharField(max_length=16, blank=True, default="")
     unit_prices = models.JSONField(null=True, blank=True)
     usage = models.JSONField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=False)
+    # Set in Python before the INSERT (not auto_now_add, which would set it after):
+    # the entry's hash covers it.
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=False)
+    # The hash chain (billing/chain.py): HMAC-SHA256 under key `key_id` over the
+    # canonical fields and the previous entry's hash in the same wallet.
+    key_id = models.CharField(max_length=16, blank=True, default="", editable=False)
+    entry_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
 
     class Meta:
         verbose_name_plural = "ledger entries"
@@ -369,6 +379,12 @@ class ReconciliationDiscrepancy(models.Model):
         STALE_HOLD = "stale_hold", "Pending hold past its expiry"
         LOT_MISMATCH = "lot_mismatch", "Lot balance differs from the grant lots"
         STALE_LOT = "stale_lot", "Grant lot past its expiry with credits left"
+        CHAIN_BROKEN = "chain_broken", "Entry hash or link does not verify"
+        CHAIN_HEAD_MISMATCH = "chain_head_mismatch", "Wallet's chain head is not its newest entry's hash"
+        BALANCE_AFTER_MISMATCH = "balance_after_mismatch", "Entry's balance_after is not the previous plus its amount"
+        CHECKPOINT_REGRESSED = "checkpoint_regressed", "Chain moved backwards against a checkpoint"
+        REFUND_LOG_MISMATCH = "refund_log_mismatch", "Refund log disagrees with its refund entry"
+        ALLOWANCE_MISMATCH = "allowance_mismatch", "Allowance grant disagrees with its ledger entry"
 
     # No index of its own: recondisc_run_kind leads with the run.
     run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="discrepancies", db_index=False)
@@ -394,6 +410,52 @@ class ReconciliationDiscrepancy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} wallet={self.wallet_id}"
+
+
+class LedgerCheckpoint(models.Model):
+    """Every wallet's chain head and entry count at one moment, signed (billing/checkpoints.py).
+
+    Recorded by each full reconciliation run; `manage.py ledger_checkpoint`
+    prints one for keeping outside the database. A later chain that is
+    shorter, or whose entry at a checkpointed position has another hash, was
+    rolled back or rewritten.
+    """
+
+    run = models.OneToOneField(
+        ReconciliationRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="checkpoint"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    key_id = models.CharField(max_length=16)
+    wallets = models.PositiveBigIntegerField(default=0)
+    entries = models.PositiveBigIntegerField(default=0)
+    # SHA-256 over the heads' canonical lines, and the HMAC that signs it with the time and counts.
+    digest = models.CharField(max_length=64)
+    signature = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"checkpoint #{self.pk} ({self.wallets} wallets, {self.entries} entries)"
+
+
+class LedgerCheckpointHead(models.Model):
+    """One wallet's chain in a checkpoint: how many entries, and the newest one's hash."""
+
+    checkpoint = models.ForeignKey(LedgerCheckpoint, on_delete=models.CASCADE, related_name="heads", db_index=False)
+    # A plain number like the discrepancies' references: a record never blocks anything.
+    wallet_id = models.BigIntegerField()
+    entry_count = models.PositiveBigIntegerField()
+    head = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            # Also a checkpoint's heads in wallet order (the digest).
+            models.UniqueConstraint(fields=["checkpoint", "wallet_id"], name="checkpointhead_one_per_wallet"),
+        ]
+
+    def __str__(self) -> str:
+        return f"wallet {self.wallet_id}: {self.entry_count} entries, head {self.head[:16]}…"
 
 
 class OutboxMessage(models.Model):

@@ -20,7 +20,25 @@ What is checked, per wallet (or per wallet of one account):
 * `lot_mismatch`: `lot_balance` (the part of the balance in grant lots)
   differs from the sum of the wallet's lots' `remaining`;
 * `stale_lot`: a grant lot past its expiry (by more than the same grace)
-  with credits left (the grant expiry task is not running or is failing).
+  with credits left (the grant expiry task is not running or is failing);
+* `chain_broken`: an entry whose hash does not verify over its fields and
+  its predecessor's hash (an entry edited, inserted or deleted without the
+  ledger key; billing/chain.py), or signed with a key id not configured;
+* `balance_after_mismatch`: an entry's `balance_after` is not the previous
+  entry's plus its amount;
+* `chain_head_mismatch`: the wallet's `chain_head` is not its newest entry's
+  hash (entries appended or removed behind the core's back);
+* `checkpoint_regressed`: a wallet's chain is shorter than, or differs at the
+  position recorded by, the newest stored checkpoint of a clean run or a
+  checkpoint supplied to the run (billing/checkpoints.py);
+* and whatever the apps above billing register (`reconcile_check_register`):
+  refunds checks its refund log against the refund entries, subscriptions
+  its allowance grants against their grant entries.
+
+The chain checks share one pass over the ledger with window functions
+(statements.reconcile_chain_build), which keeps only the rows that disagree
+and each wallet's newest entry. A full run (no account) then stores a signed
+checkpoint of every wallet's head and entry count.
 
 A run is stored with its discrepancies (the first
 CREDITLEDGER_RECONCILE_MAX_RECORDED row by row; the count is always exact)
@@ -33,7 +51,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -41,7 +59,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account
-from billing import statements
+from billing import chain, checkpoints, statements
 from billing.models import LedgerEntry, ReconciliationDiscrepancy, ReconciliationRun, Wallet
 from billing.outbox import outbox_enqueue
 
@@ -64,9 +82,11 @@ def _balance_mismatches(account: Account | None) -> Iterator[ReconciliationDiscr
         yield ReconciliationDiscrepancy(
             kind=Kind.BALANCE_MISMATCH,
             wallet_id=wallet_id,
+            # The newest entry: where the stored balance and the ledger part (rare; one small look-up each).
+            ledger_entry_id=statements.reconcile_chain_newest(wallet_id=wallet_id),
             expected=total,
             actual=actual,
-            detail="Stored balance differs from the sum of the wallet's ledger entries.",
+            detail="Stored balance differs from the sum of the wallet's ledger entries (entry: the newest).",
         )
 
 
@@ -149,6 +169,59 @@ def _stale_lots(account: Account | None) -> Iterator[ReconciliationDiscrepancy]:
         )
 
 
+def _chain_breaks(account: Account | None) -> Iterator[ReconciliationDiscrepancy]:
+    for wallet_id, entry_id, public_id, key_id, key_known in statements.reconcile_chain_breaks():
+        yield ReconciliationDiscrepancy(
+            kind=Kind.CHAIN_BROKEN,
+            wallet_id=wallet_id,
+            ledger_entry_id=entry_id,
+            detail=(
+                f"Entry {public_id}'s hash does not verify over its fields and the previous entry's hash."
+                if key_known
+                else f"Entry {public_id} is signed with key id {key_id!r}, which is not configured."
+            ),
+        )
+
+
+def _balance_after_breaks(account: Account | None) -> Iterator[ReconciliationDiscrepancy]:
+    for wallet_id, entry_id, balance_after, expected in statements.reconcile_balance_after_breaks():
+        yield ReconciliationDiscrepancy(
+            kind=Kind.BALANCE_AFTER_MISMATCH,
+            wallet_id=wallet_id,
+            ledger_entry_id=entry_id,
+            expected=expected,
+            actual=balance_after,
+            detail="The entry's balance_after is not the previous entry's balance_after plus its amount.",
+        )
+
+
+def _chain_head_mismatches(account: Account | None) -> Iterator[ReconciliationDiscrepancy]:
+    rows = statements.reconcile_chain_head_mismatches(account_id=_account_id(account))
+    for wallet_id, head, entry_id, newest in rows:
+        yield ReconciliationDiscrepancy(
+            kind=Kind.CHAIN_HEAD_MISMATCH,
+            wallet_id=wallet_id,
+            ledger_entry_id=entry_id,
+            detail=f"The wallet's chain head {head[:16] or '(none)'}… is not its newest entry's hash "
+            f"{newest[:16] or '(no entries)'}….",
+        )
+
+
+def _checkpoint_regressions(account: Account | None) -> Iterator[ReconciliationDiscrepancy]:
+    rows = statements.reconcile_checkpoint_regressions(account_id=_account_id(account))
+    for source, wallet_id, recorded, current, entry_id in rows:
+        yield ReconciliationDiscrepancy(
+            kind=Kind.CHECKPOINT_REGRESSED,
+            wallet_id=wallet_id,
+            ledger_entry_id=entry_id,
+            detail=(
+                f"{source}: the wallet had {recorded} entries; it now has {current}."
+                if entry_id is None
+                else f"{source}: entry number {recorded} of the wallet's chain is not the one checkpointed."
+            ),
+        )
+
+
 CHECKS = (
     _balance_mismatches,
     _held_mismatches,
@@ -157,15 +230,64 @@ CHECKS = (
     _stale_holds,
     _lot_mismatches,
     _stale_lots,
+    _chain_breaks,
+    _balance_after_breaks,
+    _chain_head_mismatches,
+    _checkpoint_regressions,
 )
 
+# Checks registered by the apps above billing (refunds, subscriptions), which
+# billing may not import: each takes the account (or None) and yields discrepancies.
+_registered_checks: list[Callable[[Account | None], Iterable[ReconciliationDiscrepancy]]] = []
 
-def reconciliation_run(*, account: Account | None = None, trigger: str = "") -> ReconciliationRun:
+
+def reconcile_check_register(check: Callable[[Account | None], Iterable[ReconciliationDiscrepancy]]) -> None:
+    """Add `check` to every reconciliation run (call from AppConfig.ready(); registering twice is a no-op)."""
+    if check not in _registered_checks:
+        _registered_checks.append(check)
+
+
+def _checkpoint_heads(
+    account: Account | None, supplied: list[tuple[int, int, str]] | None
+) -> Iterator[tuple[str, int, int, str]]:
+    """(source, wallet id, count, head) of the checkpoints this run compares with; raises CheckpointInvalid."""
+    stored = checkpoints.checkpoint_stored_latest()
+    if stored is not None:
+        source = f"stored checkpoint {stored.pk}"
+        for wallet_id, count, head in checkpoints.checkpoint_stored_heads(stored):
+            yield source, wallet_id, count, head
+    for wallet_id, count, head in supplied or ():
+        yield "supplied checkpoint", wallet_id, count, head
+
+
+def _chain_pass(
+    account: Account | None, supplied: list[tuple[int, int, str]] | None
+) -> list[ReconciliationDiscrepancy]:
+    """Load the checkpoints and make the chain pass; a discrepancy for a stored checkpoint that does not verify."""
+    problems: list[ReconciliationDiscrepancy] = []
+    try:
+        statements.reconcile_checkpoint_heads_load(_checkpoint_heads(account, supplied))
+    except checkpoints.CheckpointInvalid as exc:
+        problems.append(
+            ReconciliationDiscrepancy(kind=Kind.CHECKPOINT_REGRESSED, detail=f"Stored checkpoint rejected: {exc}")
+        )
+        statements.reconcile_checkpoint_heads_load(("supplied checkpoint", *row) for row in supplied or ())
+    key_ids, inner, outer = chain.verifying_keys()
+    statements.reconcile_chain_build(account_id=_account_id(account), key_ids=key_ids, inner=inner, outer=outer)
+    return problems
+
+
+def reconciliation_run(
+    *, account: Account | None = None, trigger: str = "", checkpoint: list[tuple[int, int, str]] | None = None
+) -> ReconciliationRun:
     """Check every wallet (or one account's) and store what disagrees.
 
-    The run row is committed first, so a run that crashes stays visible as
-    `running`/`failed`. Returns the finished run; `status` is `clean` or
-    `drift`. Raises on a database error after marking the run `failed`.
+    `checkpoint`: the heads of a verified checkpoint document
+    (`checkpoints.checkpoint_parse`) to compare the chains with, besides the
+    newest stored one. The run row is committed first, so a run that
+    crashes stays visible as `running`/`failed`. Returns the finished run;
+    `status` is `clean` or `drift`. Raises on a database error after marking
+    the run `failed`.
     """
     run = ReconciliationRun.objects.create(account=account, trigger=trigger[:32])
     limit = settings.CREDITLEDGER_RECONCILE_MAX_RECORDED
@@ -177,7 +299,8 @@ def reconciliation_run(*, account: Account | None = None, trigger: str = "") -> 
             run.wallets_checked = wallets.count()
             batch: list[ReconciliationDiscrepancy] = []
             recorded = 0
-            for check in CHECKS:
+            early = _chain_pass(account, checkpoint)
+            for check in (lambda _account: early, *CHECKS, *_registered_checks):
                 for discrepancy in check(account):
                     counts[str(discrepancy.kind)] += 1
                     if recorded >= limit:
@@ -189,6 +312,8 @@ def reconciliation_run(*, account: Account | None = None, trigger: str = "") -> 
                         ReconciliationDiscrepancy.objects.bulk_create(batch)
                         batch.clear()
             ReconciliationDiscrepancy.objects.bulk_create(batch)
+            if account is None:
+                checkpoints.checkpoint_record(run=run)
             total = sum(counts.values())
             run.discrepancy_count = total
             run.truncated = total > recorded

@@ -32,6 +32,7 @@ from billing.models import (
     DailyUsage,
     Hold,
     IdempotencyRecord,
+    LedgerCheckpointHead,
     LedgerEntry,
     Wallet,
 )
@@ -544,3 +545,208 @@ def reconcile_stale_lots(*, account_id: int | None, expired_before: datetime) ->
         f"WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at < %s{scope}"
     )
     return _stream(sql, [expired_before] + ([account_id] if account_id is not None else []))
+
+
+# --- the hash chain (billing/chain.py) ------------------------------------------------
+#
+# ORM: none can express it; Python could stream every entry and recompute its
+# HMAC. Why SQL: one pass over the ledger with window functions (each entry
+# beside its predecessor in the wallet), the HMAC recomputed by the server
+# with its built-in sha256() from the key's RFC 2104 pads (no extension), so
+# the million-row check moves only the rows that disagree and stays within a
+# few times the cost of the balance GROUP BY (docs/performance.md).
+
+# The canonical message of billing.chain.entry_message, over a row `e` that has `prev_hash`.
+LEDGER_MESSAGE_SQL = (
+    "concat(e.key_id, '|', e.public_id, '|', e.wallet_id, '|', e.account_id, '|', e.credit_type_id, '|', "
+    "e.kind, '|', e.amount, '|', e.balance_after, '|', e.related_entry_id, '|', e.actor_api_key_id, '|', "
+    "e.actor_user_id, '|', (extract(epoch FROM e.created_at) * 1000000)::bigint, '|', e.prev_hash)"
+)
+_HMAC_SQL = f"encode(sha256(k.opad || sha256(k.ipad || convert_to({LEDGER_MESSAGE_SQL}, 'UTF8'))), 'hex')"
+
+
+def ledger_entry_hashes(*, entry_ids: list[int], key_ids: list[str], inner: list[bytes], outer: list[bytes]) -> dict:
+    """{entry id: the hash the server computes for it over its stored predecessor} (tests, the statement)."""
+    ledger = _quote(LedgerEntry._meta.db_table)
+    sql = (
+        f"SELECT e.id, {_HMAC_SQL} FROM (SELECT x.*, lag(x.entry_hash, 1, '') "  # noqa: S608 - our names only
+        f"OVER (PARTITION BY x.wallet_id ORDER BY x.id) AS prev_hash FROM {ledger} x "
+        f"WHERE x.wallet_id IN (SELECT wallet_id FROM {ledger} WHERE id = ANY(%s))) e "
+        "JOIN unnest(%s::text[], %s::bytea[], %s::bytea[]) AS k(kid, ipad, opad) ON k.kid = e.key_id "
+        "WHERE e.id = ANY(%s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [entry_ids, key_ids, inner, outer, entry_ids])
+        return dict(cursor.fetchall())
+
+
+CHAIN_TABLE = "reconcile_chain"
+CHECKPOINT_TABLE = "reconcile_checkpoint_heads"
+
+
+def reconcile_checkpoint_heads_load(rows: Iterator[tuple[str, int, int, str]]) -> None:
+    """Fill this transaction's table of checkpoint heads to compare with: (source, wallet id, entry count, head)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {CHECKPOINT_TABLE}")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {CHECKPOINT_TABLE} (source text, wallet_id bigint, entry_count bigint, "
+            "head text) ON COMMIT DROP"
+        )
+        batch: list[tuple] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= _CHUNK:
+                _checkpoint_heads_insert(cursor, batch)
+                batch = []
+        _checkpoint_heads_insert(cursor, batch)
+        cursor.execute(f"ANALYZE {CHECKPOINT_TABLE}")
+
+
+def _checkpoint_heads_insert(cursor, batch: list[tuple]) -> None:
+    if batch:
+        columns = [list(column) for column in zip(*batch, strict=True)]
+        cursor.execute(
+            f"INSERT INTO {CHECKPOINT_TABLE} SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::text[])",  # noqa: S608
+            columns,
+        )
+
+
+def reconcile_chain_build(
+    *, account_id: int | None, key_ids: list[str], inner: list[bytes], outer: list[bytes]
+) -> None:
+    """One pass over the ledger (or one account's) into this transaction's table `reconcile_chain`.
+
+    It keeps only the rows anything below needs: each entry whose hash, key
+    or link does not verify (`hash_ok`), whose balance_after is not its
+    predecessor's plus its amount (`balance_ok`), or whose hash differs from
+    a checkpoint's head at its position (`checkpoint_source`); and each
+    wallet's newest entry (`is_last`: its position `n` is the entry count).
+    Needs `reconcile_checkpoint_heads_load` first (an empty table is fine).
+    """
+    ledger = _quote(LedgerEntry._meta.db_table)
+    scope, params = _scope("x.account_id", account_id)
+    sql = (
+        f"SELECT e.wallet_id, e.id, e.n, e.entry_hash, e.balance_after, e.prev_balance + e.amount AS expected_after, "  # noqa: S608
+        f"e.is_last, k.kid IS NOT NULL AND {_HMAC_SQL} = e.entry_hash AS hash_ok, "
+        "e.balance_after = e.prev_balance + e.amount AS balance_ok, c.source AS checkpoint_source, e.key_id, "
+        "k.kid IS NOT NULL AS key_known "
+        "FROM (SELECT x.id, x.wallet_id, x.key_id, x.public_id, x.account_id, x.credit_type_id, x.kind, x.amount, "
+        "x.balance_after, x.related_entry_id, x.actor_api_key_id, x.actor_user_id, x.created_at, x.entry_hash, "
+        "lag(x.entry_hash, 1, '') OVER w AS prev_hash, lag(x.balance_after, 1, 0) OVER w AS prev_balance, "
+        "row_number() OVER w AS n, lead(x.id) OVER w IS NULL AS is_last "
+        f"FROM {ledger} x WHERE true{scope} WINDOW w AS (PARTITION BY x.wallet_id ORDER BY x.id)) e "
+        "LEFT JOIN unnest(%s::text[], %s::bytea[], %s::bytea[]) AS k(kid, ipad, opad) ON k.kid = e.key_id "
+        f"LEFT JOIN {CHECKPOINT_TABLE} c "
+        "ON c.wallet_id = e.wallet_id AND c.entry_count = e.n AND c.head <> e.entry_hash"
+    )
+    outer_sql = (
+        f"SELECT * FROM ({sql}) r WHERE r.is_last OR r.hash_ok IS NOT TRUE OR NOT r.balance_ok "  # noqa: S608
+        "OR r.checkpoint_source IS NOT NULL"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {CHAIN_TABLE}")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {CHAIN_TABLE} ON COMMIT DROP AS {outer_sql}",
+            [*params, key_ids, inner, outer],
+        )
+        cursor.execute(f"CREATE INDEX ON {CHAIN_TABLE} (wallet_id) WHERE is_last")
+
+
+def reconcile_chain_breaks() -> Iterator[tuple]:
+    """(wallet id, entry id, entry public id, key id, hash_ok) of entries whose hash, key or link does not verify."""
+    ledger = _quote(LedgerEntry._meta.db_table)
+    sql = (
+        f"SELECT c.wallet_id, c.id, e.public_id, c.key_id, c.key_known FROM {CHAIN_TABLE} c "  # noqa: S608
+        f"JOIN {ledger} e ON e.id = c.id WHERE c.hash_ok IS NOT TRUE ORDER BY c.wallet_id, c.id"
+    )
+    return _stream_plain(sql, [])
+
+
+def reconcile_balance_after_breaks() -> Iterator[tuple]:
+    """(wallet id, entry id, balance_after, previous balance_after + amount) where they differ."""
+    sql = (
+        f"SELECT wallet_id, id, balance_after, expected_after FROM {CHAIN_TABLE} "  # noqa: S608
+        "WHERE NOT balance_ok ORDER BY wallet_id, id"
+    )
+    return _stream_plain(sql, [])
+
+
+def reconcile_chain_head_mismatches(*, account_id: int | None) -> Iterator[tuple]:
+    """(wallet id, stored chain head, newest entry id, newest entry's hash) where the wallet's head is not it."""
+    scope, params = _scope("w.account_id", account_id)
+    sql = (
+        f"SELECT w.id, w.chain_head, c.id, COALESCE(c.entry_hash, '') FROM {_quote(Wallet._meta.db_table)} w "  # noqa: S608
+        f"LEFT JOIN {CHAIN_TABLE} c ON c.wallet_id = w.id AND c.is_last "
+        f"WHERE w.chain_head <> COALESCE(c.entry_hash, ''){scope} ORDER BY w.id"
+    )
+    return _stream_plain(sql, params)
+
+
+def reconcile_checkpoint_regressions(*, account_id: int | None) -> Iterator[tuple]:
+    """(source, wallet id, checkpoint count, current count, entry id at the checkpoint's position or None).
+
+    A wallet that now has fewer entries than the checkpoint counted (or none,
+    or is gone), or whose entry at the checkpoint's position has another hash.
+    """
+    wallet = _quote(Wallet._meta.db_table)
+    scope = (
+        f" AND cp.wallet_id IN (SELECT id FROM {wallet} WHERE account_id = %s)"  # noqa: S608 - our names only
+        if account_id is not None
+        else ""
+    )
+    sql = (
+        f"SELECT cp.source, cp.wallet_id, cp.entry_count, COALESCE(c.n, 0), NULL::bigint "  # noqa: S608
+        f"FROM {CHECKPOINT_TABLE} cp LEFT JOIN {CHAIN_TABLE} c ON c.wallet_id = cp.wallet_id AND c.is_last "
+        f"WHERE COALESCE(c.n, 0) < cp.entry_count{scope} "
+        f"UNION ALL SELECT c.checkpoint_source, c.wallet_id, c.n, c.n, c.id FROM {CHAIN_TABLE} c "
+        "WHERE c.checkpoint_source IS NOT NULL ORDER BY 2, 1"
+    )
+    return _stream_plain(sql, [account_id] if account_id is not None else [])
+
+
+def reconcile_chain_newest(*, wallet_id: int) -> int | None:
+    """The id of the wallet's newest entry as of the chain pass (None if it has none)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM {CHAIN_TABLE} WHERE wallet_id = %s AND is_last", [wallet_id])  # noqa: S608
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def reconcile_chain_heads() -> Iterator[tuple[int, int, str]]:
+    """(wallet id, entry count, newest hash) of every wallet in `reconcile_chain` with entries, by wallet id."""
+    sql = f"SELECT wallet_id, n, entry_hash FROM {CHAIN_TABLE} WHERE is_last ORDER BY wallet_id"  # noqa: S608
+    return _stream_plain(sql, [])
+
+
+def _stream_plain(sql: str, params: list) -> Iterator[tuple]:
+    """Rows of `sql` through a server-side cursor (it reads this transaction's small temporary tables)."""
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(_CHUNK):
+            yield from rows
+
+
+# ORM: LedgerCheckpointHead.objects.bulk_create over the rows read back. Why:
+# one INSERT ... SELECT from the chain pass's table moves every wallet's head
+# (a million wallets as easily as ten) without a round trip through Python.
+def checkpoint_heads_store(*, checkpoint_id: int) -> None:
+    """Store the heads of `reconcile_chain` (every wallet with entries) under checkpoint `checkpoint_id`."""
+    sql = (
+        f"INSERT INTO {_quote(LedgerCheckpointHead._meta.db_table)} (checkpoint_id, wallet_id, entry_count, head) "  # noqa: S608
+        f"SELECT %s, wallet_id, n, entry_hash FROM {CHAIN_TABLE} WHERE is_last"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [checkpoint_id])
+
+
+# ORM: Wallet.objects.annotate(n=Count("entries")).filter(n__gt=0).order_by("id").values_list(...).iterator().
+# Why: the same GROUP BY, streamed with flat memory (the reconcile helper); the ORM's
+# iterator would not let the aggregate run in parallel.
+def wallet_chain_heads() -> Iterator[tuple[int, int, str]]:
+    """(wallet id, entry count, stored chain head) of every wallet with entries, by wallet id."""
+    wallet, ledger = _quote(Wallet._meta.db_table), _quote(LedgerEntry._meta.db_table)
+    sql = (
+        f"SELECT w.id, c.n, w.chain_head FROM {wallet} w JOIN (SELECT wallet_id, count(*) AS n FROM {ledger} "  # noqa: S608
+        "GROUP BY wallet_id) c ON c.wallet_id = w.id ORDER BY w.id"
+    )
+    return _stream(sql, [])

@@ -17,6 +17,8 @@ import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from config.ledger_keys import ledger_keys_parse
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -264,6 +266,18 @@ CREDITLEDGER_BALANCE_CACHE_TTL_S = env.int("CREDITLEDGER_BALANCE_CACHE_TTL_S", d
 # stored row by row per run (the count is always exact).
 CREDITLEDGER_RECONCILE_HOLD_GRACE_S = env.int("CREDITLEDGER_RECONCILE_HOLD_GRACE_S", default=15 * 60)
 CREDITLEDGER_RECONCILE_MAX_RECORDED = env.int("CREDITLEDGER_RECONCILE_MAX_RECORDED", default=1000)
+# The ledger's HMAC keys, "kid:secret[,kid:secret...]": the first signs, all verify
+# (config/ledger_keys.py; docs/operations.md, "Ledger keys"). Never stored in the
+# database: whoever can write the database must not be able to re-sign the chain.
+_ledger_key = env.str("CREDITLEDGER_LEDGER_KEY", default="")
+if not _ledger_key:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "CREDITLEDGER_LEDGER_KEY is not set: set it in the environment or in .env "
+            "(`make run` writes a random one to .env for development), or set DEBUG=true."
+        )
+    _ledger_key = "dev:dev-insecure-ledger-key-debug-only"
+CREDITLEDGER_LEDGER_KEYS, CREDITLEDGER_LEDGER_KEY_ID = ledger_keys_parse(_ledger_key)
 # Outbox: attempts before a message is marked failed, first retry delay
 # (doubling, capped at an hour), and the claim lease of a dispatcher.
 CREDITLEDGER_OUTBOX_MAX_ATTEMPTS = env.int("CREDITLEDGER_OUTBOX_MAX_ATTEMPTS", default=10)

@@ -23,6 +23,7 @@ os.environ["TEST_DATABASE_URL"] = os.environ["DATABASE_URL"] = os.environ.get(
 os.environ["TEST_REDIS_URL"] = os.environ["REDIS_URL"] = private_redis.redis_url(os.environ.get("TEST_REDIS_URL", ""))
 # Set in the environment so subprocesses started by tests inherit it.
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
+os.environ.setdefault("CREDITLEDGER_LEDGER_KEY", "test:test-only-ledger-key-not-for-production")
 
 from config.settings import *  # noqa: F403
 

@@ -82,6 +82,7 @@ def main() -> None:
         DATABASE_URL=database_url(),
         DEBUG="false",
         SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(40),
+        CREDITLEDGER_LEDGER_KEY=os.environ.get("CREDITLEDGER_LEDGER_KEY") or f"shots:{secrets.token_urlsafe(32)}",
         DEMO_ADMIN_PASSWORD=password,
         LOG_LEVEL="WARNING",
     )

@@ -11,3 +11,9 @@ class SubscriptionsConfig(AppConfig):
         from subscriptions.statements import plan_limits_join
 
         plan_limit_source_register(plan_limits_join)
+
+        # Billing's reconciliation cannot name subscriptions; the allowance check is added to it.
+        from billing.reconciliation import reconcile_check_register
+        from subscriptions.reconciliation import allowance_mismatches
+
+        reconcile_check_register(allowance_mismatches)

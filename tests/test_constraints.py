@@ -317,6 +317,42 @@ update_case("billing_reconciliationrun_discrepancy_count_check", f.Reconciliatio
 update_case("billing_reconciliationrun_wallets_checked_check", f.ReconciliationRunFactory, wallets_checked=-1)
 update_case("reconrun_status_valid", f.ReconciliationRunFactory, status="lost")
 
+
+# billing_ledgercheckpoint, billing_ledgercheckpointhead
+def _checkpoint(**kwargs):
+    from billing.models import LedgerCheckpoint
+
+    return LedgerCheckpoint.objects.create(key_id="test", digest="0" * 64, signature="0" * 64, **kwargs)
+
+
+def _checkpoint_head(**kwargs):
+    from billing.models import LedgerCheckpointHead
+
+    return LedgerCheckpointHead.objects.create(
+        checkpoint=kwargs.pop("checkpoint", None) or _checkpoint(), wallet_id=1, entry_count=1, head="0" * 64
+    )
+
+
+update_case("billing_ledgercheckpoint_entries_check", _checkpoint, entries=-1)
+update_case("billing_ledgercheckpoint_wallets_check", _checkpoint, wallets=-1)
+update_case("billing_ledgercheckpointhead_entry_count_check", _checkpoint_head, entry_count=-1)
+
+
+@case("billing_ledgercheckpoint_run_id_key")
+def _():
+    run = f.ReconciliationRunFactory()
+    _checkpoint(run=run)
+    with refused("billing_ledgercheckpoint_run_id_key"):
+        _checkpoint(run=run)
+
+
+@case("checkpointhead_one_per_wallet")
+def _():
+    head = _checkpoint_head()
+    with refused("checkpointhead_one_per_wallet"):
+        _checkpoint_head(checkpoint=head.checkpoint)
+
+
 # subscriptions_plan, subscriptions_subscription, subscriptions_allowancegrant (renamed from billing_*)
 duplicate_by_update("plan_code_unique", f.PlanFactory, "code")
 update_case("plan_allowance_non_negative", f.PlanFactory, monthly_allowance=-1)

@@ -102,3 +102,24 @@ def test_the_refund_form_refuses_staff_without_the_refund_permission(client):
     assert client.get(f"/admin/billing/ledgerentry/{charge.pk}/refund/").status_code == 403
     assert client.post(f"/admin/billing/ledgerentry/{charge.pk}/refund/", {"reason": "timeout"}).status_code == 403
     assert charge.refund_logs.count() == 0
+
+
+def test_the_statement_button_downloads_the_period_as_csv(admin_client):
+    account = funded_account("100.00")
+    charge = charge_for(account, "4.00")
+    page = admin_client.get(f"/admin/accounts/account/{account.pk}/change/").content.decode()
+    assert 'id="statement-button"' in page
+    url = f"/admin/accounts/account/{account.pk}/statement.csv"
+    assert f'action="{url}"' in page
+    today = charge.created_at.date().isoformat()
+    response = admin_client.get(url, {"credit_type": "credits", "date_from": today, "date_to": today})
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    body = b"".join(response.streaming_content).decode()
+    assert charge.public_id in body and body.splitlines()[-1].startswith("closing,") and body.rstrip().endswith("true")
+
+
+def test_the_statement_download_needs_view_permission(client):
+    account = funded_account("1.00")
+    client.force_login(staff_with())
+    response = client.get(f"/admin/accounts/account/{account.pk}/statement.csv", {"credit_type": "credits"})
+    assert response.status_code == 403

@@ -46,3 +46,17 @@ def test_retry_needs_the_change_permission(client):
     client.post("/admin/billing/outboxmessage/", {"action": "retry_now", "_selected_action": [message.pk]})
     message.refresh_from_db()
     assert message.status == "failed"
+
+
+def test_a_run_page_shows_its_checkpoint_and_names_a_broken_entry(admin_client):
+    account = funded_account("20.00")
+    entry = account.ledger_entries.get()
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SET session_replication_role = replica")
+        cursor.execute("UPDATE billing_ledgerentry SET balance_after = 21 WHERE id = %s", [entry.pk])
+    run = reconciliation_run()
+    page = admin_client.get(f"/admin/billing/reconciliationrun/{run.pk}/change/").content.decode()
+    assert run.checkpoint.digest in page and "1 wallets, 1 entries" in page
+    assert "chain_broken" in page or "Entry hash or link does not verify" in page
+    assert entry.public_id in page

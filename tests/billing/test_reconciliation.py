@@ -91,9 +91,9 @@ def test_ledger_entry_edited_with_the_trigger_disabled_is_drift():
     code, _ = run_command()
     run = ReconciliationRun.objects.get()
     assert code == 2
-    discrepancy = run.discrepancies.get()
-    assert discrepancy.kind == "balance_mismatch"
+    discrepancy = run.discrepancies.get(kind="balance_mismatch")
     assert discrepancy.expected == Decimal("19.00") and discrepancy.actual == Decimal("20.00")
+    assert run.discrepancies.get(kind="chain_broken").ledger_entry_id == entry.pk
 
 
 def test_held_not_matching_pending_holds_is_drift():
@@ -242,7 +242,12 @@ def test_reconciliation_never_changes_a_balance():
 
 
 def test_memory_stays_flat_however_long_the_ledger():
-    """The checks aggregate in SQL: Python sees one row per disagreeing wallet, never the entries."""
+    """The checks aggregate in SQL: Python sees only the rows that disagree, never the whole ledger.
+
+    The copies are made by the database without the ledger key, so each one
+    is a `chain_broken` (and a `balance_after_mismatch`): even then Python
+    streams them and stores only the first CREDITLEDGER_RECONCILE_MAX_RECORDED.
+    """
 
     def peak_for(extra_entries: int) -> int:
         account = funded_account("1.00")
@@ -261,10 +266,10 @@ def test_memory_stays_flat_however_long_the_ledger():
         run = reconciliation_run(account=account)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        assert run.status == "clean"
+        assert run.status == "drift" and run.discrepancy_count == 2 * extra_entries
         return peak
 
-    small, large = peak_for(100), peak_for(20_000)
+    small, large = peak_for(1_500), peak_for(20_000)  # both past the recorded limit
     assert large < small + 512 * 1024, (small, large)
 
 

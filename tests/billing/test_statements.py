@@ -377,3 +377,51 @@ def test_idempotency_claim_send_is_the_claim_read_later():
         "e" * 64,
     )
     assert statements.idempotency_claim_send(**claim).row() is None  # taken
+
+
+# --- the hash chain ---------------------------------------------------------------------------
+
+
+def _chain_pass() -> None:
+    from billing import chain
+
+    statements.reconcile_checkpoint_heads_load(iter(()))
+    key_ids, inner, outer = chain.verifying_keys()
+    statements.reconcile_chain_build(account_id=None, key_ids=key_ids, inner=inner, outer=outer)
+
+
+def test_the_chain_pass_keeps_each_wallets_newest_entry_and_count_as_the_orm_finds_them():
+    from django.db.models import Count, Max
+
+    accounts = [funded_account("10.00") for _ in range(3)]
+    charge_for(accounts[0], "1.00")
+    charge_for(accounts[0], "2.00")
+    orm = {
+        w["id"]: (w["n"], LedgerEntry.objects.get(pk=w["newest"]).entry_hash)
+        for w in Wallet.objects.annotate(n=Count("entries"), newest=Max("entries__id")).values("id", "n", "newest")
+    }
+    with transaction.atomic():
+        _chain_pass()
+        heads = {wallet_id: (n, head) for wallet_id, n, head in statements.reconcile_chain_heads()}
+        assert list(statements.reconcile_chain_breaks()) == []
+        assert list(statements.reconcile_balance_after_breaks()) == []
+        assert list(statements.reconcile_chain_head_mismatches(account_id=None)) == []
+        stored = {wallet_id: (n, head) for wallet_id, n, head in statements.wallet_chain_heads()}
+    assert heads == orm == stored
+
+
+def test_the_chain_pass_names_an_edited_entry_like_a_python_recomputation():
+    from billing import chain
+
+    account = funded_account("10.00")
+    charge = charge_for(account, "1.00")
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SET session_replication_role = replica")
+        cursor.execute("UPDATE billing_ledgerentry SET amount = -2 WHERE id = %s", [charge.pk])
+    charge.refresh_from_db()
+    grant = LedgerEntry.objects.get(account=account, kind="grant")
+    assert chain.entry_hash(charge, prev_hash=grant.entry_hash, key_id=charge.key_id) != charge.entry_hash
+    with transaction.atomic():
+        _chain_pass()
+        assert [row[1] for row in statements.reconcile_chain_breaks()] == [charge.pk]

@@ -40,6 +40,7 @@ class LiveServer:
             "CONN_MAX_AGE": "0",  # no idle connection outlives a request (the fixture truncates at the end)
         }
         env.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
+        env.setdefault("CREDITLEDGER_LEDGER_KEY", "test:test-only-ledger-key-not-for-production")
         self.process = subprocess.Popen(
             [
                 str(Path(sys.executable).parent / "gunicorn"),

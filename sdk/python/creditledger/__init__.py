@@ -18,6 +18,7 @@ from creditledger.models import (
     Quote,
     Refund,
     RefundStats,
+    Statement,
     WalletBalance,
     ZeroCharge,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "Hold",
     "Refund",
     "RefundStats",
+    "Statement",
     "Quote",
     "Price",
     "PriceList",

@@ -31,6 +31,8 @@ MONEY_FIELDS = frozenset(
         "per_1k_input_tokens",
         "per_1k_output_tokens",
         "per_unit",
+        "opening_balance",
+        "closing_balance",
     }
 )
 
@@ -258,8 +260,27 @@ class PriceList(APIObject):
     aliases: dict[str, str]
 
 
+class Statement(APIObject):
+    """An account's statement for a period: ``opening_balance`` + the entries' amounts = ``closing_balance``."""
+
+    object: str
+    account: str
+    credit_type: str
+    period_from: str | None
+    period_to: str | None
+    opening_balance: Decimal
+    closing_balance: Decimal
+    entry_count: int
+    chain_verified: bool
+    entries: list[LedgerEntry]
+
+
 _NESTED: dict[str, type[APIObject]] = {"pricing": Pricing, "refund_entry": LedgerEntry}
-_NESTED_LISTS: dict[str, type[APIObject]] = {"balances": WalletBalance, "expiring": ExpiringCredits}
+_NESTED_LISTS: dict[str, type[APIObject]] = {
+    "balances": WalletBalance,
+    "expiring": ExpiringCredits,
+    "entries": LedgerEntry,
+}
 
 
 def charge_result(data: dict) -> LedgerEntry | ZeroCharge:

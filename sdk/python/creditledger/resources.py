@@ -25,6 +25,7 @@ from creditledger.models import (
     Quote,
     Refund,
     RefundStats,
+    Statement,
     ZeroCharge,
     charge_batch,
     charge_result,
@@ -114,6 +115,19 @@ class Accounts(_Resource):
         return self._list(
             Request("GET", f"/accounts/{_id(account_id)}/transactions", params=params, cast=LedgerEntry.parse)
         )
+
+    def statement(
+        self,
+        account_id: str,
+        *,
+        credit_type: str | None = None,
+        period_from: datetime | str | None = None,
+        period_to: datetime | str | None = None,
+    ) -> Statement:
+        """Opening balance, every entry from `period_from` (inclusive) to `period_to` (exclusive), closing
+        balance, and whether the hash chain over the period verifies (`chain_verified`)."""
+        params = {"credit_type": credit_type, "from": _time(period_from), "to": _time(period_to)}
+        return self._run(Request("GET", f"/accounts/{_id(account_id)}/statement", params=params, cast=Statement.parse))
 
     def holds(
         self,
