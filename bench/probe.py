@@ -3,6 +3,8 @@
     python -m bench.probe reconcile   # time reconciliation_run() once
     python -m bench.probe balance N   # N balance reads through the selector
     python -m bench.probe idle        # Django loaded, nothing done (memory floor)
+    python -m bench.probe dashboard N # N GET /admin/ (the dashboard) as a superuser
+    python -m bench.probe rollup      # time one console rollup refresh
 
 DATABASE_URL chooses the database. Prints one JSON object.
 """
@@ -67,6 +69,36 @@ def _balance(reads: int) -> dict:
     }
 
 
+def _dashboard(requests: int) -> dict:
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    user = get_user_model().objects.filter(username="bench-admin").first()
+    user = user or get_user_model().objects.create_superuser("bench-admin", "bench@example.com", "bench")
+    client = Client()
+    client.force_login(user)
+    latencies = []
+    for _ in range(requests + 1):
+        started = time.perf_counter()
+        response = client.get("/admin/", secure=True)
+        latencies.append(time.perf_counter() - started)
+        assert response.status_code == 200 and b"console-dashboard" in response.content, response.status_code
+    latencies = sorted(latencies[1:])  # the first request warms the process (templates, URLconf)
+    return {
+        "requests": requests,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+    }
+
+
+def _rollup() -> dict:
+    from console.services import ledger_rollup_refresh
+
+    started = time.perf_counter()
+    refreshed = ledger_rollup_refresh()
+    return {"seconds": time.perf_counter() - started, "ledger_days": refreshed.ledger_days}
+
+
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
@@ -75,6 +107,10 @@ def main() -> None:
     what = sys.argv[1]
     if what == "reconcile":
         result = _reconcile()
+    elif what == "dashboard":
+        result = _dashboard(int(sys.argv[2]) if len(sys.argv) > 2 else 40)
+    elif what == "rollup":
+        result = _rollup()
     elif what == "balance":
         result = _balance(int(sys.argv[2]) if len(sys.argv) > 2 else 2000)
     else:

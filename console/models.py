@@ -64,6 +64,30 @@ class WalletDay(models.Model):
         return f"{self.day} wallet {self.wallet_id}: {self.charged}"
 
 
+class WalletWindow(models.Model):
+    """One wallet's totals over the rollup's whole window (`RollupState.window_first` to its cut).
+
+    Rebuilt from `WalletDay` by every refresh, so the dashboard's top spenders,
+    low balances and active accounts read one row per wallet, not one per
+    wallet and day.
+    """
+
+    credit_type = models.ForeignKey(CreditType, on_delete=models.CASCADE, related_name="+", db_index=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # Unique: the dashboard's look-up of the wallets in its live tail.
+    wallet = models.OneToOneField(Wallet, on_delete=models.CASCADE, related_name="+")
+    charged = MoneyField(default=Decimal(0), help_text="Sum of the window's charges, positive.")
+
+    class Meta:
+        indexes = [
+            # Top spenders in a credit type: the first rows of this index.
+            models.Index(fields=["credit_type", "-charged"], name="console_walletwindow_top"),
+        ]
+
+    def __str__(self) -> str:
+        return f"wallet {self.wallet_id}: {self.charged}"
+
+
 class RollupState(models.Model):
     """The one row saying how far the rollup reaches: entries before `rolled_until` are in it.
 
@@ -72,6 +96,8 @@ class RollupState(models.Model):
     """
 
     rolled_until = models.DateTimeField(null=True, blank=True)
+    # The first day of the window `WalletWindow` sums (the window as of the last refresh).
+    window_first = models.DateField(null=True, blank=True)
     refreshed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

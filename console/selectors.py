@@ -17,13 +17,13 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.apps import apps
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Sum
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import Account
 from billing.models import Hold, LedgerEntry, ReconciliationRun, Wallet
-from console.models import LedgerDay, RollupState, WalletDay
+from console.models import LedgerDay, RollupState, WalletDay, WalletWindow
 from pricing.models import CreditType, PricingAnomaly
 
 WINDOW_DAYS = 30
@@ -229,7 +229,7 @@ def dashboard(*, now: datetime | None = None) -> Dashboard:
             key=lambda r: (-(r.rate if r.rate is not None else Decimal(-1)), -r.charged, r.route),
         )[:TOP_ROUTES]
         mine = [w for w in tail_wallets if w["credit_type_id"] == credit_type_id]
-        _wallet_figures(b, first=first, today=today, tail=mine)
+        _wallet_figures(b, first=first, today=today, tail=mine, state=state)
 
     run = ReconciliationRun.objects.filter(account__isnull=True).order_by("-id").first()
     anomalies = PricingAnomaly.objects.filter(created_at__gte=day_start(first))
@@ -247,42 +247,52 @@ def dashboard(*, now: datetime | None = None) -> Dashboard:
     )
 
 
-def _wallet_figures(b: CreditTypeBoard, *, first: date, today: date, tail: list[dict]) -> None:
-    """Active accounts, top spenders and low balances: the rollup's wallet days plus the live tail.
+def _per_wallet(credit_type: CreditType, first: date, today: date, state: RollupState | None) -> QuerySet:
+    """The rollup's spend per wallet over the window: rows of wallet, account, balance, held and `spent`.
+
+    `WalletWindow` (one row per wallet) when the last refresh summed this very
+    window, else the sum of `WalletDay` rows (one per wallet and day: slower,
+    only until the next refresh after midnight, or for a window in the past).
+    """
+    columns = ("wallet", "account", "wallet__balance", "wallet__held")
+    if state is not None and state.window_first == first:
+        return WalletWindow.objects.filter(credit_type=credit_type).values(*columns).annotate(spent=F("charged"))
+    return (
+        WalletDay.objects.filter(credit_type=credit_type, day__gte=first, day__lte=today)
+        .values(*columns)
+        .annotate(spent=Sum("charged"))
+        .order_by()
+    )
+
+
+def _wallet_figures(
+    b: CreditTypeBoard, *, first: date, today: date, tail: list[dict], state: RollupState | None
+) -> None:
+    """Active accounts, top spenders and low balances: the rollup's wallets plus the live tail.
 
     The SQL reads only the top rows of the rollup; wallets in the tail (a
     minute of activity) are re-summed exactly and merged, so the lists are
     exact without reading every wallet.
     """
-    ct = b.credit_type
-    window = WalletDay.objects.filter(credit_type=ct, day__gte=first, day__lte=today)
+    per_wallet = _per_wallet(b.credit_type, first, today, state)
     tail_spent: dict[int, Decimal] = defaultdict(Decimal)
-    tail_accounts_today: set[int] = set()
-    tail_account_of: dict[int, int] = {}
+    tail_today: set[int] = set()
     for row in tail:
         tail_spent[row["wallet_id"]] += row["charged"]
-        tail_account_of[row["wallet_id"]] = row["account_id"]
         if row["day"] == today:
-            tail_accounts_today.add(row["account_id"])
-    tail_accounts = set(tail_account_of.values())
+            tail_today.add(row["wallet_id"])
 
     # Active accounts: one wallet per account and credit type, so accounts = wallets.
-    rolled_window = window.aggregate(n=Count("account", distinct=True))["n"]
-    known = set(window.filter(account__in=tail_accounts).values_list("account", flat=True).distinct())
-    b.active_accounts.window = rolled_window + len(tail_accounts - known)
-    rolled_today = window.filter(day=today)
-    known_today = set(rolled_today.filter(account__in=tail_accounts_today).values_list("account", flat=True))
-    b.active_accounts.today = rolled_today.count() + len(tail_accounts_today - known_today)
+    rolled = {row["wallet"]: row["spent"] for row in per_wallet.filter(wallet__in=list(tail_spent))}
+    b.active_accounts.window = per_wallet.count() + len(tail_spent.keys() - rolled.keys())
+    rolled_today = WalletDay.objects.filter(credit_type=b.credit_type, day=today)
+    known_today = set(rolled_today.filter(wallet__in=list(tail_today)).values_list("wallet", flat=True))
+    b.active_accounts.today = rolled_today.count() + len(tail_today - known_today)
 
-    by_wallet = window.values("wallet").annotate(spent=Sum("charged")).order_by()
-    spent: dict[int, Decimal] = {}
-    for row in by_wallet.filter(wallet__in=list(tail_spent)):
-        spent[row["wallet"]] = row["spent"]
-    for wallet_id, value in tail_spent.items():
-        spent[wallet_id] = spent.get(wallet_id, Decimal(0)) + value
-
+    spent = {w: rolled.get(w, Decimal(0)) + value for w, value in tail_spent.items()}
     top = {
-        row["wallet"]: row["spent"] for row in by_wallet.filter(spent__gt=0).order_by("-spent", "wallet")[:TOP_ACCOUNTS]
+        row["wallet"]: row["spent"]
+        for row in per_wallet.filter(spent__gt=0).order_by("-spent", "wallet")[:TOP_ACCOUNTS]
     }
     top.update(spent)
     top_ids = sorted((w for w, s in top.items() if s > 0), key=lambda w: (-top[w], w))[:TOP_ACCOUNTS]
@@ -291,27 +301,30 @@ def _wallet_figures(b: CreditTypeBoard, *, first: date, today: date, tail: list[
         (F("wallet__balance") - F("wallet__held")) * WINDOW_DAYS / F("spent"),
         output_field=DecimalField(max_digits=40, decimal_places=9),
     )
-    low = {
-        row["wallet"]: row["spent"]
-        for row in window.values("wallet", "wallet__balance", "wallet__held")
-        .annotate(spent=Sum("charged"))
-        .filter(spent__gt=0)
+    # Low balances: the rollup's worst (SQL, wallets outside the tail), then the tail's wallets re-summed.
+    candidates: dict[int, tuple[Decimal, Decimal]] = {
+        row["wallet"]: (row["spent"], row["wallet__balance"] - row["wallet__held"])
+        for row in per_wallet.filter(spent__gt=0)
         .exclude(wallet__in=list(tail_spent))
         .annotate(days_left=days_left)
         .filter(days_left__lt=LOW_BALANCE_DAYS)
         .order_by("days_left", "wallet")[:LOW_BALANCES]
     }
-    low.update({w: s for w, s in spent.items() if s > 0})
+    spending = [w for w, s in spent.items() if s > 0]
+    for wallet_id, balance, held in Wallet.objects.filter(pk__in=spending).values_list("pk", "balance", "held"):
+        candidates[wallet_id] = (spent[wallet_id], balance - held)
+    lows = sorted(
+        (w for w, (s, available) in candidates.items() if available * WINDOW_DAYS / s < LOW_BALANCE_DAYS),
+        key=lambda w: (candidates[w][1] / candidates[w][0], w),
+    )[:LOW_BALANCES]
 
-    wallets = Wallet.objects.select_related("account").in_bulk({*top_ids, *low})
+    wallets = Wallet.objects.select_related("account").in_bulk({*top_ids, *lows})
     b.top_accounts = [
         WalletLine(account=wallets[w].account, spent=top[w], available=wallets[w].available) for w in top_ids
     ]
-    lows = [WalletLine(account=wallets[w].account, spent=s, available=wallets[w].available) for w, s in low.items()]
-    b.low_balances = sorted(
-        (line for line in lows if line.days_left is not None and line.days_left < LOW_BALANCE_DAYS),
-        key=lambda line: (line.days_left, line.account.pk),
-    )[:LOW_BALANCES]
+    b.low_balances = [
+        WalletLine(account=wallets[w].account, spent=candidates[w][0], available=wallets[w].available) for w in lows
+    ]
 
 
 def pending_approvals_count() -> int | None:

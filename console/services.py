@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
-from console.models import LedgerDay, RollupState, WalletDay
+from console.models import LedgerDay, RollupState, WalletDay, WalletWindow
 from console.selectors import day_start, ledger_day_totals, wallet_day_totals, window_days
 
 # A day is recomputed until its end lies this far behind the previous cut,
@@ -77,7 +78,25 @@ def ledger_rollup_refresh(*, now: datetime | None = None) -> RollupRefresh:
             ],
             batch_size=2000,
         )
+        # One row per wallet over the window: what the dashboard's wallet lists read.
+        WalletWindow.objects.all().delete()
+        WalletWindow.objects.bulk_create(
+            [
+                WalletWindow(
+                    credit_type_id=row["credit_type"],
+                    account_id=row["account"],
+                    wallet_id=row["wallet"],
+                    charged=row["total"],
+                )
+                for row in WalletDay.objects.filter(day__gte=window_first)
+                .values("credit_type", "account", "wallet")
+                .annotate(total=Sum("charged"))
+                .order_by()
+            ],
+            batch_size=2000,
+        )
         state.rolled_until = now
+        state.window_first = window_first
         state.refreshed_at = timezone.now()
-        state.save(update_fields=["rolled_until", "refreshed_at"])
+        state.save(update_fields=["rolled_until", "window_first", "refreshed_at"])
     return RollupRefresh(first_day=first, rolled_until=now, ledger_days=len(ledger_days), wallet_days=len(wallet_days))
