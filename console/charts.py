@@ -10,7 +10,7 @@ from config.money import money_display
 WIDTH = 640
 HEIGHT = 180
 LEFT = 80  # room for the y-axis labels
-RIGHT = 10
+RIGHT = 26  # room for the last date label
 TOP = 10
 BOTTOM = 24
 SERIES = [("charged", "Charged", "#417690"), ("granted", "Granted", "#5b9a4a"), ("refunded", "Refunded", "#c4623a")]
