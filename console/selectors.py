@@ -229,7 +229,7 @@ def dashboard(*, now: datetime | None = None) -> Dashboard:
             key=lambda r: (-(r.rate if r.rate is not None else Decimal(-1)), -r.charged, r.route),
         )[:TOP_ROUTES]
         mine = [w for w in tail_wallets if w["credit_type_id"] == credit_type_id]
-        _wallet_figures(b, first=first, today=today, tail=mine, state=state)
+        _wallet_figures(b, first=first, today=today, tail=mine, state=state, tail_from=tail_from, end=end)
 
     run = ReconciliationRun.objects.filter(account__isnull=True).order_by("-id").first()
     anomalies = PricingAnomaly.objects.filter(created_at__gte=day_start(first))
@@ -266,7 +266,14 @@ def _per_wallet(credit_type: CreditType, first: date, today: date, state: Rollup
 
 
 def _wallet_figures(
-    b: CreditTypeBoard, *, first: date, today: date, tail: list[dict], state: RollupState | None
+    b: CreditTypeBoard,
+    *,
+    first: date,
+    today: date,
+    tail: list[dict],
+    state: RollupState | None,
+    tail_from: datetime,
+    end: datetime,
 ) -> None:
     """Active accounts, top spenders and low balances: the rollup's wallets plus the live tail.
 
@@ -282,11 +289,17 @@ def _wallet_figures(
         if row["day"] == today:
             tail_today.add(row["wallet_id"])
 
+    # The tail's wallets as a subquery (the created_at index), not a list of ids: a
+    # minute can touch thousands of wallets, and a long IN list costs more to send than to run.
+    tail_entries = LedgerEntry.objects.filter(credit_type=b.credit_type, created_at__lt=end)
+    tail_wallets = tail_entries.filter(created_at__gte=tail_from).values("wallet_id")
+    tail_wallets_today = tail_entries.filter(created_at__gte=max(tail_from, day_start(today))).values("wallet_id")
+
     # Active accounts: one wallet per account and credit type, so accounts = wallets.
-    rolled = {row["wallet"]: row["spent"] for row in per_wallet.filter(wallet__in=list(tail_spent))}
+    rolled = {row["wallet"]: row["spent"] for row in per_wallet.filter(wallet__in=tail_wallets)}
     b.active_accounts.window = per_wallet.count() + len(tail_spent.keys() - rolled.keys())
     rolled_today = WalletDay.objects.filter(credit_type=b.credit_type, day=today)
-    known_today = set(rolled_today.filter(wallet__in=list(tail_today)).values_list("wallet", flat=True))
+    known_today = set(rolled_today.filter(wallet__in=tail_wallets_today).values_list("wallet", flat=True))
     b.active_accounts.today = rolled_today.count() + len(tail_today - known_today)
 
     spent = {w: rolled.get(w, Decimal(0)) + value for w, value in tail_spent.items()}
@@ -305,14 +318,14 @@ def _wallet_figures(
     candidates: dict[int, tuple[Decimal, Decimal]] = {
         row["wallet"]: (row["spent"], row["wallet__balance"] - row["wallet__held"])
         for row in per_wallet.filter(spent__gt=0)
-        .exclude(wallet__in=list(tail_spent))
+        .exclude(wallet__in=tail_wallets)
         .annotate(days_left=days_left)
         .filter(days_left__lt=LOW_BALANCE_DAYS)
         .order_by("days_left", "wallet")[:LOW_BALANCES]
     }
-    spending = [w for w, s in spent.items() if s > 0]
-    for wallet_id, balance, held in Wallet.objects.filter(pk__in=spending).values_list("pk", "balance", "held"):
-        candidates[wallet_id] = (spent[wallet_id], balance - held)
+    for wallet_id, balance, held in Wallet.objects.filter(pk__in=tail_wallets).values_list("pk", "balance", "held"):
+        if spent.get(wallet_id, 0) > 0:
+            candidates[wallet_id] = (spent[wallet_id], balance - held)
     lows = sorted(
         (w for w, (s, available) in candidates.items() if available * WINDOW_DAYS / s < LOW_BALANCE_DAYS),
         key=lambda w: (candidates[w][1] / candidates[w][0], w),

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from config.rows import table_analyze
 from console.models import LedgerDay, RollupState, WalletDay, WalletWindow
 from console.selectors import day_start, ledger_day_totals, wallet_day_totals, window_days
 
@@ -95,6 +96,9 @@ def ledger_rollup_refresh(*, now: datetime | None = None) -> RollupRefresh:
             ],
             batch_size=2000,
         )
+        # The tables were just rebuilt: the dashboard's joins need their real size.
+        for model in (LedgerDay, WalletDay, WalletWindow):
+            table_analyze(model)
         state.rolled_until = now
         state.window_first = window_first
         state.refreshed_at = timezone.now()
