@@ -3,7 +3,7 @@
     python -m bench.probe reconcile   # time reconciliation_run() once
     python -m bench.probe balance N   # N balance reads through the selector
     python -m bench.probe idle        # Django loaded, nothing done (memory floor)
-    python -m bench.probe dashboard N # N GET /admin/ (the dashboard) as a superuser
+    python -m bench.probe dashboard N # N GET /admin/ with the dashboard, and N without (the floor)
     python -m bench.probe rollup      # time one console rollup refresh
 
 DATABASE_URL chooses the database. Prints one JSON object.
@@ -70,25 +70,33 @@ def _balance(reads: int) -> dict:
 
 
 def _dashboard(requests: int) -> dict:
+    """GET /admin/ as a superuser (the dashboard) and, alternately, as staff who see no dashboard (the floor)."""
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    user = get_user_model().objects.filter(username="bench-admin").first()
-    user = user or get_user_model().objects.create_superuser("bench-admin", "bench@example.com", "bench")
-    client = Client()
-    client.force_login(user)
-    latencies = []
-    for _ in range(requests + 1):
-        started = time.perf_counter()
-        response = client.get("/admin/", secure=True)
-        latencies.append(time.perf_counter() - started)
-        assert response.status_code == 200 and b"console-dashboard" in response.content, response.status_code
-    latencies = sorted(latencies[1:])  # the first request warms the process (templates, URLconf)
-    return {
-        "requests": requests,
-        "p50_ms": latencies[len(latencies) // 2] * 1000,
-        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
-    }
+    users = get_user_model().objects
+    admin = users.filter(username="bench-admin").first() or users.create_superuser("bench-admin", "b@example.com", "b")
+    staff = users.filter(username="bench-staff").first() or users.create_user("bench-staff", is_staff=True)
+    clients = {"dashboard": Client(), "floor": Client()}
+    clients["dashboard"].force_login(admin)
+    clients["floor"].force_login(staff)
+    latencies: dict[str, list[float]] = {"dashboard": [], "floor": []}
+    for n in range(requests + 1):
+        for name, client in clients.items():
+            started = time.perf_counter()
+            response = client.get("/admin/", secure=True)
+            elapsed = time.perf_counter() - started
+            assert response.status_code == 200, response.status_code
+            assert (b"console-dashboard" in response.content) == (name == "dashboard")
+            if n:  # the first request warms the process (templates, URLconf)
+                latencies[name].append(elapsed)
+    result: dict = {"requests": requests}
+    for name, values in latencies.items():
+        values.sort()
+        prefix = "" if name == "dashboard" else "floor_"
+        result[f"{prefix}p50_ms"] = values[len(values) // 2] * 1000
+        result[f"{prefix}p99_ms"] = values[int(len(values) * 0.99)] * 1000
+    return result
 
 
 def _rollup() -> dict:

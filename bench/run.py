@@ -199,13 +199,15 @@ def dashboard_check(dashboard: dict) -> dict:
 
 
 def print_dashboard(dashboard: dict) -> None:
-    d, live = dashboard["dashboard"], dashboard["live_without_rollup"]
+    d, worst, live = dashboard["dashboard"], dashboard["dashboard_worst_tail"], dashboard["live_without_rollup"]
     log("")
-    log(
-        f"Dashboard at {dashboard['ledger_rows']:,} ledger rows: GET /admin/ p50 {d['p50_ms']:.1f} ms, "
-        f"p99 {d['p99_ms']:.1f} ms ({d['requests']} requests, {dashboard['tail_entries']:,} entries read live "
-        f"after the rollup's cut); without the rollup p50 {live['p50_ms']:.0f} ms."
-    )
+    log(f"Dashboard at {dashboard['ledger_rows']:,} ledger rows, GET /admin/ ({d['requests']} requests):")
+    for tail, m in ((dashboard["tail_entries"], d), (dashboard["worst_tail_entries"], worst)):
+        log(
+            f"  {tail:>5,} entries read live after the rollup's cut: p50 {m['p50_ms']:.1f} ms, p99 {m['p99_ms']:.1f} ms"
+            f" (the index without the dashboard: p50 {m['floor_p50_ms']:.1f} ms)"
+        )
+    log(f"  without the rollup (the whole window read live): p50 {live['p50_ms']:.0f} ms")
     log(
         f"  rollup refresh (off the charge path): whole window {dashboard['rollup_first_seconds']:.1f} s, "
         f"the open day {dashboard['rollup_open_day_seconds']:.2f} s (every minute)"

@@ -247,14 +247,16 @@ def dashboard(*, now: datetime | None = None) -> Dashboard:
     )
 
 
-def _per_wallet(credit_type: CreditType, first: date, today: date, state: RollupState | None) -> QuerySet:
-    """The rollup's spend per wallet over the window: rows of wallet, account, balance, held and `spent`.
+def _per_wallet(
+    credit_type: CreditType, first: date, today: date, state: RollupState | None, *, balances: bool = False
+) -> QuerySet:
+    """The rollup's spend per wallet over the window: rows of wallet, account and `spent` (and balance, held).
 
     `WalletWindow` (one row per wallet) when the last refresh summed this very
     window, else the sum of `WalletDay` rows (one per wallet and day: slower,
     only until the next refresh after midnight, or for a window in the past).
     """
-    columns = ("wallet", "account", "wallet__balance", "wallet__held")
+    columns = ("wallet", "account", *(("wallet__balance", "wallet__held") if balances else ()))
     if state is not None and state.window_first == first:
         return WalletWindow.objects.filter(credit_type=credit_type).values(*columns).annotate(spent=F("charged"))
     return (
@@ -317,7 +319,8 @@ def _wallet_figures(
     # Low balances: the rollup's worst (SQL, wallets outside the tail), then the tail's wallets re-summed.
     candidates: dict[int, tuple[Decimal, Decimal]] = {
         row["wallet"]: (row["spent"], row["wallet__balance"] - row["wallet__held"])
-        for row in per_wallet.filter(spent__gt=0)
+        for row in _per_wallet(b.credit_type, first, today, state, balances=True)
+        .filter(spent__gt=0)
         .exclude(wallet__in=tail_wallets)
         .annotate(days_left=days_left)
         .filter(days_left__lt=LOW_BALANCE_DAYS)
