@@ -17,7 +17,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.apps import apps
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum
+from django.db.models import Count, DecimalField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -74,6 +74,33 @@ def wallet_day_totals(start: datetime, end: datetime) -> list[dict]:
         .annotate(charged=-Sum("amount", filter=Q(kind=LedgerEntry.Kind.CHARGE), default=0), entries=Count("id"))
         .order_by()
     )
+
+
+def _tail_totals(start: datetime, end: datetime) -> tuple[list[dict], list[dict]]:
+    """`ledger_day_totals` and `wallet_day_totals` of [start, end) in one query (the tail is short: summed here)."""
+    by_day: dict[tuple, dict] = {}
+    by_wallet: dict[tuple, dict] = {}
+    rows = (
+        LedgerEntry.objects.filter(created_at__gte=start, created_at__lt=end)
+        .annotate(day=TruncDate("created_at"))
+        .values("day", "credit_type_id", "kind", "route", "account_id", "wallet_id")
+        .annotate(total=Sum("amount"), entries=Count("id"))
+        .order_by()
+    )
+    for row in rows:
+        key = (row["day"], row["credit_type_id"], row["kind"], row["route"])
+        day = by_day.setdefault(
+            key, dict(zip(("day", "credit_type_id", "kind", "route"), key, strict=True), total=0, entries=0)
+        )
+        day["total"] += row["total"]
+        day["entries"] += row["entries"]
+        key = (row["day"], row["credit_type_id"], row["account_id"], row["wallet_id"])
+        names = ("day", "credit_type_id", "account_id", "wallet_id")
+        wallet = by_wallet.setdefault(key, dict(zip(names, key, strict=True), charged=Decimal(0), entries=0))
+        if row["kind"] == LedgerEntry.Kind.CHARGE:
+            wallet["charged"] -= row["total"]
+        wallet["entries"] += row["entries"]
+    return list(by_day.values()), list(by_wallet.values())
 
 
 # --- the dashboard -----------------------------------------------------------
@@ -173,8 +200,7 @@ def dashboard(*, now: datetime | None = None) -> Dashboard:
             "day", "credit_type_id", "kind", "route", "total", "entries"
         )
     )
-    tail_rows = ledger_day_totals(tail_from, end) if tail_from < end else []
-    tail_wallets = wallet_day_totals(tail_from, end) if tail_from < end else []
+    tail_rows, tail_wallets = _tail_totals(tail_from, end) if tail_from < end else ([], [])
 
     held = {
         row["credit_type"]: row
@@ -295,13 +321,22 @@ def _wallet_figures(
     # minute can touch thousands of wallets, and a long IN list costs more to send than to run.
     tail_entries = LedgerEntry.objects.filter(credit_type=b.credit_type, created_at__lt=end)
     tail_wallets = tail_entries.filter(created_at__gte=tail_from).values("wallet_id")
-    tail_wallets_today = tail_entries.filter(created_at__gte=max(tail_from, day_start(today))).values("wallet_id")
+
+    # The tail's wallets in one query: their balance, their spend in the rollup, and whether the rollup has them today.
+    rolled_today = WalletDay.objects.filter(credit_type=b.credit_type, day=today)
+    tail_rows = list(
+        Wallet.objects.filter(pk__in=tail_wallets)
+        .annotate(
+            rolled=Subquery(per_wallet.filter(wallet=OuterRef("pk")).values("spent")[:1]),
+            seen_today=Exists(rolled_today.filter(wallet=OuterRef("pk"))),
+        )
+        .values_list("pk", "balance", "held", "rolled", "seen_today")
+    )
+    rolled = {w: spent for w, _, _, spent, _ in tail_rows if spent is not None}
+    known_today = {w for w, _, _, _, seen in tail_rows if seen}
 
     # Active accounts: one wallet per account and credit type, so accounts = wallets.
-    rolled = {row["wallet"]: row["spent"] for row in per_wallet.filter(wallet__in=tail_wallets)}
     b.active_accounts.window = per_wallet.count() + len(tail_spent.keys() - rolled.keys())
-    rolled_today = WalletDay.objects.filter(credit_type=b.credit_type, day=today)
-    known_today = set(rolled_today.filter(wallet__in=tail_wallets_today).values_list("wallet", flat=True))
     b.active_accounts.today = rolled_today.count() + len(tail_today - known_today)
 
     spent = {w: rolled.get(w, Decimal(0)) + value for w, value in tail_spent.items()}
@@ -326,7 +361,7 @@ def _wallet_figures(
         .filter(days_left__lt=LOW_BALANCE_DAYS)
         .order_by("days_left", "wallet")[:LOW_BALANCES]
     }
-    for wallet_id, balance, held in Wallet.objects.filter(pk__in=tail_wallets).values_list("pk", "balance", "held"):
+    for wallet_id, balance, held, _, _ in tail_rows:
         if spent.get(wallet_id, 0) > 0:
             candidates[wallet_id] = (spent[wallet_id], balance - held)
     lows = sorted(
