@@ -33,16 +33,23 @@ class Chart:
     grid: list[dict]  # y and label of each horizontal rule
     ticks: list[dict]  # x and label of each dated tick
     label: str  # the chart as a sentence, for screen readers
+    clipped: bool  # some day's grants exceed the scale and are drawn at the top
 
 
 def daily_chart(days: list, credit_type) -> Chart:
-    """Charged, granted and refunded per day, as polylines on a shared scale (0 at the bottom)."""
-    top = max((getattr(p, key) for p in days for key, _, _ in SERIES), default=Decimal(0)) or Decimal(1)
+    """Charged, granted and refunded per day, as polylines on a shared scale (0 at the bottom).
+
+    The scale is set by charges and refunds, the daily trend staff read; a
+    day's grants above it (a large top-up) are drawn at the top edge, and
+    the caption says so (each point's exact value is in its tooltip).
+    """
+    spend = max((max(p.charged, p.refunded) for p in days), default=Decimal(0))
+    top = spend or max((p.granted for p in days), default=Decimal(0)) or Decimal(1)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     step = plot_w / max(len(days) - 1, 1)
 
     def y(value: Decimal) -> float:
-        return round(TOP + plot_h - float(value / top) * plot_h, 1)
+        return round(TOP + plot_h - float(min(value, top) / top) * plot_h, 1)
 
     series = []
     for key, label, colour in SERIES:
@@ -70,4 +77,4 @@ def daily_chart(days: list, credit_type) -> Chart:
         + ", ".join(f"{name.lower()} {money_display(total[key], credit_type)}" for key, name, _ in SERIES)
         + f" over {len(days)} days"
     )
-    return Chart(WIDTH, HEIGHT, series, grid, ticks, label)
+    return Chart(WIDTH, HEIGHT, series, grid, ticks, label, clipped=any(p.granted > top for p in days))

@@ -62,10 +62,10 @@ ACTIVITY_ACCOUNT = "demo-erin"
 HISTORY_DAYS = 29  # before today: the dashboard's window is 30 days
 # (external id, name, funding, charges a day, typical charge): judy runs low.
 HISTORY_ACCOUNTS = [
-    ("demo-frank", "Frank Studio", "5000.00", 4, "18.00"),
-    ("demo-grace", "Grace Analytics", "3000.00", 3, "12.00"),
-    ("demo-heidi", "Heidi Labs", "1500.00", 2, "9.00"),
-    ("demo-ivan", "Ivan Transcribes", "800.00", 2, "4.00"),
+    ("demo-frank", "Frank Studio", "720.00", 4, "18.00"),
+    ("demo-grace", "Grace Analytics", "360.00", 3, "12.00"),
+    ("demo-heidi", "Heidi Labs", "180.00", 2, "9.00"),
+    ("demo-ivan", "Ivan Transcribes", "80.00", 2, "4.00"),
     ("demo-judy", "Judy Nightly", "100.00", 1, "3.00"),
 ]
 HISTORY_ROUTES = ["/api/generate", "/api/chat", "/api/transcribe", "/api/export"]
@@ -154,10 +154,9 @@ class Command(BaseCommand):
                         )
                         accounts.append(account)
                 for account, (_, _, _, per_day, typical) in zip(accounts, HISTORY_ACCOUNTS, strict=True):
-                    if n % 7 == 0 and per_day > 1:
-                        grant_create(
-                            account=account, credit_type=credits, amount="150.00", reason="top-up", actor=system
-                        )
+                    if n % 7 == 0 and per_day > 1:  # a weekly top-up of about eight days' spend
+                        top_up = per_day * Decimal(typical) * 8
+                        grant_create(account=account, credit_type=credits, amount=top_up, reason="top-up", actor=system)
                     for _ in range(rng.randint(per_day - 1, per_day + 1) if per_day > 1 else 1):
                         amount = (Decimal(typical) * Decimal(rng.uniform(0.5, 1.5))).quantize(Decimal("0.01"))
                         route = rng.choice(HISTORY_ROUTES)
