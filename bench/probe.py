@@ -3,6 +3,8 @@
     python -m bench.probe reconcile   # time reconciliation_run() once
     python -m bench.probe balance N   # N balance reads through the selector
     python -m bench.probe idle        # Django loaded, nothing done (memory floor)
+    python -m bench.probe dashboard N # N GET /admin/ with the dashboard, and N without (the floor)
+    python -m bench.probe rollup      # time one console rollup refresh
 
 DATABASE_URL chooses the database. Prints one JSON object.
 """
@@ -67,6 +69,44 @@ def _balance(reads: int) -> dict:
     }
 
 
+def _dashboard(requests: int) -> dict:
+    """GET /admin/ as a superuser (the dashboard) and, alternately, as staff who see no dashboard (the floor)."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    users = get_user_model().objects
+    admin = users.filter(username="bench-admin").first() or users.create_superuser("bench-admin", "b@example.com", "b")
+    staff = users.filter(username="bench-staff").first() or users.create_user("bench-staff", is_staff=True)
+    clients = {"dashboard": Client(), "floor": Client()}
+    clients["dashboard"].force_login(admin)
+    clients["floor"].force_login(staff)
+    latencies: dict[str, list[float]] = {"dashboard": [], "floor": []}
+    for n in range(requests + 1):
+        for name, client in clients.items():
+            started = time.perf_counter()
+            response = client.get("/admin/", secure=True)
+            elapsed = time.perf_counter() - started
+            assert response.status_code == 200, response.status_code
+            assert (b"console-dashboard" in response.content) == (name == "dashboard")
+            if n:  # the first request warms the process (templates, URLconf)
+                latencies[name].append(elapsed)
+    result: dict = {"requests": requests}
+    for name, values in latencies.items():
+        values.sort()
+        prefix = "" if name == "dashboard" else "floor_"
+        result[f"{prefix}p50_ms"] = values[len(values) // 2] * 1000
+        result[f"{prefix}p99_ms"] = values[int(len(values) * 0.99)] * 1000
+    return result
+
+
+def _rollup() -> dict:
+    from console.services import ledger_rollup_refresh
+
+    started = time.perf_counter()
+    refreshed = ledger_rollup_refresh()
+    return {"seconds": time.perf_counter() - started, "ledger_days": refreshed.ledger_days}
+
+
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
@@ -75,6 +115,10 @@ def main() -> None:
     what = sys.argv[1]
     if what == "reconcile":
         result = _reconcile()
+    elif what == "dashboard":
+        result = _dashboard(int(sys.argv[2]) if len(sys.argv) > 2 else 40)
+    elif what == "rollup":
+        result = _rollup()
     elif what == "balance":
         result = _balance(int(sys.argv[2]) if len(sys.argv) > 2 else 2000)
     else:

@@ -6,6 +6,7 @@ python -m bench --soak       # 5 minutes, 32 clients, mixed operations
 python -m bench --only charge --skip-ledger
 python -m bench --only batch --skip-ledger --no-write --duration 3   # POST /charges/batch
 python -m bench --indexes    # the ledger's indexes: index writes per INSERT, sizes
+python -m bench --dashboard-only   # the admin index's dashboard at 1M ledger rows (bench/dashboard.py)
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ SCENARIOS = {"hot": "one hot wallet", "spread": "1,000 wallets"}
 OP_SCENARIOS = {"batch": ["spread"]}
 # Charges per second through POST /charges/batch over the per-row raw charge of the same run.
 BATCH_TARGET = 3.0
+# The admin index's dashboard at 1M ledger rows, p50 (ms).
+DASHBOARD_P50_MS = 300.0
 CLIENTS = [1, 4, 16]
 SPREAD_WALLETS = 1000
 HTTP_REQUESTS_PER_OP = {"hold_capture": 2}  # a hold, then its capture
@@ -183,6 +186,32 @@ def _row_line(row: dict) -> str:
     return (
         f"  {row['op']:<13}{row['scenario']:<7}{row['clients']:>3}  {row['mode']:<8}"
         f"{row['ops_per_s']:>9.0f}/s  x{row['ratio']:.2f}  p50 {row['p50_ms']:6.2f}  p99 {row['p99_ms']:7.2f} ms{hold}"
+    )
+
+
+def dashboard_check(dashboard: dict) -> dict:
+    p50 = dashboard["dashboard"]["p50_ms"]
+    return {
+        "target": f"dashboard GET /admin/ p50 (ms) at {dashboard['ledger_rows']:,} rows",
+        "value": p50,
+        "limit": DASHBOARD_P50_MS,
+        "ok": p50 <= DASHBOARD_P50_MS,
+    }
+
+
+def print_dashboard(dashboard: dict) -> None:
+    d, worst, live = dashboard["dashboard"], dashboard["dashboard_worst_tail"], dashboard["live_without_rollup"]
+    log("")
+    log(f"Dashboard at {dashboard['ledger_rows']:,} ledger rows, GET /admin/ ({d['requests']} requests):")
+    for tail, m in ((dashboard["tail_entries"], d), (dashboard["worst_tail_entries"], worst)):
+        log(
+            f"  {tail:>5,} entries read live after the rollup's cut: p50 {m['p50_ms']:.1f} ms, p99 {m['p99_ms']:.1f} ms"
+            f" (the index without the dashboard: p50 {m['floor_p50_ms']:.1f} ms)"
+        )
+    log(f"  without the rollup (the whole window read live): p50 {live['p50_ms']:.0f} ms")
+    log(
+        f"  rollup refresh (off the charge path): whole window {dashboard['rollup_first_seconds']:.1f} s, "
+        f"the open day {dashboard['rollup_open_day_seconds']:.2f} s (every minute)"
     )
 
 
@@ -356,9 +385,25 @@ def main(argv: list[str] | None = None) -> None:
         "--indexes", action="store_true", help="only report the ledger's indexes: entries and size per index"
     )
     parser.add_argument("--index-rows", type=int, default=200_000, help="ledger rows for --indexes")
+    parser.add_argument("--skip-dashboard", action="store_true", help="skip the dashboard at 1M ledger rows")
+    parser.add_argument("--dashboard-only", action="store_true", help="only the dashboard at --ledger-rows rows")
     args = parser.parse_args(argv)
     if args.unsigned:
         os.environ["BENCH_UNSIGNED"] = "1"  # read by the gunicorn app and the client processes
+
+    if args.dashboard_only:
+        from bench.dashboard import DASHBOARD_DB, dashboard_benchmark
+
+        env.django_setup(DASHBOARD_DB)
+        log("dashboard: GET /admin/ at size")
+        dashboard = dashboard_benchmark(rows=args.ledger_rows, log=log)
+        print_dashboard(dashboard)
+        check = dashboard_check(dashboard)
+        log(f"  [{'ok' if check['ok'] else 'MISS'}] {check['target']}: {check['value']:.2f} (limit {check['limit']})")
+        if not args.no_write:
+            OUT.mkdir(parents=True, exist_ok=True)
+            (OUT / "dashboard.json").write_text(json.dumps(dashboard, indent=2) + "\n")
+        return
 
     if args.indexes:
         from bench.indexes import index_report
@@ -397,8 +442,16 @@ def main(argv: list[str] | None = None) -> None:
         from bench.ledger import ledger_benchmark
 
         ledger = ledger_benchmark(big_rows=args.ledger_rows, log=log)
-    checks = targets(rows, ledger)
+    dashboard = None
+    if not args.skip_dashboard:
+        log("dashboard: GET /admin/ at size")
+        from bench.dashboard import dashboard_benchmark
+
+        dashboard = dashboard_benchmark(rows=args.ledger_rows, log=log)
+    checks = targets(rows, ledger) + ([dashboard_check(dashboard)] if dashboard else [])
     print_table(rows, ledger, checks, floor)
+    if dashboard:
+        print_dashboard(dashboard)
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "quick": args.quick,
@@ -408,6 +461,7 @@ def main(argv: list[str] | None = None) -> None:
         "throughput": rows,
         "http_floor": floor,
         "ledger": ledger,
+        "dashboard": dashboard,
         "targets": checks,
     }
     if not args.no_write:

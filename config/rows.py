@@ -235,3 +235,16 @@ def _prep(field: models.Field, value: Any) -> Any:
     if isinstance(value, models.Model):
         value = value.pk
     return field.get_db_prep_save(value, connection)
+
+
+def table_analyze(model: type[models.Model]) -> None:
+    """ANALYZE the model's table: fresh planner statistics after its rows were rebuilt in bulk.
+
+    A table emptied and refilled by a periodic job (console's rollup) would
+    otherwise be planned from the statistics of its last autovacuum, which
+    may say "empty" and turn a hash join into a nested loop over every row.
+    Runs inside the caller's transaction (ANALYZE may; VACUUM may not).
+    """
+    with connection.cursor() as cursor:
+        # Only the model's own table name, quoted: no input reaches this string.
+        cursor.execute(f"ANALYZE {_quote(model._meta.db_table)}")

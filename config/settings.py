@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     # The staff audit trail (django-auditlog); audit registers the models and extends their admins: after them.
     "auditlog",
     "audit",
+    "console",
     "demo",
 ]
 
@@ -410,6 +411,11 @@ except (ValueError, KeyError, OSError) as _exc:
 CELERY_BEAT_SCHEDULE["expire-grants"] = {
     "task": "billing.tasks.expire_grants",
     "schedule": timedelta(seconds=env.int("CREDITLEDGER_EXPIRE_GRANTS_EVERY_S", default=60)),
+}
+# The dashboard's per-day totals (console.services.ledger_rollup_refresh), off the charge path.
+CELERY_BEAT_SCHEDULE["rollup-ledger"] = {
+    "task": "console.tasks.rollup_ledger",
+    "schedule": timedelta(seconds=env.int("CREDITLEDGER_ROLLUP_EVERY_S", default=60)),
 }
 CELERY_BEAT_SCHEDULE["renew-allowances"] = {
     "task": "subscriptions.tasks.renew_allowances",

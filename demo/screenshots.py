@@ -26,12 +26,13 @@ OUT = ROOT / "docs" / "screenshots"
 DATABASE = "creditledger_screenshots"
 CHROMIUM = os.environ.get("CREDITLEDGER_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+# (name, path, full page): the dashboard is taller than the window.
 PAGES = [
-    ("index", "/admin/"),
-    ("ledger", "/admin/billing/ledgerentry/"),
-    ("accounts", "/admin/accounts/account/"),
-    ("account", None),  # the first account on the list: the customer view
-    ("api-docs", "/api/docs/"),
+    ("dashboard", "/admin/", True),
+    ("ledger", "/admin/billing/ledgerentry/", False),
+    ("accounts", "/admin/accounts/account/", False),
+    ("account", None, False),  # the first account on the list: the customer view
+    ("api-docs", "/api/docs/", False),
 ]
 
 
@@ -116,14 +117,14 @@ def main() -> None:
             page.fill("#id_password", password)
             page.click("input[type=submit]")
             page.wait_for_load_state("networkidle")
-            for name, path in PAGES:
+            for name, path, full_page in PAGES:
                 if path is None:
                     page.goto(f"{base}/admin/accounts/account/")
                     page.locator("#result_list tbody tr a").first.click()
                 else:
                     page.goto(base + path)
                 page.wait_for_load_state("networkidle")
-                page.screenshot(path=str(OUT / f"{name}.png"))
+                page.screenshot(path=str(OUT / f"{name}.png"), full_page=full_page)
                 print(f"wrote docs/screenshots/{name}.png")
             browser.close()
         if elsewhere:

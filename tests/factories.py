@@ -368,3 +368,42 @@ class ApprovalThresholdFactory(factory.django.DjangoModelFactory):
 
     credit_type = factory.SubFactory(CreditTypeFactory)
     threshold = Decimal("1000")
+
+
+# --- the console's rollup ------------------------------------------------------
+
+
+class LedgerDayFactory(factory.django.DjangoModelFactory):
+    """One day's charges on one route (a route of its own per row)."""
+
+    class Meta:
+        model = "console.LedgerDay"
+
+    day = factory.LazyFunction(timezone.localdate)
+    credit_type = factory.LazyFunction(default_credit_type)
+    kind = "charge"
+    route = factory.Sequence(lambda n: f"/api/route-{n}")
+    total = Decimal("-1")
+    entries = 1
+
+
+class WalletDayFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "console.WalletDay"
+
+    day = factory.LazyFunction(timezone.localdate)
+    wallet = factory.SubFactory(WalletFactory)
+    account = factory.SelfAttribute("wallet.account")
+    credit_type = factory.SelfAttribute("wallet.credit_type")
+    charged = Decimal("1")
+    entries = 1
+
+
+class WalletWindowFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "console.WalletWindow"
+
+    wallet = factory.SubFactory(WalletFactory)
+    account = factory.SelfAttribute("wallet.account")
+    credit_type = factory.SelfAttribute("wallet.credit_type")
+    charged = Decimal("1")

@@ -404,6 +404,18 @@ duplicate_by_insert("daily_usage_one_per_wallet_day_v2", f.DailyUsageFactory, "d
 update_case("daily_limit_override_non_negative", f.DailyLimitOverrideFactory, daily_limit=-1)
 duplicate_by_insert("daily_limit_override_unique", f.DailyLimitOverrideFactory, parents=["account", "credit_type"])
 
+# console (the dashboard's rollup)
+update_case("console_ledgerday_entries_check", f.LedgerDayFactory, entries=-1)
+duplicate_by_update("console_ledgerday_unique", f.LedgerDayFactory, "route")
+update_case("console_walletday_entries_check", f.WalletDayFactory, entries=-1)
+duplicate_by_update("console_walletday_unique", f.WalletDayFactory, "wallet_id", "account_id")
+duplicate_by_update("console_walletwindow_wallet_id_key", f.WalletWindowFactory, "wallet_id", "account_id")
+insert_case(
+    "console_rollupstate_single_row",
+    lambda **values: apps.get_model("console", "RollupState").objects.create(**{"pk": 1, **values}),
+    pk=2,
+)
+
 # pricing_price (insert-only: violations are inserts)
 insert_case("price_free_iff_all_zero", f.PriceRowFactory, is_free=True)
 insert_case("price_unit_named", f.PriceRowFactory, per_unit=1)

@@ -46,7 +46,8 @@ LAYERS = [
     ["billing"],
     ["refunds", "subscriptions"],
     ["approvals"],  # four-eyes approvals post through billing's and refunds' services
-    ["audit"],  # registers every app's models for the audit trail and wraps their admins
+    # audit registers every app's models for the audit trail and wraps their admins; console: the dashboard
+    ["audit", "console"],
     ["demo"],  # load_demo fills every admin page, so it needs them all
 ]
 OUTSIDE = {"tests", "bench"}

@@ -70,3 +70,15 @@ def test_row_update_then_insert_does_both_in_one_statement():
     row_update_then_insert(Wallet, wallet.pk, {"balance": Decimal("11.00")}, entry)
     assert Wallet.objects.get(pk=wallet.pk).balance == Decimal("11.00")
     assert _values(LedgerEntry.objects.get(pk=entry.pk)) == _values(entry)
+
+
+def test_table_analyze_refreshes_the_planners_row_estimate():
+    from django.db import connection
+
+    from config.rows import table_analyze
+
+    Account.objects.bulk_create([Account(external_id=f"analyze-{n}", name="A") for n in range(500)])
+    table_analyze(Account)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [Account._meta.db_table])
+        assert cursor.fetchone()[0] >= 500

@@ -83,3 +83,18 @@ def test_the_tour_account_is_left_as_the_readme_expects():
 def test_it_says_how_to_reset_the_admin_password_every_time():
     assert "manage.py changepassword admin" in load()
     assert "manage.py changepassword admin" in load()
+
+
+def test_the_demo_fills_the_dashboard():
+    from console.selectors import dashboard
+
+    load()
+    board = dashboard()
+    credits = next(b for b in board.credit_types if b.credit_type.code == "credits")
+    assert sum(1 for day in credits.days if day.charged) == 30  # a trend over the whole window
+    assert sum(1 for day in credits.days if day.refunded) >= 10
+    assert len(credits.top_accounts) >= 5 and credits.active_accounts.window >= 7
+    assert "demo-judy" in [line.account.external_id for line in credits.low_balances]
+    assert len([r for r in credits.routes if r.refunded]) >= 4
+    assert credits.held > 0 and credits.charged.today > 0
+    assert board.reconciliation.status == "clean" and board.anomalies >= 1

@@ -46,6 +46,8 @@ REFERENCES_NOW = (
     | {("subscriptions_plan", "credit_type_id")}
     # Apps added after the move, whose tables point at pricing's from the start.
     | {("approvals_approvalrequest", "credit_type_id"), ("approvals_approvalthreshold", "credit_type_id")}
+    | {("console_ledgerday", "credit_type_id"), ("console_walletday", "credit_type_id")}
+    | {("console_walletwindow", "credit_type_id")}
 )
 
 

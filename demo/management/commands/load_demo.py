@@ -6,15 +6,21 @@ admin page has rows: charges (one priced from the catalogue, one a paid key
 that came to zero, which files a pricing anomaly), holds in each state,
 refunds with several reasons and routes, a subscription on a plan, a price
 with two versions, a US-dollar wallet (scale 6) and a reconciliation run.
+Five more accounts get 30 days of history (`_history`: played day by day
+with the clock set back by time-machine, so entries carry their day), so the
+dashboard at the admin index has a trend, top spenders and one account
+running low; the dashboard's rollup is then refreshed.
 `demo-alice` is left as the tour in the README expects it (500.00 credits).
 Everything goes through the services, like any other caller.
 """
 
 import os
+import random
 import secrets
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
+import time_machine
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -35,6 +41,7 @@ from billing.services import (
     hold_expire,
     hold_release,
 )
+from console.services import ledger_rollup_refresh
 from pricing.models import CreditType, Price
 from pricing.services import alias_set, price_create, price_quote, usage_parse
 from refunds.services import refund_issue
@@ -54,6 +61,16 @@ ALIASES = [("gpt-4o", "openai/gpt-4o")]
 
 # Its existence says the demo activity has been played (load_demo plays it once).
 ACTIVITY_ACCOUNT = "demo-erin"
+HISTORY_DAYS = 29  # before today: the dashboard's window is 30 days
+# (external id, name, funding, charges a day, typical charge): judy runs low.
+HISTORY_ACCOUNTS = [
+    ("demo-frank", "Frank Studio", "720.00", 4, "18.00"),
+    ("demo-grace", "Grace Analytics", "360.00", 3, "12.00"),
+    ("demo-heidi", "Heidi Labs", "180.00", 2, "9.00"),
+    ("demo-ivan", "Ivan Transcribes", "80.00", 2, "4.00"),
+    ("demo-judy", "Judy Nightly", "100.00", 1, "3.00"),
+]
+HISTORY_ROUTES = ["/api/generate", "/api/chat", "/api/transcribe", "/api/export"]
 
 ACCOUNTS = [
     ("demo-alice", "Alice Example", "alice@example.com", "500.00"),
@@ -99,6 +116,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Account {account.public_id} ({external_id}) funded with {funding} credits")
 
         if not Account.objects.filter(external_id=ACTIVITY_ACCOUNT).exists():
+            self._history(credits)
             self._activity(credits)
 
         if not ApiKey.objects.filter(name="demo service key").exists():
@@ -115,6 +133,51 @@ class Command(BaseCommand):
         if not ReconciliationRun.objects.exists():
             run = reconciliation_run(trigger="demo")
             self.stdout.write(f"Reconciliation run {run.pk}: {run.status}")
+        # The dashboard's per-day totals (the Celery beat task does this every minute).
+        ledger_rollup_refresh()
+
+    def _history(self, credits: CreditType) -> None:
+        """30 days of charges, grants and refunds on five accounts, each day played at its own date.
+
+        Deterministic (a seeded generator). The clock is set back with
+        time-machine so every entry carries the day it was played on; the
+        services run exactly as they do for any caller.
+        """
+        rng = random.Random(11)
+        system = Actor.system()
+        today = timezone.localdate()
+        accounts = []
+        for n in range(HISTORY_DAYS, 0, -1):
+            day = today - timedelta(days=n)
+            moment = timezone.make_aware(datetime.combine(day, time(9)))
+            with time_machine.travel(moment, tick=False):
+                if not accounts:
+                    for external_id, name, funding, _, _ in HISTORY_ACCOUNTS:
+                        account = account_create(external_id=external_id, name=name, email=f"{external_id}@example.com")
+                        grant_create(
+                            account=account, credit_type=credits, amount=funding, reason="demo funding", actor=system
+                        )
+                        accounts.append(account)
+                for account, (_, _, _, per_day, typical) in zip(accounts, HISTORY_ACCOUNTS, strict=True):
+                    if n % 7 == 0 and per_day > 1:  # a weekly top-up of about eight days' spend
+                        top_up = per_day * Decimal(typical) * 8
+                        grant_create(account=account, credit_type=credits, amount=top_up, reason="top-up", actor=system)
+                    for _ in range(rng.randint(per_day - 1, per_day + 1) if per_day > 1 else 1):
+                        amount = (Decimal(typical) * Decimal(rng.uniform(0.5, 1.5))).quantize(Decimal("0.01"))
+                        route = rng.choice(HISTORY_ROUTES)
+                        charge = charge_create(
+                            account=account, credit_type=credits, amount=amount, actor=system, route=route
+                        )
+                        # Transcription fails more often than the rest: its refund rate stands out.
+                        if rng.random() < (0.25 if route == "/api/transcribe" else 0.05):
+                            refund_issue(
+                                charge=charge,
+                                reason=rng.choice(["timeout", "backend_failure", "api_error"]),
+                                api_route=route,
+                                error_message="demo",
+                                actor=system,
+                            )
+        self.stdout.write(f"30 days of demo history on {len(accounts)} accounts (demo-frank … demo-judy)")
 
     def _approvals(self, credits: CreditType, *, approver) -> None:
         """Four-eyes requests by a second staff user: one pending of each kind, one approved, one rejected."""
