@@ -45,6 +45,11 @@ class Wallet(models.Model):
     # an expiry); the rest is the plain pool. Zero for most wallets, which lets
     # a charge skip the lot tables entirely (see billing.core.Posting._lots_debit).
     lot_balance = MoneyField(default=Decimal(0), help_text="Part of the balance in grant lots (priority or expiry).")
+    # Balance alerts (billing/alerts.py), read with the wallet lock at no extra cost: this wallet's
+    # low-balance threshold (null: the credit type's default from settings), and whether
+    # `balance.low` may fire (armed while available is above the threshold, disarmed when it fires).
+    low_balance = MoneyField(null=True, blank=True, help_text="Low-balance alert threshold; empty: the default.")
+    low_balance_armed = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from billing import api, api_batch
+from billing import api, api_alerts, api_batch
 
 urlpatterns = [
     path("grants", api.GrantCreateView.as_view(), name="grants"),
@@ -8,5 +8,6 @@ urlpatterns = [
     path("charges", api.ChargeCreateView.as_view(), name="charges"),
     path("accounts/<str:account_id>/balance", api.AccountBalanceView.as_view(), name="account-balance"),
     path("accounts/<str:account_id>/transactions", api.AccountTransactionsView.as_view(), name="account-transactions"),
+    path("accounts/<str:account_id>/alerts", api_alerts.AccountAlertsView.as_view(), name="account-alerts"),
     path("", include("billing.urls_holds")),
 ]

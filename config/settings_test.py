@@ -23,6 +23,10 @@ os.environ["TEST_DATABASE_URL"] = os.environ["DATABASE_URL"] = os.environ.get(
 os.environ["TEST_REDIS_URL"] = os.environ["REDIS_URL"] = private_redis.redis_url(os.environ.get("TEST_REDIS_URL", ""))
 # Set in the environment so subprocesses started by tests inherit it.
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
+# Webhook receivers in the tests listen on 127.0.0.1 (tests of the SSRF rule turn this off), and
+# every event looks its endpoints up afresh (the per-process cache would outlive rolled-back tests).
+os.environ.setdefault("CREDITLEDGER_WEBHOOK_ALLOW_PRIVATE", "true")
+os.environ.setdefault("CREDITLEDGER_WEBHOOK_ENDPOINTS_CACHE_S", "0")
 
 from config.settings import *  # noqa: F403
 

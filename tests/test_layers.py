@@ -43,8 +43,9 @@ LAYERS = [
     ["config"],
     ["accounts"],
     ["pricing"],
+    ["events"],  # the Event model and event_record: billing's services record events in their transaction
     ["billing"],
-    ["refunds", "subscriptions"],
+    ["refunds", "subscriptions", "webhooks"],
     ["demo"],  # load_demo fills every admin page, so it needs them all
 ]
 OUTSIDE = {"tests", "bench"}
