@@ -104,7 +104,7 @@ def test_a_rolled_back_transaction_leaves_no_event_and_nothing_to_deliver(servic
 
 
 def test_event_record_refuses_an_unknown_type():
-    with pytest.raises(ValueError, match="events/types.py"), transaction.atomic():
+    with pytest.raises(ValueError, match=r"events/types\.py"), transaction.atomic():
         event_record(type="nothing.happened", account=None, data={})
 
 
