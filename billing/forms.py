@@ -63,3 +63,15 @@ class AdjustBalanceForm(forms.Form):
             except forms.ValidationError as error:
                 self.add_error("amount", error)
         return cleaned
+
+
+class LowBalanceForm(forms.Form):
+    """The wallet admin's "Set low-balance alert" action (billing.alerts.wallet_alerts_set)."""
+
+    low_balance = forms.DecimalField(
+        required=False,
+        min_value=Decimal("0"),
+        max_digits=MONEY_DIGITS,
+        decimal_places=MONEY_PLACES,
+        help_text="balance.low fires when available falls to or below this; empty: the credit type's default.",
+    )
