@@ -37,6 +37,13 @@ def hold_event_record(hold: Hold, *, type: str | None = None) -> Event:
     return event_record(type=type or _HOLD_EVENTS[hold.status], account=hold.account, data=hold_body(hold))
 
 
+def zero_charge_event_record(result, *, account: Account) -> Event:
+    """`pricing.anomaly` for a paid key settled at zero; the snapshot is the API's zero-charge answer."""
+    from billing.api import zero_charge_body
+
+    return event_record(type="pricing.anomaly", account=account, data=zero_charge_body(result))
+
+
 def charge_declined_attach(
     error: InsufficientCredits, *, account: Account, credit_type: CreditType, amount: Decimal, **fields: str
 ) -> None:
