@@ -1,0 +1,104 @@
+"""`python -m bench --events`: what events and webhooks cost the charge path.
+
+One process charges the 1,000 seeded wallets in turn through the service
+(`charge_create`, one client: the path a request runs, without HTTP's noise),
+in three variants measured in interleaved rounds (A B C A B C ...), so the
+machine's drift hits each alike:
+
+* **before**: no event recorded and no balance observer (the charge path as
+  it was before events: the bench switches both off in this process);
+* **events**: `charge.created` recorded in the charge's transaction, the
+  balance-alert observer on, no webhook endpoint;
+* **endpoint**: as events, plus one enabled endpoint subscribed to
+  `charge.created`: each charge also writes its outbox message and, after
+  commit, enqueues its dispatch (no worker runs: delivery itself is off the
+  charge path).
+
+Targets: events >= 0.95 x before; endpoint >= 0.85 x before.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from decimal import Decimal
+
+
+def _charges(duration: float) -> tuple[int, float]:
+    from bench import clients
+    from billing.services import Actor, charge_create
+
+    targets = clients.STATE["targets"]["spread"]
+    credit_type = clients.STATE["credit_type"]
+    actor = Actor.system()
+    amount = Decimal("0.01")
+    done = 0
+    started = time.perf_counter()
+    deadline = started + duration
+    while time.perf_counter() < deadline:
+        target = targets[done % len(targets)]
+        charge_create(account=target.account, credit_type=credit_type, amount=amount, actor=actor)
+        done += 1
+    elapsed = time.perf_counter() - started
+    return done, elapsed
+
+
+def events_benchmark(*, duration: float, rounds: int, log) -> dict:
+    from django.conf import settings
+
+    from billing import core
+    from billing.alerts import balance_alerts_observe
+    from billing.services import charges
+    from config.celery import app
+    from webhooks.services import endpoint_create, endpoint_delete
+
+    record = charges.entry_event_record
+    settings.CREDITLEDGER_WEBHOOK_ALLOW_PRIVATE = True  # the endpoint's URL is never called: no worker runs
+
+    def before() -> None:
+        charges.entry_event_record = lambda *args, **kwargs: None
+        if balance_alerts_observe in core._balance_observers:
+            core._balance_observers.remove(balance_alerts_observe)
+
+    def events() -> None:
+        charges.entry_event_record = record
+        core.balance_observer_register(balance_alerts_observe)
+
+    variants = {"before": (before, None), "events": (events, None), "endpoint": (events, "endpoint")}
+    rates: dict[str, list[float]] = {name: [] for name in variants}
+    endpoint = None
+    _charges(min(duration, 1.0))  # warm-up: statement caches, connections
+    try:
+        for round_no in range(rounds):
+            for name, (setup, needs_endpoint) in variants.items():
+                setup()
+                if needs_endpoint and endpoint is None:
+                    endpoint, _ = endpoint_create(url="http://127.0.0.1:9/bench", event_types=["charge.created"])
+                if not needs_endpoint and endpoint is not None:
+                    endpoint_delete(endpoint=endpoint)
+                    endpoint = None
+                done, elapsed = _charges(duration)
+                rates[name].append(done / elapsed)
+                log(f"  round {round_no + 1} {name:9} {done / elapsed:8.1f} charges/s")
+    finally:
+        events()
+        if endpoint is not None:
+            endpoint_delete(endpoint=endpoint)
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_purge(app.conf.task_default_queue)
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    base = medians["before"]
+    report = {
+        "duration_s": duration,
+        "rounds": rounds,
+        "charges_per_s": {name: round(value, 1) for name, value in medians.items()},
+        "ratio_events": round(medians["events"] / base, 3),
+        "ratio_endpoint": round(medians["endpoint"] / base, 3),
+        "rates": {name: [round(v, 1) for v in values] for name, values in rates.items()},
+    }
+    report["ok"] = report["ratio_events"] >= 0.95 and report["ratio_endpoint"] >= 0.85
+    log(
+        f"events: before {base:.1f}/s, events {medians['events']:.1f}/s (x{report['ratio_events']}), "
+        f"endpoint {medians['endpoint']:.1f}/s (x{report['ratio_endpoint']}) -> {'ok' if report['ok'] else 'MISSED'}"
+    )
+    return report
