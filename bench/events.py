@@ -24,7 +24,7 @@ import time
 from decimal import Decimal
 
 
-def _charges(duration: float) -> tuple[int, float]:
+def _charges(duration: float) -> tuple[int, float, float]:
     from bench import clients
     from billing.services import Actor, charge_create
 
@@ -33,14 +33,38 @@ def _charges(duration: float) -> tuple[int, float]:
     actor = Actor.system()
     amount = Decimal("0.01")
     done = 0
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     deadline = started + duration
     while time.perf_counter() < deadline:
         target = targets[done % len(targets)]
         charge_create(account=target.account, credit_type=credit_type, amount=amount, actor=actor)
         done += 1
-    elapsed = time.perf_counter() - started
-    return done, elapsed
+    return done, time.perf_counter() - started, time.process_time() - cpu
+
+
+def _statements_per_charge() -> float:
+    """Statements sent to PostgreSQL per charge (BEGIN/COMMIT included), over 50 charges."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        done, _, _ = _charges_n(50)
+    return len(captured.captured_queries) / done
+
+
+def _charges_n(count: int) -> tuple[int, float, float]:
+    from bench import clients
+    from billing.services import Actor, charge_create
+
+    targets = clients.STATE["targets"]["spread"]
+    for i in range(count):
+        charge_create(
+            account=targets[i % len(targets)].account,
+            credit_type=clients.STATE["credit_type"],
+            amount=Decimal("0.01"),
+            actor=Actor.system(),
+        )
+    return count, 0.0, 0.0
 
 
 def events_benchmark(*, duration: float, rounds: int, log) -> dict:
@@ -66,6 +90,8 @@ def events_benchmark(*, duration: float, rounds: int, log) -> dict:
 
     variants = {"before": (before, None), "events": (events, None), "endpoint": (events, "endpoint")}
     rates: dict[str, list[float]] = {name: [] for name in variants}
+    cpu_ms: dict[str, list[float]] = {name: [] for name in variants}
+    statements: dict[str, float] = {}
     endpoint = None
     _charges(min(duration, 1.0))  # warm-up: statement caches, connections
     try:
@@ -77,9 +103,15 @@ def events_benchmark(*, duration: float, rounds: int, log) -> dict:
                 if not needs_endpoint and endpoint is not None:
                     endpoint_delete(endpoint=endpoint)
                     endpoint = None
-                done, elapsed = _charges(duration)
+                if name not in statements:
+                    statements[name] = _statements_per_charge()
+                done, elapsed, cpu = _charges(duration)
                 rates[name].append(done / elapsed)
-                log(f"  round {round_no + 1} {name:9} {done / elapsed:8.1f} charges/s")
+                cpu_ms[name].append(cpu * 1000 / done)
+                log(
+                    f"  round {round_no + 1} {name:9} {done / elapsed:8.1f} charges/s, "
+                    f"{cpu * 1000 / done:.2f} ms client CPU per charge"
+                )
     finally:
         events()
         if endpoint is not None:
@@ -95,8 +127,12 @@ def events_benchmark(*, duration: float, rounds: int, log) -> dict:
         "ratio_events": round(medians["events"] / base, 3),
         "ratio_endpoint": round(medians["endpoint"] / base, 3),
         "rates": {name: [round(v, 1) for v in values] for name, values in rates.items()},
+        "client_cpu_ms_per_charge": {name: round(statistics.median(v), 3) for name, v in cpu_ms.items()},
+        "statements_per_charge": {name: round(v, 2) for name, v in statements.items()},
     }
     report["ok"] = report["ratio_events"] >= 0.95 and report["ratio_endpoint"] >= 0.85
+    log(f"statements per charge: {report['statements_per_charge']}")
+    log(f"client CPU ms per charge: {report['client_cpu_ms_per_charge']}")
     log(
         f"events: before {base:.1f}/s, events {medians['events']:.1f}/s (x{report['ratio_events']}), "
         f"endpoint {medians['endpoint']:.1f}/s (x{report['ratio_endpoint']}) -> {'ok' if report['ok'] else 'MISSED'}"

@@ -28,7 +28,7 @@ class AlertsInput(InputSerializer):
 
 
 class AlertsOutput(serializers.Serializer):
-    object = serializers.ChoiceField(choices=["balance_alerts"])
+    object = serializers.CharField(help_text='Always "balance_alerts".')
     account = serializers.CharField()
     credit_type = serializers.CharField()
     low_balance = serializers.CharField(allow_null=True, help_text="The threshold in force; null: no alert.")

@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from billing.models import OutboxMessage
 from config import metrics
+from config.rows import row_insert
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,9 @@ def outbox_enqueue(*, topic: str, payload: dict) -> OutboxMessage:
     """Write a message in the caller's transaction; dispatch is requested after commit."""
     if handler_for(topic) is None:
         raise ValueError(f"No outbox handler is registered for topic {topic!r}.")
-    message = OutboxMessage.objects.create(topic=topic, payload=payload, available_at=timezone.now())
+    # One prepared INSERT (config.rows): webhooks enqueue from inside the charge's posting.
+    message = OutboxMessage(topic=topic, payload=payload, available_at=timezone.now())
+    row_insert(message)
     transaction.on_commit(partial(_enqueue_dispatch, message.pk), robust=True)
     return message
 

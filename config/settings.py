@@ -183,6 +183,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.openapi.postprocess"],
+    "ENUM_NAME_OVERRIDES": {"EventTypeEnum": "events.types.EVENT_TYPE_CHOICES"},
 }
 
 # --- creditledger ----------------------------------------------------------

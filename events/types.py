@@ -25,3 +25,6 @@ EVENT_TYPES: dict[str, str] = {
 }
 
 OFF_BY_DEFAULT: frozenset[str] = frozenset({"charge.declined"})
+
+# One enum in the OpenAPI schema wherever a type is named (settings.SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]).
+EVENT_TYPE_CHOICES: list[tuple[str, str]] = [(name, name) for name in sorted(EVENT_TYPES)]

@@ -20,7 +20,7 @@ _TYPES_HELP = "Event types this endpoint receives; empty: every type except the 
 
 class WebhookEndpointOutput(serializers.Serializer):
     id = serializers.CharField(source="public_id")
-    object = serializers.ChoiceField(choices=["webhook_endpoint"])
+    object = serializers.CharField(help_text='Always "webhook_endpoint".')
     url = serializers.CharField()
     description = serializers.CharField()
     event_types = serializers.ListField(child=serializers.ChoiceField(choices=sorted(EVENT_TYPES)))
@@ -60,14 +60,18 @@ class _EventTypes(serializers.ListField):
 
 
 class EndpointCreateInput(InputSerializer):
-    url = serializers.URLField(max_length=2048, help_text="https (http only with CREDITLEDGER_WEBHOOK_ALLOW_PRIVATE).")
+    url = serializers.CharField(
+        max_length=2048,
+        help_text="An https URL resolving to public addresses (http and private addresses only with "
+        "CREDITLEDGER_WEBHOOK_ALLOW_PRIVATE); otherwise 422 webhook_url_refused.",
+    )
     description = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     event_types = _EventTypes(required=False, default=list, max_length=len(EVENT_TYPES), help_text=_TYPES_HELP)
     enabled = serializers.BooleanField(required=False, default=True)
 
 
 class EndpointUpdateInput(InputSerializer):
-    url = serializers.URLField(max_length=2048, required=False)
+    url = serializers.CharField(max_length=2048, required=False, help_text="As at creation.")
     description = serializers.CharField(max_length=500, required=False, allow_blank=True)
     event_types = _EventTypes(required=False, max_length=len(EVENT_TYPES), help_text=_TYPES_HELP)
     enabled = serializers.BooleanField(required=False)

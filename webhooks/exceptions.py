@@ -14,7 +14,7 @@ class WebhookUrlRefused(DomainError):
     """The URL is not https, or resolves to an address a webhook may not reach (SSRF)."""
 
     code = "webhook_url_refused"
-    status = 400
+    status = 422  # well-formed, but not a place a webhook may be sent
 
 
 class UnknownEventType(DomainError):

@@ -35,6 +35,8 @@ def url_check(url: str, *, allow_private: bool | None = None) -> None:
     """Raise WebhookUrlRefused unless a webhook may be POSTed to `url` now."""
     if allow_private is None:
         allow_private = settings.CREDITLEDGER_WEBHOOK_ALLOW_PRIVATE
+    if not url.isprintable() or " " in url:
+        raise WebhookUrlRefused("The URL may not contain spaces or control characters.")
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -104,14 +104,19 @@ def test_an_account_key_may_not_manage_endpoints(api_client):
 )
 def test_a_url_resolving_to_a_non_public_address_is_refused_at_creation(service, private_disallowed, url):
     response = create(service, url=url)
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.json()["error"]["code"] == "webhook_url_refused"
     assert not WebhookEndpoint.objects.exists()
 
 
 def test_plain_http_is_refused_unless_private_addresses_are_allowed(service, private_disallowed):
     response = create(service, url="http://hooks.example.com/x")
-    assert response.status_code == 400 and response.json()["error"]["code"] == "webhook_url_refused"
+    assert response.status_code == 422 and response.json()["error"]["code"] == "webhook_url_refused"
+
+
+def test_a_url_that_is_not_http_is_refused(service):
+    response = create(service, url="ftp://hooks.example.com/x")
+    assert response.status_code == 422 and response.json()["error"]["code"] == "webhook_url_refused"
 
 
 def test_with_private_allowed_a_local_http_receiver_is_accepted():
