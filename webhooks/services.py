@@ -7,8 +7,9 @@ The path of an event to a receiver:
    (`billing.outbox`, topic `webhook.fanout`) if some enabled endpoint may
    receive its type. No endpoint, no row: the charge path pays nothing more.
    Nothing touches the network inside the transaction (or the wallet lock).
-2. After commit the outbox asks a Celery worker to dispatch the message (and
-   its sweep catches a lost enqueue): `event_fanout` writes one
+2. After commit a Celery worker is asked to dispatch the fan-outs due (one
+   request per process per short window, `fanout_kick`; the outbox sweep
+   catches a lost request): `event_fanout` writes one
    `WebhookDelivery` per receiving endpoint and enqueues its first attempt.
 3. `delivery_attempt` claims a due delivery with a conditional UPDATE
    (so two workers never send the same attempt), checks the URL again,
@@ -45,7 +46,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from billing.models import OutboxMessage
-from billing.outbox import outbox_enqueue, outbox_handler
+from billing.outbox import outbox_enqueue, outbox_handler, outbox_message_dispatch
 from events.api import event_body
 from events.models import Event
 from events.types import EVENT_TYPES
@@ -162,7 +163,47 @@ def endpoint_signing_secrets(endpoint: WebhookEndpoint, *, now=None) -> list[str
 def event_hook(event: Event) -> None:
     """In the event's transaction: queue its fan-out if some endpoint may receive it (events.services hook)."""
     if event.type in subscribed_event_types():
-        outbox_enqueue(topic=FANOUT_TOPIC, payload={"event_id": event.pk})
+        outbox_enqueue(topic=FANOUT_TOPIC, payload={"event_id": event.pk}, dispatch=False)
+        transaction.on_commit(fanout_kick, robust=True)
+
+
+# One dispatch request per process per window rather than one per event: a
+# Celery publish costs more than the charge's own statements. The request
+# runs the fan-outs due at the window's end, after every commit that asked
+# within the window, so none waits for the sweep; the latency added is at
+# most CREDITLEDGER_WEBHOOK_FANOUT_WINDOW_S.
+_fanout_window = -1
+
+
+def fanout_kick() -> None:
+    """After commit: make sure a worker dispatches the fan-outs due at the end of this window."""
+    global _fanout_window
+    width = settings.CREDITLEDGER_WEBHOOK_FANOUT_WINDOW_S
+    now = time.time()
+    window = int(now // width) if width > 0 else -2
+    if window == _fanout_window and width > 0:
+        return
+    _fanout_window = window
+    from webhooks.tasks import webhook_fanouts_dispatch
+
+    try:
+        countdown = (window + 1) * width - now if width > 0 else None
+        webhook_fanouts_dispatch.apply_async(countdown=countdown, retry=False)
+    except Exception:
+        _fanout_window = -1
+        logger.warning("webhook fan-out not requested; the outbox sweep will dispatch it", exc_info=True)
+
+
+def fanouts_dispatch(*, limit: int = 500) -> int:
+    """Dispatch the due fan-out messages (each claimed by the outbox); how many this call dispatched."""
+    due = (
+        OutboxMessage.objects.filter(
+            topic=FANOUT_TOPIC, status=OutboxMessage.Status.PENDING, available_at__lte=timezone.now()
+        )
+        .order_by("id")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return sum(outbox_message_dispatch(message_id=pk) for pk in list(due))
 
 
 @outbox_handler(FANOUT_TOPIC)

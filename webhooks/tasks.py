@@ -1,7 +1,7 @@
 from celery import shared_task
 
 from webhooks.services import deliveries_sweep as _deliveries_sweep
-from webhooks.services import delivery_attempt
+from webhooks.services import delivery_attempt, fanouts_dispatch
 
 
 @shared_task
@@ -14,3 +14,9 @@ def webhook_deliver(delivery_id: int) -> bool | None:
 def deliveries_sweep() -> int:
     """Attempts that are due but were never enqueued (or whose worker died)."""
     return _deliveries_sweep()
+
+
+@shared_task
+def webhook_fanouts_dispatch() -> int:
+    """The fan-outs (events to deliveries) that are due; idempotent (the outbox claims each message)."""
+    return fanouts_dispatch()

@@ -162,3 +162,16 @@ def test_a_disabled_endpoint_gets_nothing(receiver):
     WebhookEndpoint.objects.filter(pk=delivery.endpoint_id).update(enabled=False)
     assert delivery_attempt(delivery_id=delivery.pk) is False
     assert receiver.requests == []
+
+
+def test_due_fan_outs_become_one_delivery_per_receiving_endpoint():
+    from webhooks.services import fanouts_dispatch
+
+    receiving, _ = endpoint_create(url="http://127.0.0.1:9/a", event_types=["charge.created"])
+    endpoint_create(url="http://127.0.0.1:9/b", event_types=["hold.created"])
+    account = funded_account("10.00")
+    entry = charge_for(account, "1.00")
+    assert fanouts_dispatch() == 1
+    [delivery] = WebhookDelivery.objects.all()
+    assert delivery.endpoint == receiving and delivery.event.data["id"] == entry.public_id
+    assert fanouts_dispatch() == 0  # dispatched once
