@@ -345,3 +345,27 @@ class RefundLogFactory(factory.django.DjangoModelFactory):
     credit_type = factory.SelfAttribute("charge.credit_type")
     amount = Decimal("5")
     reason = "other"
+
+
+class EventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "events.Event"
+
+    type = "grant.created"
+    account = factory.SubFactory(AccountFactory)
+
+
+class WebhookEndpointFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "webhooks.WebhookEndpoint"
+
+    url = "https://hooks.example.com/creditledger"
+    secret_encrypted = "not-a-real-token"
+
+
+class WebhookDeliveryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "webhooks.WebhookDelivery"
+
+    endpoint = factory.SubFactory(WebhookEndpointFactory)
+    event = factory.SubFactory(EventFactory)

@@ -481,6 +481,12 @@ def _():
         refund(charge)  # 3 more would be 6 of 5
 
 
+# events_event, webhooks_*
+duplicate_by_update("event_public_id_unique", f.EventFactory, "public_id")
+duplicate_by_update("webhookendpoint_public_id_unique", f.WebhookEndpointFactory, "public_id")
+duplicate_by_update("webhookdelivery_one_per_endpoint_event", f.WebhookDeliveryFactory, "endpoint", "event")
+
+
 # --- the tests ------------------------------------------------------------------
 
 

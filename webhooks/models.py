@@ -62,12 +62,12 @@ class WebhookDelivery(models.Model):
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
+    attempts = models.IntegerField(default=0)
     # When the next attempt is due (a claimed attempt pushes it forward by a lease).
     next_attempt_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now)
     delivered_at = models.DateTimeField(null=True, blank=True)
-    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_status_code = models.IntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=1000, blank=True, default="")
 
     class Meta:
@@ -92,8 +92,8 @@ class WebhookDelivery(models.Model):
 class WebhookAttempt(models.Model):
     delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_rows")
     attempted_at = models.DateTimeField(default=timezone.now)
-    status_code = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: no HTTP answer.")
-    latency_ms = models.PositiveIntegerField(default=0)
+    status_code = models.IntegerField(null=True, blank=True, help_text="Empty: no HTTP answer.")
+    latency_ms = models.IntegerField(default=0)
     response_body = models.TextField(blank=True, default="", help_text="The first 1 KB of the answer.")
     error = models.CharField(max_length=1000, blank=True, default="")
 
