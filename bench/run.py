@@ -381,9 +381,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0 if report["ok"] else 1)
 
     if args.events:
-        from bench.events import events_benchmark
+        from bench.events import events_benchmark, seed_events
 
-        seed()
+        seed_events(log)
         report = events_benchmark(
             duration=args.duration or (2.0 if args.quick else 5.0), rounds=args.events_rounds, log=log
         )
