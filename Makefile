@@ -27,6 +27,8 @@ install: $(BIN)/.installed
 	@echo "Wrote a random SECRET_KEY to .env"
 
 # PostgreSQL at DATABASE_URL, else the embedded server on .pgdata/ (config/embedded_postgres.py).
+# Webhooks may reach local receivers (http, 127.0.0.1) in development: docs/operations.md, "Events and webhooks".
+run: export CREDITLEDGER_WEBHOOK_ALLOW_PRIVATE ?= true
 run: install .env
 	@# The ledger's HMAC key (docs/operations.md, "Ledger keys"), added to an older .env too.
 	@grep -q '^CREDITLEDGER_LEDGER_KEY=' .env || { \

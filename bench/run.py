@@ -7,6 +7,7 @@ python -m bench --only charge --skip-ledger
 python -m bench --only batch --skip-ledger --no-write --duration 3   # POST /charges/batch
 python -m bench --indexes    # the ledger's indexes: index writes per INSERT, sizes
 python -m bench --dashboard-only   # the admin index's dashboard at 1M ledger rows (bench/dashboard.py)
+python -m bench --events     # the charge path with events, and with one webhook endpoint (bench/events.py)
 """
 
 from __future__ import annotations
@@ -387,6 +388,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--index-rows", type=int, default=200_000, help="ledger rows for --indexes")
     parser.add_argument("--skip-dashboard", action="store_true", help="skip the dashboard at 1M ledger rows")
     parser.add_argument("--dashboard-only", action="store_true", help="only the dashboard at --ledger-rows rows")
+    parser.add_argument(
+        "--events", action="store_true", help="only the charge path before events, with events, with an endpoint"
+    )
+    parser.add_argument("--events-rounds", type=int, default=5, help="interleaved rounds for --events")
     args = parser.parse_args(argv)
     if args.unsigned:
         os.environ["BENCH_UNSIGNED"] = "1"  # read by the gunicorn app and the client processes
@@ -426,6 +431,17 @@ def main(argv: list[str] | None = None) -> None:
         report = soak(seconds=args.soak_seconds, clients=args.soak_clients, log=log)
         if not args.no_write:
             (OUT / "soak.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+        sys.exit(0 if report["ok"] else 1)
+
+    if args.events:
+        from bench.events import events_benchmark, seed_events
+
+        seed_events(log)
+        report = events_benchmark(
+            duration=args.duration or (2.0 if args.quick else 5.0), rounds=args.events_rounds, log=log
+        )
+        if not args.no_write:
+            (OUT / "events.json").write_text(json.dumps(report, indent=2) + "\n")
         sys.exit(0 if report["ok"] else 1)
 
     if args.clients:

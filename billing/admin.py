@@ -33,7 +33,8 @@ from billing import statements
 from billing.account_statement import AccountStatement, statement_csv_lines
 from billing.admin_gates import StaffMoneyAction, staff_money_gate
 from billing.admin_ops import OutboxMessageAdmin, ReconciliationRunAdmin  # noqa: F401 - registers them
-from billing.forms import AdjustBalanceForm, GrantCreditsForm, StatementForm
+from billing.alerts import wallet_alerts_set
+from billing.forms import AdjustBalanceForm, GrantCreditsForm, LowBalanceForm, StatementForm
 from billing.models import (
     CreditLot,
     DailyLimitOverride,
@@ -397,6 +398,8 @@ class WalletAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "held_money",
         "available_money",
         "lot_balance_money",
+        "low_balance_money",
+        "low_balance_armed",
         "updated_at",
     ]
     readonly_fields = fields
@@ -405,6 +408,39 @@ class WalletAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     held_money = money_column("held")
     available_money = money_column("available", value=lambda wallet: wallet.available)
     lot_balance_money = money_column("lot_balance", description="in grant lots")
+    low_balance_money = money_column("low_balance", description="low-balance alert (empty: default)")
+    actions = ["set_low_balance"]
+
+    def has_alerts_permission(self, request) -> bool:
+        return request.user.has_perm("billing.change_wallet")
+
+    @admin.action(description="Set low-balance alert…", permissions=["alerts"])
+    def set_low_balance(self, request, queryset):
+        """An intermediate form (Django's delete_selected pattern); the threshold is set under each wallet's lock."""
+        form = LowBalanceForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            for wallet in queryset.select_related("account", "credit_type"):
+                try:
+                    wallet_alerts_set(
+                        account=wallet.account,
+                        credit_type=wallet.credit_type,
+                        low_balance=form.cleaned_data["low_balance"],
+                    )
+                except DomainError as error:
+                    self.message_user(request, f"{wallet.account}: {error.message}", messages.ERROR)
+                    continue
+                self.message_user(request, f"Low-balance alert set for {wallet.account} ({wallet.credit_type.code}).")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Set low-balance alert",
+            "form": form,
+            "accounts": queryset,
+            "action": request.POST.get("action"),
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/billing/money_action.html", context)
 
 
 # --- the entry page: panels above the fields ------------------------------------

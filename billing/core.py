@@ -120,6 +120,27 @@ def daily_limit_from(
     return trial if is_trial else paid
 
 
+# --- balance observers ------------------------------------------------------------------
+
+BalanceObserver = Callable[["Posting", Decimal, Decimal], None]
+_balance_observers: list[BalanceObserver] = []
+
+
+def balance_observer_register(fn: BalanceObserver) -> None:
+    """Call `fn(posting, available_before, available_after)` after each change of a wallet's available balance.
+
+    It runs inside the posting, under the wallet lock, after the change was
+    written (`post`, `hold_reserve`, `held_set`), so it decides from exact
+    before/after values that no concurrent change can interleave with (balance
+    alerts: `billing.alerts`). It may write rows of its own (in the same
+    transaction) and schedule work with `posting.after_commit`; it must touch
+    no network and stay quick: the lock is held. Registered from an
+    AppConfig.ready(); registering twice is a no-op.
+    """
+    if fn not in _balance_observers:
+        _balance_observers.append(fn)
+
+
 # --- the protocol ---------------------------------------------------------------------
 
 
@@ -216,6 +237,7 @@ class Posting:
         idempotency_key, related_entry).
         """
         wallet = self.wallet
+        before = wallet.available
         new_balance = wallet.balance + amount
         if new_balance < 0:  # pragma: no cover - callers decide first; the CHECK constraint is the backstop
             raise InsufficientCredits(available=wallet.available, required=-amount, scale=self.credit_type.scale)
@@ -251,28 +273,40 @@ class Posting:
             wallet.held = held
         wallet.updated_at = now
         self._changed(entry)
+        self._observe(before)
         return entry
 
     def hold_reserve(self, hold: Any) -> None:
         """Reserve `hold.amount` of the available balance: the wallet's held and the new hold row, one statement."""
         now = timezone.now()
+        before = self.wallet.available
         new_held = self.wallet.held + hold.amount
         row_update_then_insert(Wallet, self.wallet.pk, {"held": new_held, "updated_at": now}, hold)
         self.wallet.held = new_held
         self.wallet.updated_at = now
         self._changed()
+        self._observe(before)
 
     def held_set(self, held: Decimal) -> None:
         """Set the wallet's held amount alone (a hold resolved without a charge)."""
         now = timezone.now()
+        before = self.wallet.available
         row_update(Wallet, self.wallet.pk, held=held, updated_at=now)
         self.wallet.held = held
         self.wallet.updated_at = now
         self._changed()
+        self._observe(before)
 
     def after_commit(self, callback: Callable[[], Any]) -> None:
         """Run `callback` once the transaction commits (never if it rolls back); its errors are logged, not raised."""
         transaction.on_commit(callback, robust=True)
+
+    def _observe(self, before: Decimal) -> None:
+        """Tell the balance observers (under the lock) if the available balance moved."""
+        after = self.wallet.available
+        if after != before:
+            for fn in _balance_observers:
+                fn(self, before, after)
 
     def _changed(self, entry: LedgerEntry | None = None) -> None:
         """The after-commit side effects of any wallet change: display-cache invalidation, metrics."""

@@ -80,3 +80,15 @@ class StatementForm(forms.Form):
             datetime.combine(start, time.min, tzinfo=UTC) if start else None,
             datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC) if end else None,
         )
+
+
+class LowBalanceForm(forms.Form):
+    """The wallet admin's "Set low-balance alert" action (billing.alerts.wallet_alerts_set)."""
+
+    low_balance = forms.DecimalField(
+        required=False,
+        min_value=Decimal("0"),
+        max_digits=MONEY_DIGITS,
+        decimal_places=MONEY_PLACES,
+        help_text="balance.low fires when available falls to or below this; empty: the credit type's default.",
+    )

@@ -40,6 +40,7 @@ from rest_framework.renderers import JSONRenderer
 
 from accounts.models import ApiKey
 from billing import statements
+from billing.events import charge_declined_record
 from billing.exceptions import (
     IdempotencyKeyInUse,
     IdempotencyKeyRequired,
@@ -254,6 +255,7 @@ def _record_decline(claim: dict, error: DomainError, *, route: str) -> HttpRespo
         if record_id is None:
             return _replay_existing(**claim, route=route)
         row_update(IdempotencyRecord, record_id, response_status=status, response_raw=content)
+        charge_declined_record(error)  # a declined charge's event, with the decline it reports
     return _answer(content, status)
 
 

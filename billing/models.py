@@ -49,6 +49,11 @@ class Wallet(models.Model):
     # The hash of the wallet's newest ledger entry (billing/chain.py), set by the
     # same UPDATE as the balance; empty while the wallet has no entry.
     chain_head = models.CharField(max_length=64, blank=True, default="", editable=False)
+    # Balance alerts (billing/alerts.py), read with the wallet lock at no extra cost: this wallet's
+    # low-balance threshold (null: the credit type's default from settings), and whether
+    # `balance.low` may fire (armed while available is above the threshold, disarmed when it fires).
+    low_balance = MoneyField(null=True, blank=True, help_text="Low-balance alert threshold; empty: the default.")
+    low_balance_armed = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from billing.models import OutboxMessage
 from config import metrics
+from config.rows import row_insert
 
 logger = logging.getLogger(__name__)
 
@@ -84,12 +85,20 @@ def _enqueue_dispatch(message_id: int) -> None:
         logger.warning("outbox message %s not enqueued; the sweep will dispatch it", message_id, exc_info=True)
 
 
-def outbox_enqueue(*, topic: str, payload: dict) -> OutboxMessage:
-    """Write a message in the caller's transaction; dispatch is requested after commit."""
+def outbox_enqueue(*, topic: str, payload: dict, dispatch: bool = True) -> OutboxMessage:
+    """Write a message in the caller's transaction; dispatch is requested after commit.
+
+    `dispatch=False` leaves the request to the caller (which may batch many
+    messages into one request, as webhooks' fan-out does); the sweep still
+    dispatches anything left pending.
+    """
     if handler_for(topic) is None:
         raise ValueError(f"No outbox handler is registered for topic {topic!r}.")
-    message = OutboxMessage.objects.create(topic=topic, payload=payload, available_at=timezone.now())
-    transaction.on_commit(partial(_enqueue_dispatch, message.pk), robust=True)
+    # One prepared INSERT (config.rows): webhooks enqueue from inside the charge's posting.
+    message = OutboxMessage(topic=topic, payload=payload, available_at=timezone.now())
+    row_insert(message)
+    if dispatch:
+        transaction.on_commit(partial(_enqueue_dispatch, message.pk), robust=True)
     return message
 
 

@@ -62,6 +62,7 @@ from accounts.models import Account
 from billing import chain, checkpoints, statements
 from billing.models import LedgerEntry, ReconciliationDiscrepancy, ReconciliationRun, Wallet
 from billing.outbox import outbox_enqueue
+from events.services import event_record
 
 logger = logging.getLogger(__name__)
 
@@ -333,6 +334,20 @@ def reconciliation_run(
                         # are keys Sentry's scrubber would redact.
                         "counts": [{"kind": kind, "count": n} for kind, n in sorted(counts.items())],
                         "wallets_checked": run.wallets_checked,
+                    },
+                )
+                event_record(
+                    type="reconciliation.drift",
+                    account=account,
+                    data={
+                        "object": "reconciliation_run",
+                        "id": run.pk,
+                        "status": str(run.status),
+                        "account": account.public_id if account else None,
+                        "discrepancy_count": total,
+                        "counts": [{"kind": kind, "count": n} for kind, n in sorted(counts.items())],
+                        "wallets_checked": run.wallets_checked,
+                        "finished_at": run.finished_at.isoformat().replace("+00:00", "Z"),
                     },
                 )
     except Exception as exc:

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from billing import api, api_batch, api_statement
+from billing import api, api_alerts, api_batch, api_statement
 
 urlpatterns = [
     path("grants", api.GrantCreateView.as_view(), name="grants"),
@@ -9,5 +9,6 @@ urlpatterns = [
     path("accounts/<str:account_id>/balance", api.AccountBalanceView.as_view(), name="account-balance"),
     path("accounts/<str:account_id>/transactions", api.AccountTransactionsView.as_view(), name="account-transactions"),
     path("accounts/<str:account_id>/statement", api_statement.AccountStatementView.as_view(), name="account-statement"),
+    path("accounts/<str:account_id>/alerts", api_alerts.AccountAlertsView.as_view(), name="account-alerts"),
     path("", include("billing.urls_holds")),
 ]

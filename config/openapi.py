@@ -231,6 +231,9 @@ def postprocess(result: dict, generator, request, public: bool) -> dict:
                 amount["description"] += ' "0" resolves the hold with no charge.'
             else:
                 amount["not"] = _ZERO_AMOUNT
+        low_balance = properties.get("low_balance")
+        if low_balance is not None and low_balance.get("type") == "string":
+            low_balance.update(pattern=AMOUNT_PATTERN)  # a threshold: an amount, zero allowed
         _strict_strings(properties)
         for usage_name in ("usage", "estimated_usage"):
             if usage_name in properties:

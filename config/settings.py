@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "accounts",
     "billing",
+    "events",
     "pricing",
     "refunds",
     "subscriptions",
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
     "auditlog",
     "audit",
     "console",
+    "webhooks",
     "demo",
 ]
 
@@ -191,6 +193,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.openapi.postprocess"],
+    "ENUM_NAME_OVERRIDES": {"EventTypeEnum": "events.types.EVENT_TYPE_CHOICES"},
 }
 
 # --- creditledger ----------------------------------------------------------
@@ -441,3 +444,58 @@ CELERY_BEAT_SCHEDULE["expire-approvals"] = {
     "task": "approvals.tasks.expire_approvals",
     "schedule": timedelta(seconds=env.int("CREDITLEDGER_EXPIRE_APPROVALS_EVERY_S", default=300)),
 }
+# --- events, webhooks and balance alerts (docs/operations.md, "Events and webhooks") ---
+# Events are kept this many days (GET /api/v1/events lets a client catch up), then purged nightly.
+CREDITLEDGER_EVENTS_RETENTION_DAYS = env.int("CREDITLEDGER_EVENTS_RETENTION_DAYS", default=30)
+CELERY_BEAT_SCHEDULE["purge-events"] = {"task": "events.tasks.purge_events", "schedule": crontab(hour=4, minute=53)}
+# Default low-balance threshold per credit type code ("credits=10,tokens=5000"); a wallet's own
+# threshold (PUT /api/v1/accounts/{id}/alerts) overrides it. No entry: no balance.low by default.
+CREDITLEDGER_LOW_BALANCE_DEFAULTS: dict[str, Decimal] = {}
+for _name, _value in env.dict("CREDITLEDGER_LOW_BALANCE_DEFAULTS", default={}).items():
+    try:
+        CREDITLEDGER_LOW_BALANCE_DEFAULTS[_name] = Decimal(_value)
+    except ArithmeticError as _exc:
+        raise ImproperlyConfigured(f"CREDITLEDGER_LOW_BALANCE_DEFAULTS: {_name}={_value!r} is not a decimal.") from _exc
+    if not CREDITLEDGER_LOW_BALANCE_DEFAULTS[_name].is_finite() or CREDITLEDGER_LOW_BALANCE_DEFAULTS[_name] < 0:
+        raise ImproperlyConfigured(f"CREDITLEDGER_LOW_BALANCE_DEFAULTS: {_name} must be a decimal >= 0.")
+# Webhook URLs must be https and resolve to public addresses; true allows private, loopback and
+# link-local ones and plain http (local receivers: `make run` and the tests turn it on).
+CREDITLEDGER_WEBHOOK_ALLOW_PRIVATE = env.bool("CREDITLEDGER_WEBHOOK_ALLOW_PRIVATE", default=False)
+CREDITLEDGER_WEBHOOK_TIMEOUT_S = env.float("CREDITLEDGER_WEBHOOK_TIMEOUT_S", default=10.0)
+# Seconds to wait before each retry after a failed attempt (jittered by +-20%): 14 attempts over ~3 days.
+CREDITLEDGER_WEBHOOK_RETRY_SCHEDULE_S = [
+    float(s)
+    for s in env.list(
+        "CREDITLEDGER_WEBHOOK_RETRY_SCHEDULE_S",
+        default=[
+            "5",
+            "60",
+            "300",
+            "1800",
+            "7200",
+            "18000",
+            "36000",
+            "36000",
+            "36000",
+            "36000",
+            "36000",
+            "36000",
+            "10800",
+        ],
+    )
+]
+if any(s < 0 for s in CREDITLEDGER_WEBHOOK_RETRY_SCHEDULE_S):
+    raise ImproperlyConfigured("CREDITLEDGER_WEBHOOK_RETRY_SCHEDULE_S must list seconds >= 0.")
+# An endpoint that has failed without a single success for this many days is disabled (staff alerted).
+CREDITLEDGER_WEBHOOK_DISABLE_AFTER_DAYS = env.float("CREDITLEDGER_WEBHOOK_DISABLE_AFTER_DAYS", default=5)
+# After a secret rotation the old secret keeps signing, alongside the new one, this long.
+CREDITLEDGER_WEBHOOK_SECRET_GRACE_HOURS = env.float("CREDITLEDGER_WEBHOOK_SECRET_GRACE_HOURS", default=24)
+# Each process remembers which event types have a subscribed endpoint for this long, so a charge with
+# no subscriber costs no look-up; an endpoint created or changed elsewhere takes effect within it.
+CREDITLEDGER_WEBHOOK_ENDPOINTS_CACHE_S = env.float("CREDITLEDGER_WEBHOOK_ENDPOINTS_CACHE_S", default=2.0)
+# Fan-outs are requested at most once per process per window of this many seconds (the latency it adds).
+CREDITLEDGER_WEBHOOK_FANOUT_WINDOW_S = env.float("CREDITLEDGER_WEBHOOK_FANOUT_WINDOW_S", default=0.2)
+# Webhook secrets are stored encrypted (Fernet) with a key derived from this value (default: SECRET_KEY).
+CREDITLEDGER_WEBHOOK_SECRET_KEY = env.str("CREDITLEDGER_WEBHOOK_SECRET_KEY", default="")
+# Due deliveries whose enqueue was lost, and retries that are due.
+CELERY_BEAT_SCHEDULE["webhook-deliveries-sweep"] = {"task": "webhooks.tasks.deliveries_sweep", "schedule": 30.0}

@@ -24,6 +24,10 @@ os.environ["TEST_REDIS_URL"] = os.environ["REDIS_URL"] = private_redis.redis_url
 # Set in the environment so subprocesses started by tests inherit it.
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
 os.environ.setdefault("CREDITLEDGER_LEDGER_KEY", "test:test-only-ledger-key-not-for-production")
+# Webhook receivers in the tests listen on 127.0.0.1 (tests of the SSRF rule turn this off), and
+# every event looks its endpoints up afresh (the per-process cache would outlive rolled-back tests).
+os.environ.setdefault("CREDITLEDGER_WEBHOOK_ALLOW_PRIVATE", "true")
+os.environ.setdefault("CREDITLEDGER_WEBHOOK_ENDPOINTS_CACHE_S", "0")
 
 from config.settings import *  # noqa: F403
 

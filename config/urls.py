@@ -22,6 +22,8 @@ urlpatterns = [
     path("api/v1/", include("billing.urls")),
     path("api/v1/", include("pricing.urls")),
     path("api/v1/", include("refunds.urls")),
+    path("api/v1/", include("events.urls")),
+    path("api/v1/", include("webhooks.urls")),
 ]
 
 handler400 = "config.views.bad_request"

@@ -16,6 +16,7 @@ from billing.core import Actor, posting
 from billing.models import LedgerEntry
 from billing.services import amount_validate
 from config.rows import row_insert
+from events.services import event_record
 from refunds.exceptions import ChargeFullyRefunded, InvalidRefundReason, NotACharge, RefundExceedsCharge
 from refunds.models import RefundLog
 
@@ -95,5 +96,13 @@ def refund_issue(
             approver_user=actor.approver,
         )
         row_insert(log)
-    log.refundable_after = refundable - value  # type: ignore[attr-defined]  # for the response only
+        log.refundable_after = refundable - value  # type: ignore[attr-defined]  # for the response only
+        _refund_event_record(log)
     return log
+
+
+def _refund_event_record(log: RefundLog) -> None:
+    """`refund.created`, in the refund's transaction; the snapshot is the body POST /refunds answers with."""
+    from refunds.api import RefundCreatedOutput
+
+    event_record(type="refund.created", account=log.account, data=dict(RefundCreatedOutput(log).data))

@@ -18,6 +18,7 @@ from billing.core import Actor, sweep
 from billing.services import grant_create
 from config.audit import audit_update
 from config.errors import InvalidRequest
+from events.services import event_record
 from subscriptions.exceptions import SubscriptionConflict
 from subscriptions.models import AllowanceGrant, Plan, Subscription
 
@@ -114,6 +115,28 @@ def subscription_create(
     return subscription
 
 
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def _subscription_event_record(subscription: Subscription) -> None:
+    """`subscription.updated` (a new period, a status change), in the transaction of the change."""
+    event_record(
+        type="subscription.updated",
+        account=subscription.account,
+        data={
+            "object": "subscription",
+            "account": subscription.account.public_id,
+            "plan": subscription.plan.code,
+            "status": str(subscription.status),
+            "current_period_start": _time(subscription.current_period_start),
+            "current_period_end": _time(subscription.current_period_end),
+            "trial_end": _time(subscription.trial_end),
+            "canceled_at": _time(subscription.canceled_at),
+        },
+    )
+
+
 def subscription_renew(
     *, subscription: Subscription, now: datetime | None = None, actor: Actor | None = None
 ) -> AllowanceGrant | None:
@@ -142,6 +165,7 @@ def subscription_renew(
         before = copy(subscription)
         subscription.current_period_start, subscription.current_period_end = start, end
         audit_update(before=before, after=subscription, fields=["current_period_start", "current_period_end"])
+        _subscription_event_record(subscription)
         return _allowance_grant(subscription=subscription, actor=actor or Actor.system())
 
 
@@ -186,6 +210,7 @@ def subscription_status_set(
             current.current_period_start, current.current_period_end = now, period_add_month(now)
             fields += ["current_period_start", "current_period_end"]
         current.save(update_fields=fields)
+        _subscription_event_record(current)
         if converting:
             _allowance_grant(subscription=current, actor=actor or Actor.system())
     return current

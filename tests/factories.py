@@ -407,3 +407,27 @@ class WalletWindowFactory(factory.django.DjangoModelFactory):
     account = factory.SelfAttribute("wallet.account")
     credit_type = factory.SelfAttribute("wallet.credit_type")
     charged = Decimal("1")
+
+
+class EventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "events.Event"
+
+    type = "grant.created"
+    account = factory.SubFactory(AccountFactory)
+
+
+class WebhookEndpointFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "webhooks.WebhookEndpoint"
+
+    url = "https://hooks.example.com/creditledger"
+    secret_encrypted = "not-a-real-token"
+
+
+class WebhookDeliveryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "webhooks.WebhookDelivery"
+
+    endpoint = factory.SubFactory(WebhookEndpointFactory)
+    event = factory.SubFactory(EventFactory)

@@ -579,6 +579,12 @@ def _():
         execute("DELETE FROM approvals_approvalrequest WHERE id = %s", [pending.pk])
 
 
+# events_event, webhooks_*
+duplicate_by_update("event_public_id_unique", f.EventFactory, "public_id")
+duplicate_by_update("webhookendpoint_public_id_unique", f.WebhookEndpointFactory, "public_id")
+duplicate_by_update("webhookdelivery_one_per_endpoint_event", f.WebhookDeliveryFactory, "endpoint", "event")
+
+
 # --- the tests ------------------------------------------------------------------
 
 

@@ -43,8 +43,9 @@ LAYERS = [
     ["config"],
     ["accounts"],
     ["pricing"],
+    ["events"],  # the Event model and event_record: billing's services record events in their transaction
     ["billing"],
-    ["refunds", "subscriptions"],
+    ["refunds", "subscriptions", "webhooks"],
     ["approvals"],  # four-eyes approvals post through billing's and refunds' services
     # audit registers every app's models for the audit trail and wraps their admins; console: the dashboard
     ["audit", "console"],

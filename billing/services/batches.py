@@ -37,6 +37,7 @@ from django.db import transaction
 from accounts.exceptions import AccountSuspended
 from accounts.models import Account
 from billing.core import Actor, Posting, posting
+from billing.events import entry_event_record
 from billing.exceptions import InvalidAmount
 from billing.models import LedgerEntry
 from billing.services.amounts import amount_validate, capture_amount_validate
@@ -94,7 +95,7 @@ def _precheck(item: BatchCharge) -> BatchOutcome | None:
 def _apply(p: Posting, item: BatchCharge, actor: Actor) -> LedgerEntry:
     p.require_available(item.value)
     p.count_daily_usage(item.value)
-    return p.post(
+    entry = p.post(
         kind=LedgerEntry.Kind.CHARGE,
         amount=-item.value,
         actor=actor,
@@ -105,6 +106,8 @@ def _apply(p: Posting, item: BatchCharge, actor: Actor) -> LedgerEntry:
         idempotency_key=item.idempotency_key,
         pricing=item.quote.ledger_fields() if item.quote is not None else None,
     )
+    entry_event_record("charge.created", entry)
+    return entry
 
 
 def charges_batch_apply(*, charges: Sequence[BatchCharge], actor: Actor) -> list[BatchOutcome]:

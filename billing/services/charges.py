@@ -8,9 +8,11 @@ from decimal import Decimal
 from accounts.exceptions import AccountSuspended
 from accounts.models import Account
 from billing.core import Actor, posting
-from billing.exceptions import InvalidAmount
+from billing.events import charge_declined_attach, entry_event_record, zero_charge_event_record
+from billing.exceptions import InsufficientCredits, InvalidAmount
 from billing.models import LedgerEntry
 from billing.services.amounts import amount_validate, capture_amount_validate, signed_amount_validate
+from config.atomic import service_atomic
 from pricing.models import CreditType, PricingAnomaly
 from pricing.services import Quote, zero_cost_charge_record
 
@@ -31,12 +33,15 @@ def zero_cost_settle(
     *, quote: Quote, account: Account, task_id: str = "", route: str = "", idempotency_key: str = ""
 ) -> ZeroCharge:
     """Settle a priced debit (a charge, or a hold's capture) that came to zero: record a paid key's zero."""
-    anomaly = None
-    if quote.anomaly == "zero_cost":
+    if quote.anomaly != "zero_cost":
+        return ZeroCharge(quote=quote, anomaly=None)
+    with service_atomic():  # the anomaly and its pricing.anomaly event commit together
         anomaly = zero_cost_charge_record(
             quote=quote, account=account, task_id=task_id, route=route, idempotency_key=idempotency_key
         )
-    return ZeroCharge(quote=quote, anomaly=anomaly)
+        result = ZeroCharge(quote=quote, anomaly=anomaly)
+        zero_charge_event_record(result, account=account)
+    return result
 
 
 def charge_create(
@@ -74,20 +79,34 @@ def charge_create(
     value = amount_validate(amount, credit_type)
     if not account.is_active:
         raise AccountSuspended()
-    with posting(account=account, credit_type=credit_type, debit=True) as p:
-        p.require_available(value)
-        p.count_daily_usage(value)
-        return p.post(
-            kind=LedgerEntry.Kind.CHARGE,
-            amount=-value,
-            actor=actor,
+    try:
+        with posting(account=account, credit_type=credit_type, debit=True) as p:
+            p.require_available(value)
+            p.count_daily_usage(value)
+            entry = p.post(
+                kind=LedgerEntry.Kind.CHARGE,
+                amount=-value,
+                actor=actor,
+                task_id=task_id,
+                route=route,
+                description=description,
+                metadata=metadata,
+                idempotency_key=idempotency_key,
+                pricing=quote.ledger_fields() if quote is not None else None,
+            )
+            entry_event_record("charge.created", entry)
+            return entry
+    except InsufficientCredits as error:
+        charge_declined_attach(
+            error,
+            account=account,
+            credit_type=credit_type,
+            amount=value,
             task_id=task_id,
             route=route,
-            description=description,
-            metadata=metadata,
             idempotency_key=idempotency_key,
-            pricing=quote.ledger_fields() if quote is not None else None,
         )
+        raise
 
 
 def adjustment_create(

@@ -20,6 +20,7 @@ from django.utils import timezone
 from accounts.exceptions import AccountSuspended
 from accounts.models import Account
 from billing.core import Actor, Posting, posting, sweep
+from billing.events import hold_event_record
 from billing.exceptions import HoldNotPending, InvalidExpiresIn
 from billing.models import Hold, LedgerEntry
 from billing.services.amounts import amount_validate, capture_amount_validate
@@ -109,6 +110,7 @@ def hold_create(
             actor_user=actor.user,
         )
         p.hold_reserve(hold)
+        hold_event_record(hold, type="hold.created")
         p.after_commit(metrics.HOLDS.labels(event="created").inc)
     return hold
 
@@ -172,6 +174,7 @@ def _hold_resolve(
         raise HoldNotPending(hold_id=hold.public_id, status=Hold.objects.get(pk=hold.pk).status)
     for field, value in changes.items():
         setattr(hold, field, value)
+    hold_event_record(hold)
     p.after_commit(metrics.HOLDS.labels(event=status).inc)
     return hold
 

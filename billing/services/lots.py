@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from billing.core import Actor, posting, sweep
+from billing.events import entry_event_record
 from billing.exceptions import InvalidGrantTerms
 from billing.models import CreditLot, LedgerEntry, Wallet
 from billing.services.amounts import amount_validate
@@ -62,6 +63,7 @@ def grant_create(
             idempotency_key=idempotency_key,
         )
         p.lot_add(entry=entry, priority=priority, expires_at=expires_at)
+        entry_event_record("grant.created", entry)
         return entry
 
 
@@ -82,7 +84,7 @@ def lot_expire(*, lot: CreditLot, now: datetime | None = None) -> LedgerEntry | 
         amount = p.lot_drain(lot)
         if amount <= 0:
             return None
-        return p.post(
+        entry = p.post(
             kind=LedgerEntry.Kind.EXPIRY,
             amount=-amount,
             actor=Actor.system(),
@@ -90,6 +92,8 @@ def lot_expire(*, lot: CreditLot, now: datetime | None = None) -> LedgerEntry | 
             description="Unused grant credits expired",
             metadata={"lot": lot.pk, "expires_at": lot.expires_at.isoformat()},
         )
+        entry_event_record("lot.expired", entry)
+        return entry
 
 
 def grants_expire_due(*, now: datetime | None = None, batch_size: int = 500) -> int:

@@ -71,6 +71,10 @@ def _as_a_client_would(case, path: str, account_id: str) -> None:
             whole, places = amount.split(".")
             cut = f"{whole}.{places[:2]}"
             case.body["amount"] = cut if Decimal(cut) or path.endswith("/capture") else "0.01"
+        low_balance = case.body.get("low_balance")  # a threshold: at the credit type's scale, as amounts
+        if isinstance(low_balance, str) and re.fullmatch(r"[0-9]+\.[0-9]+", low_balance):
+            whole, places = low_balance.split(".")
+            case.body["low_balance"] = f"{whole}.{places[:2]}"
         if isinstance(case.body.get("metadata"), dict):
             case.body["metadata"] = {k.replace("\x00", ""): v for k, v in case.body["metadata"].items()}
         if isinstance(case.body.get("expires_at"), str):

@@ -398,3 +398,75 @@ class Refunds(_Resource):
         """Count and totals by credit type, reason and route (an account key: its own)."""
         params = {"api_route": api_route, "credit_type": credit_type, "since": _time(since), "until": _time(until)}
         return self._run(Request("GET", "/refunds/stats", params=params, cast=RefundStats.parse))
+
+
+class Events(_Resource):
+    def list(
+        self,
+        *,
+        type: str | None = None,
+        account: str | None = None,
+        created_after: datetime | str | None = None,
+        created_before: datetime | str | None = None,
+        limit: int | None = None,
+    ) -> Pager:
+        """Events of the last 30 days, newest first (an account key: its own): a pager of events."""
+        params = {
+            "type": type,
+            "account": account,
+            "created_after": _time(created_after),
+            "created_before": _time(created_before),
+            "limit": limit,
+        }
+        return self._list(Request("GET", "/events", params=params))
+
+    def retrieve(self, event_id: str) -> Any:
+        return self._run(Request("GET", f"/events/{_id(event_id)}"))
+
+
+class WebhookEndpoints(_Resource):
+    """Webhook endpoints (service key). The `secret` is in the answers of `create` and `rotate_secret` only."""
+
+    def list(self, *, limit: int | None = None) -> Pager:
+        return self._list(Request("GET", "/webhook-endpoints", params={"limit": limit}))
+
+    def create(
+        self,
+        url: str,
+        *,
+        description: str | None = None,
+        event_types: Sequence[str] | None = None,
+        enabled: bool = True,
+    ) -> Any:
+        body = compact(
+            {
+                "url": url,
+                "description": description,
+                "event_types": list(event_types) if event_types is not None else None,
+                "enabled": enabled,
+            }
+        )
+        return self._run(Request("POST", "/webhook-endpoints", body=body))
+
+    def retrieve(self, endpoint_id: str) -> Any:
+        return self._run(Request("GET", f"/webhook-endpoints/{_id(endpoint_id)}"))
+
+    def update(self, endpoint_id: str, **fields: Any) -> Any:
+        """Change any of `url`, `description`, `event_types`, `enabled`."""
+        return self._run(Request("PATCH", f"/webhook-endpoints/{_id(endpoint_id)}", body=compact(fields)))
+
+    def delete(self, endpoint_id: str) -> None:
+        self._run(Request("DELETE", f"/webhook-endpoints/{_id(endpoint_id)}"))
+
+    def rotate_secret(self, endpoint_id: str, *, grace_hours: float | None = None) -> Any:
+        """A new secret; the old one keeps signing for `grace_hours` (default: the server's, 24)."""
+        body = compact({"grace_hours": grace_hours})
+        return self._run(Request("POST", f"/webhook-endpoints/{_id(endpoint_id)}/rotate-secret", body=body))
+
+
+class Alerts(_Resource):
+    def set(self, account_id: str, *, low_balance: Amount | None, credit_type: str | None = None) -> Any:
+        """A wallet's low-balance threshold (None: the server's default for the credit type)."""
+        body = compact({"credit_type": credit_type})
+        body["low_balance"] = _amount(low_balance)
+        return self._run(Request("PUT", f"/accounts/{_id(account_id)}/alerts", body=body))

@@ -1,0 +1,78 @@
+"""The ledger's events: recorded by the services inside their posting, so they commit with the change.
+
+Each snapshot is the body the API returns for the object (`entry_body`,
+`hold_body`), amounts at the credit type's scale. The bodies are imported
+when first used: billing.api imports billing.services, which call these.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import connection, transaction
+
+from accounts.models import Account
+from billing.exceptions import InsufficientCredits
+from billing.models import Hold, LedgerEntry
+from events.models import Event
+from events.services import event_record
+from pricing.models import CreditType
+
+_HOLD_EVENTS = {
+    Hold.Status.CAPTURED: "hold.captured",
+    Hold.Status.RELEASED: "hold.released",
+    Hold.Status.EXPIRED: "hold.expired",
+}
+
+
+def entry_event_record(type: str, entry: LedgerEntry) -> Event:
+    from billing.api import entry_body
+
+    return event_record(type=type, account=entry.account, data=entry_body(entry))
+
+
+def hold_event_record(hold: Hold, *, type: str | None = None) -> Event:
+    from billing.api_holds import hold_body
+
+    return event_record(type=type or _HOLD_EVENTS[hold.status], account=hold.account, data=hold_body(hold))
+
+
+def zero_charge_event_record(result, *, account: Account) -> Event:
+    """`pricing.anomaly` for a paid key settled at zero; the snapshot is the API's zero-charge answer."""
+    from billing.api import zero_charge_body
+
+    return event_record(type="pricing.anomaly", account=account, data=zero_charge_body(result))
+
+
+def charge_declined_attach(
+    error: InsufficientCredits, *, account: Account, credit_type: CreditType, amount: Decimal, **fields: str
+) -> None:
+    """Give a declined charge its `charge.declined` event, recorded once the decline itself is final.
+
+    The decline rolled back the posting's transaction, so the event cannot be
+    written there. Called on its own (the admin, a task), the charge is not
+    inside a caller's transaction: record it now, in a transaction of its
+    own. Inside the API's request transaction, which the decline ends, the
+    idempotency layer records it with the stored decline
+    (`charge_declined_record`).
+    """
+    error.declined_event = {
+        "account": account.public_id,
+        "credit_type": credit_type.code,
+        "amount": format(amount.quantize(credit_type.quantum), "f"),
+        "code": error.code,
+        **fields,
+    }
+    error.declined_account = account
+    if not connection.in_atomic_block:
+        with transaction.atomic():
+            charge_declined_record(error)
+
+
+def charge_declined_record(error: Exception) -> None:
+    """Record the `charge.declined` event a decline carries (if any), in the caller's transaction; only once."""
+    data = getattr(error, "declined_event", None)
+    if data is None:
+        return
+    error.declined_event = None
+    event_record(type="charge.declined", account=error.declined_account, data=data)

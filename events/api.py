@@ -1,0 +1,91 @@
+"""REST API v1 for events: a client that was down catches up on what it missed (kept 30 days)."""
+
+from __future__ import annotations
+
+import django_filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.selectors import account_get_for_key
+from config.filters import UtcIsoDateTimeFilter
+from config.lists import StrictListView, query_params_validate
+from events.models import Event
+from events.selectors import event_get_for_key, events_for_key
+from events.types import EVENT_TYPES
+
+
+class EventOutput(serializers.Serializer):
+    id = serializers.CharField(source="public_id", help_text="`evt_...`; a webhook delivery's `webhook-id` is this id.")
+    object = serializers.CharField(help_text='Always "event".')
+    type = serializers.ChoiceField(choices=sorted(EVENT_TYPES))
+    account = serializers.CharField(allow_null=True, help_text="The account it concerns; null for ledger-wide events.")
+    created_at = serializers.DateTimeField()
+    api_version = serializers.CharField()
+    data = serializers.DictField(help_text="A snapshot of the object, the same body the API returns for it.")
+
+
+def event_body(event: Event) -> dict:
+    """An event as the API and the webhooks send it."""
+    return {
+        "id": event.public_id,
+        "object": "event",
+        "type": event.type,
+        "account": event.account.public_id if event.account_id else None,
+        "created_at": event.created_at.isoformat().replace("+00:00", "Z"),
+        "api_version": event.api_version,
+        "data": event.data,
+    }
+
+
+class EventFilter(django_filters.FilterSet):
+    type = django_filters.ChoiceFilter(choices=[(t, t) for t in sorted(EVENT_TYPES)])
+    account = django_filters.CharFilter(method="filter_account", max_length=64)
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Event
+        fields = ["type", "account", "created_after", "created_before"]
+
+    def filter_account(self, queryset, name, value):
+        # An unknown account (or one the key may not see) is a 404, as everywhere else.
+        account = account_get_for_key(api_key=self.request.auth, public_id=value)
+        return queryset.filter(account_id=account.pk)
+
+
+class EventListView(StrictListView):
+    """Events, newest first, cursor-paginated; an account key sees its own account's."""
+
+    serializer_class = EventOutput
+    filterset_class = EventFilter
+    queryset = Event.objects.none()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Event.objects.none()
+        return events_for_key(api_key=self.request.auth)
+
+    def get_serializer(self, *args, **kwargs):
+        if getattr(self, "swagger_fake_view", False):  # the schema: the serializer
+            return super().get_serializer(*args, **kwargs)
+        return _EventBodies(*args, **kwargs)
+
+    @extend_schema(operation_id="events_list")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class _EventBodies:
+    """The page's events rendered by `event_body` (the serializer stays the schema)."""
+
+    def __init__(self, instance, many: bool = False, **kwargs) -> None:
+        self.data = [event_body(e) for e in instance] if many else event_body(instance)
+
+
+class EventDetailView(APIView):
+    @extend_schema(operation_id="events_retrieve", responses={200: EventOutput})
+    def get(self, request, event_id: str):
+        query_params_validate(request, ())
+        return Response(event_body(event_get_for_key(api_key=request.auth, public_id=event_id)))

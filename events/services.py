@@ -1,0 +1,60 @@
+"""Recording events, in the caller's transaction; the hooks that hear of them; the retention purge."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from accounts.models import Account
+from config.rows import row_insert
+from events.models import Event
+from events.types import EVENT_TYPES
+
+EventHook = Callable[[Event], None]
+_hooks: list[EventHook] = []
+
+
+def event_hook_register(fn: EventHook) -> None:
+    """Call `fn(event)` after each event is recorded, in the same transaction (so it may write rows too).
+
+    The way an upper app (webhooks) hears of events without this app naming
+    it. A hook runs inside the caller's transaction, possibly under a wallet
+    lock: it must be quick and touch no network (queue work for after commit).
+    """
+    if fn not in _hooks:
+        _hooks.append(fn)
+
+
+def event_record(*, type: str, account: Account | None, data: dict) -> Event:
+    """Record one event in the caller's transaction: it commits or rolls back with the change it reports.
+
+    `data` is the object's snapshot, the same body the API returns for it
+    (amounts as strings at their credit type's scale). Must be called inside
+    a transaction (the service's own): outside one it would commit alone.
+    """
+    if type not in EVENT_TYPES:
+        raise ValueError(f"Unknown event type {type!r}: add it to events/types.py.")
+    if not connection.in_atomic_block:
+        raise RuntimeError("event_record must run inside the transaction of the change it reports.")
+    event = Event(type=type, account=account, data=data, created_at=timezone.now())
+    row_insert(event)
+    for hook in _hooks:
+        hook(event)
+    return event
+
+
+def events_purge_expired(*, now=None, batch_size: int = 5000) -> int:
+    """Delete events older than the retention period, in batches; how many were deleted."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.CREDITLEDGER_EVENTS_RETENTION_DAYS)
+    deleted = 0
+    while True:
+        ids = list(Event.objects.filter(created_at__lt=cutoff).order_by("id").values_list("id", flat=True)[:batch_size])
+        if not ids:
+            return deleted
+        # Through the ORM: an upper app's rows that point at an event (webhook deliveries) go with it.
+        Event.objects.filter(id__in=ids).delete()
+        deleted += len(ids)

@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class WebhooksConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "webhooks"
+    verbose_name = "Webhooks"
+
+    def ready(self) -> None:
+        # Registers the outbox handler (webhook.fanout) and the hook that hears of each recorded event.
+        from events.services import event_hook_register
+        from webhooks.services import event_hook
+
+        event_hook_register(event_hook)
