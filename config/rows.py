@@ -54,9 +54,25 @@ def _inserted(instance: models.Model, pk: Any) -> None:
 def row_insert(instance: models.Model) -> None:
     """`instance.save(force_insert=True)`, with the INSERT built once per model."""
     sql, fields = _insert_statement(type(instance))
+    params = _insert_params(instance, fields)
+    if pipeline_active():
+        # As in row_update_then_insert: the new key is read with the commit, not under the wallet lock.
+        _insert_deferred(instance, sql, params)
+        return
     with connection.cursor() as cursor:
-        cursor.execute(sql, _insert_params(instance, fields))
+        cursor.execute(sql, params)
         _inserted(instance, cursor.fetchone()[0])
+
+
+def _insert_deferred(instance: models.Model, sql: str, params: list[Any]) -> None:
+    cursor = connection.cursor()
+    cursor.execute(sql, params)
+
+    def inserted() -> None:
+        _inserted(instance, cursor.fetchone()[0])
+        cursor.close()
+
+    after_sync(inserted)
 
 
 def _update_statement(model: type[models.Model], names: tuple, where_names: tuple) -> tuple[str, list, list]:
@@ -116,14 +132,7 @@ def row_update_then_insert(model: type[models.Model], pk: Any, values: dict[str,
     if pipeline_active():
         # In pipeline mode reading the new key now would wait for the server
         # under the wallet lock; it is read with the commit (config/pipeline.py).
-        cursor = connection.cursor()
-        cursor.execute(sql, params)
-
-        def inserted() -> None:
-            _inserted(instance, cursor.fetchone()[0])
-            cursor.close()
-
-        after_sync(inserted)
+        _insert_deferred(instance, sql, params)
         return
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

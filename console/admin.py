@@ -10,11 +10,11 @@ from datetime import date, timedelta
 
 from django.contrib.admin.utils import quote
 from django.template.loader import render_to_string
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.http import urlencode
 
 from console.charts import daily_chart
-from console.selectors import APPROVALS_APP, dashboard, day_start
+from console.selectors import dashboard, day_start
 
 # Staff who may see the ledger see the dashboard (its figures are the ledger's).
 DASHBOARD_PERMISSION = "billing.view_ledgerentry"
@@ -36,12 +36,9 @@ def _ledger(credit_type, kind: str | None, first: date, last: date) -> str:
     return _changelist("billing_ledgerentry", **params)
 
 
-def approvals_link() -> str | None:
-    """The pending approval requests' list, once the approvals app is installed (see pending_approvals_count)."""
-    try:
-        return _changelist(f"{APPROVALS_APP}_approvalrequest", status__exact="pending")
-    except NoReverseMatch:
-        return None
+def approvals_link() -> str:
+    """The pending approval requests' list."""
+    return _changelist("approvals_approvalrequest", status__exact="pending")
 
 
 def dashboard_context(now=None) -> dict:
@@ -113,7 +110,7 @@ def dashboard_context(now=None) -> dict:
         "anomaly_urls": [
             (a, reverse("admin:pricing_pricinganomaly_change", args=[quote(a.pk)])) for a in board.latest_anomalies
         ],
-        "approvals_url": approvals_link() if board.pending_approvals is not None else None,
+        "approvals_url": approvals_link(),
     }
 
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.apps import apps
 from django.db.models import Count, DecimalField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import Account
+from approvals.selectors import pending_approvals
 from billing.models import Hold, LedgerEntry, ReconciliationRun, Wallet
 from console.models import LedgerDay, RollupState, WalletDay, WalletWindow
 from pricing.models import CreditType, PricingAnomaly
@@ -34,7 +34,6 @@ LOW_BALANCES = 10
 # credits last fewer than this many days.
 LOW_BALANCE_DAYS = 7
 LATEST_ANOMALIES = 3
-APPROVALS_APP = "approvals"
 
 
 # --- days and bounds -----------------------------------------------------------
@@ -176,7 +175,7 @@ class Dashboard:
     reconciliation: ReconciliationRun | None
     anomalies: int
     latest_anomalies: list[PricingAnomaly]
-    pending_approvals: int | None
+    pending_approvals: int
 
 
 def _tail_from(state: RollupState | None, first: date) -> datetime:
@@ -378,13 +377,6 @@ def _wallet_figures(
     ]
 
 
-def pending_approvals_count() -> int | None:
-    """The hook for four-eyes approvals: pending requests, or None while the `approvals` app is not installed.
-
-    The approvals app (model `approvals.ApprovalRequest`, `status` "pending")
-    is optional here: the dashboard says "Approvals are not enabled" on None.
-    """
-    if not apps.is_installed(APPROVALS_APP):
-        return None
-    model = apps.get_model(APPROVALS_APP, "ApprovalRequest")
-    return model.objects.filter(status="pending").count()
+def pending_approvals_count() -> int:
+    """Four-eyes requests waiting for a decision (pending and not yet expired)."""
+    return pending_approvals().count()

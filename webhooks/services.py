@@ -163,7 +163,7 @@ def endpoint_signing_secrets(endpoint: WebhookEndpoint, *, now=None) -> list[str
 def event_hook(event: Event) -> None:
     """In the event's transaction: queue its fan-out if some endpoint may receive it (events.services hook)."""
     if event.type in subscribed_event_types():
-        outbox_enqueue(topic=FANOUT_TOPIC, payload={"event_id": event.pk}, dispatch=False)
+        outbox_enqueue(topic=FANOUT_TOPIC, payload={"event": event.public_id}, dispatch=False)
         transaction.on_commit(fanout_kick, robust=True)
 
 
@@ -209,7 +209,7 @@ def fanouts_dispatch(*, limit: int = 500) -> int:
 @outbox_handler(FANOUT_TOPIC)
 def event_fanout(message: OutboxMessage) -> None:
     """A delivery per receiving endpoint (idempotent: one per endpoint and event), then their first attempts."""
-    event = Event.objects.filter(pk=message.payload["event_id"]).first()
+    event = Event.objects.filter(public_id=message.payload["event"]).first()
     if event is None:  # purged past retention before it was dispatched
         return
     endpoints = list(endpoints_for_event(event).values_list("pk", flat=True))

@@ -21,7 +21,10 @@ pytestmark = pytest.mark.django_db(transaction=True)  # real BEGIN and COMMIT, a
 
 
 @pytest.fixture
-def persistent_connection():
+def persistent_connection(settings):
+    # As in production, each process remembers for a while which event types an endpoint receives
+    # (webhooks.selectors.subscribed_event_types); the tests' settings turn that off.
+    settings.CREDITLEDGER_WEBHOOK_ENDPOINTS_CACHE_S = 60
     saved = connection.settings_dict["CONN_MAX_AGE"], connection.settings_dict["CONN_HEALTH_CHECKS"]
     connection.settings_dict["CONN_MAX_AGE"], connection.settings_dict["CONN_HEALTH_CHECKS"] = 60, True
     connection.close()

@@ -127,10 +127,11 @@ def test_first_load_serves_css_js_and_docs_locally_with_debug_off(production_lik
             expect(page.locator("#changelist")).to_be_visible()
 
             page.goto(f"{base}/api/docs/")
-            expect(page.locator(".opblock").first).to_be_visible()
+            # The schema is generated on first request: seconds on a busy machine, past expect's 5 s default.
+            expect(page.locator(".opblock").first).to_be_visible(timeout=60_000)
             assert page.locator(".opblock").count() > 10
             page.goto(f"{base}/api/redoc/")
-            expect(page.locator('[data-section-id^="operation/"]').first).to_be_attached()
+            expect(page.locator('[data-section-id^="operation/"]').first).to_be_attached(timeout=60_000)
 
             schema = page.goto(f"{base}/api/schema/")
             assert schema.status == 200

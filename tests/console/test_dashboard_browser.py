@@ -51,7 +51,7 @@ def test_staff_sees_the_dashboard_with_its_figures_and_chart(live_server):
             expect(credits.locator('[data-figure="held"]')).to_contain_text("10.00")
             expect(credits.locator('[data-rate="/api/export"]')).to_have_text("19.0%")
             expect(credits.locator(".dash-top")).to_contain_text("Big Spender")
-            expect(page.locator("#dash-approvals")).to_contain_text("Approvals are not enabled")
+            expect(page.locator("#dash-approvals")).to_contain_text("0")
 
             # The chart is drawn: three series of 30 points each, laid out at a real size.
             chart = credits.locator("figure.dash-chart svg")

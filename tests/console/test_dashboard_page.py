@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from html import unescape
 
 import pytest
+from django.utils import timezone
 
 from billing.services import Actor
 from refunds.services import refund_issue
 from tests.factories import (
+    ApprovalRequestFactory,
     CreditTypeFactory,
     PricingAnomalyFactory,
     ReconciliationRunFactory,
@@ -75,8 +78,12 @@ def test_the_last_reconciliation_verdict_links_to_its_run(admin_client):
     assert f'href="/admin/billing/reconciliationrun/{run.pk}/change/"' in html and "Drift found" in html
 
 
-def test_approvals_are_not_enabled_without_the_approvals_app(admin_client):
-    assert "Approvals are not enabled" in dashboard_html(admin_client)
+def test_pending_approvals_are_counted_and_link_to_their_list(admin_client):
+    ApprovalRequestFactory()
+    ApprovalRequestFactory()
+    ApprovalRequestFactory(expires_at=timezone.now() - timedelta(minutes=1))  # past its expiry: waits no more
+    html = dashboard_html(admin_client)
+    assert 'href="/admin/approvals/approvalrequest/?status__exact=pending" class="dash-big">2</a>' in html
 
 
 def test_staff_who_may_not_view_the_ledger_see_no_dashboard(client, activity):

@@ -194,7 +194,7 @@ def test_daily_points_for_the_chart(read):
     assert all(not (p.charged or p.granted or p.refunded) for p in days[-2:])
 
 
-def test_last_full_reconciliation_run_anomalies_and_no_approvals_app(read):
+def test_last_full_reconciliation_run_anomalies_and_pending_approvals(read):
     ReconciliationRunFactory(status="clean")
     latest = ReconciliationRunFactory(status="drift")
     ReconciliationRunFactory(status="clean", account=AccountFactory())  # one account's run: not the verdict
@@ -203,7 +203,7 @@ def test_last_full_reconciliation_run_anomalies_and_no_approvals_app(read):
     board = read()
     assert board.reconciliation == latest
     assert board.anomalies == 2 and len(board.latest_anomalies) == 2
-    assert board.pending_approvals is None and pending_approvals_count() is None
+    assert board.pending_approvals == 0 == pending_approvals_count()
 
 
 def test_rollup_refresh_is_idempotent_and_matches_the_ledger():
