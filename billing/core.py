@@ -194,6 +194,7 @@ class Posting:
         held: Decimal | None = None,
         pricing: dict | None = None,
         metadata: dict | None = None,
+        lot_drained: bool = False,
         **fields: Any,
     ) -> LedgerEntry:
         """Apply a signed amount to the locked wallet and record it: both in one statement.
@@ -206,16 +207,19 @@ class Posting:
         same UPDATE (a capture frees its hold and charges at once: the CHECK
         held <= balance holds for the row as the statement leaves it).
         `fields` are the entry's other columns (task_id, route, description,
-        idempotency_key, related_entry).
+        idempotency_key, related_entry). `lot_drained=True`: the caller
+        already took this debit from one named lot with `lot_drain` (a
+        purchase's clawback), as an expiry does.
         """
         wallet = self.wallet
+        available_before = wallet.available
         new_balance = wallet.balance + amount
         if new_balance < 0:  # pragma: no cover - callers decide first; the CHECK constraint is the backstop
             raise InsufficientCredits(available=wallet.available, required=-amount, scale=self.credit_type.scale)
         if new_balance >= BALANCE_CEILING:
             raise AmountTooLarge()
         now = timezone.now()
-        if amount < 0 and kind != LedgerEntry.Kind.EXPIRY:
+        if amount < 0 and kind != LedgerEntry.Kind.EXPIRY and not lot_drained:
             self._lots_debit(-amount)
         entry = LedgerEntry(
             wallet=wallet,
@@ -239,28 +243,40 @@ class Posting:
             wallet.held = held
         wallet.updated_at = now
         self._changed(entry)
+        self._observed(available_before)
         return entry
 
     def hold_reserve(self, hold: Any) -> None:
         """Reserve `hold.amount` of the available balance: the wallet's held and the new hold row, one statement."""
         now = timezone.now()
+        available_before = self.available
         new_held = self.wallet.held + hold.amount
         row_update_then_insert(Wallet, self.wallet.pk, {"held": new_held, "updated_at": now}, hold)
         self.wallet.held = new_held
         self.wallet.updated_at = now
         self._changed()
+        self._observed(available_before)
 
     def held_set(self, held: Decimal) -> None:
         """Set the wallet's held amount alone (a hold resolved without a charge)."""
         now = timezone.now()
+        available_before = self.available
         row_update(Wallet, self.wallet.pk, held=held, updated_at=now)
         self.wallet.held = held
         self.wallet.updated_at = now
         self._changed()
+        self._observed(available_before)
 
     def after_commit(self, callback: Callable[[], Any]) -> None:
         """Run `callback` once the transaction commits (never if it rolls back); its errors are logged, not raised."""
         transaction.on_commit(callback, robust=True)
+
+    def _observed(self, available_before: Decimal) -> None:
+        """Tell the registered balance observers that available went from `available_before` to now."""
+        available_after = self.available
+        if available_after != available_before:
+            for observer in _balance_observers:
+                observer(self, available_before, available_after)
 
     def _changed(self, entry: LedgerEntry | None = None) -> None:
         """The after-commit side effects of any wallet change: display-cache invalidation, metrics."""
@@ -287,9 +303,16 @@ class Posting:
     # table at all. Every lot change happens under the wallet lock, so lots
     # need no lock of their own.
 
-    def lot_add(self, *, entry: LedgerEntry, priority: int, expires_at: datetime | None) -> CreditLot | None:
-        """Give a just-posted grant its own lot if it has a priority or an expiry."""
-        if priority == 0 and expires_at is None:
+    def lot_add(
+        self,
+        *,
+        entry: LedgerEntry,
+        priority: int,
+        expires_at: datetime | None,
+        source: str = CreditLot.Source.GRANTED,
+    ) -> CreditLot | None:
+        """Give a just-posted grant its own lot if it has a priority or an expiry, or was purchased."""
+        if priority == 0 and expires_at is None and source == CreditLot.Source.GRANTED:
             return None
         lot = CreditLot(
             account_id=self.wallet.account_id,
@@ -299,20 +322,22 @@ class Posting:
             remaining=entry.amount,
             priority=priority,
             expires_at=expires_at,
+            source=source,
         )
         lot.save(force_insert=True)
         # After the balance update in `post`: CHECK (lot_balance <= balance) holds at every statement.
         self._lot_balance_set(self.wallet.lot_balance + entry.amount)
         return lot
 
-    def lot_drain(self, lot: CreditLot) -> Decimal:
-        """Take what is left of `lot`, but no more than is available (held credits stay); the amount taken.
+    def lot_drain(self, lot: CreditLot, limit: Decimal | None = None) -> Decimal:
+        """Take what is left of `lot` (at most `limit`), but no more than is available (held credits stay).
 
-        Re-reads the lot: its `remaining` is settled under the wallet lock.
-        The caller posts the matching `expiry` entry.
+        The amount taken. Re-reads the lot: its `remaining` is settled under
+        the wallet lock. The caller posts the matching debit (an `expiry`, or
+        any debit with `lot_drained=True`).
         """
         remaining = CreditLot.objects.filter(pk=lot.pk).values_list("remaining", flat=True).get()
-        amount = min(remaining, self.available)
+        amount = min(remaining, self.available) if limit is None else min(remaining, self.available, limit)
         if amount <= 0:
             return Decimal(0)
         CreditLot.objects.filter(pk=lot.pk).update(remaining=remaining - amount)
@@ -372,6 +397,26 @@ def _wallet_lock(*, account: Account, credit_type: CreditType, create: bool) -> 
         )
         wallet = statements.wallet_lock(account_id=account.pk, credit_type_id=credit_type.pk)
     return wallet
+
+
+# --- balance observers -------------------------------------------------------------
+#
+# Upper apps (payments' auto-recharge) act when a wallet's available balance
+# crosses a line, and must decide it under the wallet lock, from the locked
+# row: each observer is called inside the lock after every change of the
+# available balance, as fn(posting, available_before, available_after). It
+# runs inside the money operation's transaction, so it must be short, never
+# touch the network, and schedule anything slow with `posting.after_commit`;
+# an exception from it rolls the operation back.
+
+BalanceObserver = Callable[["Posting", Decimal, Decimal], None]
+_balance_observers: list[BalanceObserver] = []
+
+
+def balance_observer_register(fn: BalanceObserver) -> None:
+    """Call `fn(posting, available_before, available_after)` under the lock after each change of available."""
+    if fn not in _balance_observers:
+        _balance_observers.append(fn)
 
 
 # Set while a posting is open in this thread or task: a second one inside it

@@ -159,6 +159,18 @@ CHECKS = (
     _stale_lots,
 )
 
+# Checks registered by upper apps (payments: paid purchases without a grant,
+# purchased grants without a paid purchase), which billing may not import.
+# Each is `fn(account: Account | None) -> Iterator[ReconciliationDiscrepancy]`;
+# its `kind` may be a string of its own, outside `Kind`.
+_registered_checks: list = []
+
+
+def reconciliation_check_register(fn) -> None:
+    """Run `fn(account)` with the built-in checks on every reconciliation run."""
+    if fn not in _registered_checks:
+        _registered_checks.append(fn)
+
 
 def reconciliation_run(*, account: Account | None = None, trigger: str = "") -> ReconciliationRun:
     """Check every wallet (or one account's) and store what disagrees.
@@ -177,7 +189,7 @@ def reconciliation_run(*, account: Account | None = None, trigger: str = "") -> 
             run.wallets_checked = wallets.count()
             batch: list[ReconciliationDiscrepancy] = []
             recorded = 0
-            for check in CHECKS:
+            for check in (*CHECKS, *_registered_checks):
                 for discrepancy in check(account):
                     counts[str(discrepancy.kind)] += 1
                     if recorded >= limit:

@@ -22,6 +22,9 @@ urlpatterns = [
     path("api/v1/", include("billing.urls")),
     path("api/v1/", include("pricing.urls")),
     path("api/v1/", include("refunds.urls")),
+    path("api/v1/", include("payments.urls")),
+    path("webhooks/", include("payments.urls_webhooks")),
+    path("portal/", include("payments.urls_portal")),
 ]
 
 handler400 = "config.views.bad_request"

@@ -45,6 +45,7 @@ LAYERS = [
     ["pricing"],
     ["billing"],
     ["refunds", "subscriptions"],
+    ["payments"],  # money in (Stripe): grants purchased credits, mirrors subscriptions
     ["demo"],  # load_demo fills every admin page, so it needs them all
 ]
 OUTSIDE = {"tests", "bench"}
