@@ -106,3 +106,43 @@ def test_another_accounts_key_cannot_buy_for_it(api_client, stripe_on):
         format="json",
     )  # fmt: skip
     assert response.status_code == 404
+
+
+def test_auto_recharge_is_set_and_read_per_credit_type(api_client):
+    account = AccountFactory()
+    pack = CreditPackFactory()
+    client = _service_client(api_client)
+    url = f"/api/v1/accounts/{account.public_id}/auto-recharge"
+    body = {"pack": pack.public_id, "threshold": "20.00", "target": "150.00", "monthly_cap": 5000,
+            "stripe_customer": "cus_abc", "stripe_payment_method": "pm_abc"}  # fmt: skip
+    response = client.put(url, body, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["target"] == "150.00" and response.json()["amount"] is None
+    listed = client.get(url).json()["data"]
+    assert [(c["credit_type"], c["threshold"], c["enabled"]) for c in listed] == [("credits", "20.00", True)]
+
+
+def test_auto_recharge_needs_amount_or_target_not_both(api_client):
+    account = AccountFactory()
+    body = {"pack": CreditPackFactory().public_id, "threshold": "20.00", "amount": "10.00", "target": "150.00",
+            "monthly_cap": 5000, "stripe_customer": "cus_abc", "stripe_payment_method": "pm_abc"}  # fmt: skip
+    response = _service_client(api_client).put(
+        f"/api/v1/accounts/{account.public_id}/auto-recharge", body, format="json"
+    )
+    assert response.status_code == 400
+
+
+def test_a_portal_session_is_a_signed_link_to_the_accounts_page(api_client):
+    account = AccountFactory()
+    response = _service_client(api_client).post(f"/api/v1/accounts/{account.public_id}/portal-sessions")
+    assert response.status_code == 201
+    body = response.json()
+    assert body["url"].startswith("http://testserver/portal/") and body["account"] == account.public_id
+    assert api_client.get(body["url"]).status_code == 200
+
+
+def test_an_account_key_cannot_open_another_accounts_portal(api_client):
+    mine, other = AccountFactory(), AccountFactory()
+    _, secret = account_key(mine)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert api_client.post(f"/api/v1/accounts/{other.public_id}/portal-sessions").status_code == 404
