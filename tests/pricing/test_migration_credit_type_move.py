@@ -41,7 +41,11 @@ REFERENCES = {
     ("refunds_refundlog", "credit_type_id"),
 }
 # Plans moved on to the subscriptions app later (subscriptions 0001), their table renamed in place.
-REFERENCES_NOW = REFERENCES - {("billing_plan", "credit_type_id")} | {("subscriptions_plan", "credit_type_id")}
+REFERENCES_NOW = REFERENCES - {("billing_plan", "credit_type_id")} | {
+    ("subscriptions_plan", "credit_type_id"),
+    ("payments_creditpack", "credit_type_id"),
+    ("payments_purchase", "credit_type_id"),
+}
 
 
 def migrate(targets) -> None:

@@ -13,7 +13,18 @@ from creditledger import errors
 from creditledger._core import BaseClient, Request, RetryPolicy, decode, retry_after_seconds
 from creditledger.helpers import AsyncChargeContext, AsyncHoldContext, ChargeContext, HoldContext
 from creditledger.pagination import AsyncPager, Pager
-from creditledger.resources import Accounts, Amount, Charges, Grants, Holds, Prices, Quotes, Refunds, Usage
+from creditledger.resources import (
+    Accounts,
+    Amount,
+    Charges,
+    Grants,
+    Holds,
+    Payments,
+    Prices,
+    Quotes,
+    Refunds,
+    Usage,
+)
 
 
 class _Resources:
@@ -25,6 +36,7 @@ class _Resources:
         self.prices = Prices(self)
         self.holds = Holds(self)
         self.refunds = Refunds(self)
+        self.payments = Payments(self)
 
     @staticmethod
     def _hold_kwargs(account: str | None, **kwargs: Any) -> dict[str, Any]:
