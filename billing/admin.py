@@ -683,11 +683,11 @@ admin_search_register(LedgerEntry, ["task_id"])  # a task's entries: its list wh
 class CreditLotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Grants with a priority or an expiry, and what is left of them."""
 
-    list_display = ["id", "wallet", "amount_money", "remaining_money", "priority", "expires_at", "created_at"]
+    list_display = ["id", "wallet", "source", "amount_money", "remaining_money", "priority", "expires_at", "created_at"]
     list_select_related = ["wallet__account", "wallet__credit_type"]
     amount_money = money_column("amount", credit_type="wallet__credit_type")
     remaining_money = money_column("remaining", credit_type="wallet__credit_type")
-    list_filter = [("expires_at", admin.DateFieldListFilter), "wallet__credit_type"]
+    list_filter = [("expires_at", admin.DateFieldListFilter), "source", "wallet__credit_type"]
     search_fields = ["=wallet__account__public_id", "=wallet__account__external_id", "=entry__public_id"]
     paginator = EstimatedCountPaginator
     show_full_result_count = False

@@ -132,7 +132,8 @@ def balance_observer_register(fn: BalanceObserver) -> None:
     It runs inside the posting, under the wallet lock, after the change was
     written (`post`, `hold_reserve`, `held_set`), so it decides from exact
     before/after values that no concurrent change can interleave with (balance
-    alerts: `billing.alerts`). It may write rows of its own (in the same
+    alerts: `billing.alerts`; payments' auto-recharge). An exception from it
+    rolls the operation back. It may write rows of its own (in the same
     transaction) and schedule work with `posting.after_commit`; it must touch
     no network and stay quick: the lock is held. Registered from an
     AppConfig.ready(); registering twice is a no-op.
@@ -222,6 +223,7 @@ class Posting:
         held: Decimal | None = None,
         pricing: dict | None = None,
         metadata: dict | None = None,
+        lot_drained: bool = False,
         **fields: Any,
     ) -> LedgerEntry:
         """Apply a signed amount to the locked wallet and record it: both in one statement.
@@ -234,7 +236,9 @@ class Posting:
         same UPDATE (a capture frees its hold and charges at once: the CHECK
         held <= balance holds for the row as the statement leaves it).
         `fields` are the entry's other columns (task_id, route, description,
-        idempotency_key, related_entry).
+        idempotency_key, related_entry). `lot_drained=True`: the caller
+        already took this debit from one named lot with `lot_drain` (a
+        purchase's clawback), as an expiry does.
         """
         wallet = self.wallet
         before = wallet.available
@@ -244,7 +248,7 @@ class Posting:
         if new_balance >= BALANCE_CEILING:
             raise AmountTooLarge()
         now = timezone.now()
-        if amount < 0 and kind != LedgerEntry.Kind.EXPIRY:
+        if amount < 0 and kind != LedgerEntry.Kind.EXPIRY and not lot_drained:
             self._lots_debit(-amount)
         entry = LedgerEntry(
             wallet=wallet,
@@ -333,9 +337,16 @@ class Posting:
     # table at all. Every lot change happens under the wallet lock, so lots
     # need no lock of their own.
 
-    def lot_add(self, *, entry: LedgerEntry, priority: int, expires_at: datetime | None) -> CreditLot | None:
-        """Give a just-posted grant its own lot if it has a priority or an expiry."""
-        if priority == 0 and expires_at is None:
+    def lot_add(
+        self,
+        *,
+        entry: LedgerEntry,
+        priority: int,
+        expires_at: datetime | None,
+        source: str = CreditLot.Source.GRANTED,
+    ) -> CreditLot | None:
+        """Give a just-posted grant its own lot if it has a priority or an expiry, or was purchased."""
+        if priority == 0 and expires_at is None and source == CreditLot.Source.GRANTED:
             return None
         lot = CreditLot(
             account_id=self.wallet.account_id,
@@ -345,20 +356,22 @@ class Posting:
             remaining=entry.amount,
             priority=priority,
             expires_at=expires_at,
+            source=source,
         )
         lot.save(force_insert=True)
         # After the balance update in `post`: CHECK (lot_balance <= balance) holds at every statement.
         self._lot_balance_set(self.wallet.lot_balance + entry.amount)
         return lot
 
-    def lot_drain(self, lot: CreditLot) -> Decimal:
-        """Take what is left of `lot`, but no more than is available (held credits stay); the amount taken.
+    def lot_drain(self, lot: CreditLot, limit: Decimal | None = None) -> Decimal:
+        """Take what is left of `lot` (at most `limit`), but no more than is available (held credits stay).
 
-        Re-reads the lot: its `remaining` is settled under the wallet lock.
-        The caller posts the matching `expiry` entry.
+        The amount taken. Re-reads the lot: its `remaining` is settled under
+        the wallet lock. The caller posts the matching debit (an `expiry`, or
+        any debit with `lot_drained=True`).
         """
         remaining = CreditLot.objects.filter(pk=lot.pk).values_list("remaining", flat=True).get()
-        amount = min(remaining, self.available)
+        amount = min(remaining, self.available) if limit is None else min(remaining, self.available, limit)
         if amount <= 0:
             return Decimal(0)
         CreditLot.objects.filter(pk=lot.pk).update(remaining=remaining - amount)

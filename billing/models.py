@@ -519,6 +519,10 @@ class CreditLot(models.Model):
     the sum).
     """
 
+    class Source(models.TextChoices):
+        GRANTED = "granted", "Granted"
+        PURCHASED = "purchased", "Purchased"
+
     # The wallet's account, denormalised so that lots can be distributed by
     # account with their wallet (docs/operations.md, "Scaling out").
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
@@ -531,6 +535,10 @@ class CreditLot(models.Model):
     remaining = MoneyField()
     priority = models.SmallIntegerField(default=0)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # Where the credits came from: bought credits (payments) always form a lot,
+    # so the account page, statements and a refund's clawback can tell them
+    # from granted ones.
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.GRANTED)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -555,6 +563,7 @@ class CreditLot(models.Model):
             models.CheckConstraint(condition=Q(amount__gt=0), name="lot_amount_positive"),
             models.CheckConstraint(condition=Q(remaining__gte=0), name="lot_remaining_non_negative"),
             models.CheckConstraint(condition=Q(remaining__lte=F("amount")), name="lot_remaining_within_amount"),
+            models.CheckConstraint(condition=Q(source__in=["granted", "purchased"]), name="lot_source_valid"),
         ]
 
     def __str__(self) -> str:

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "pricing",
     "refunds",
     "subscriptions",
+    "payments",
     "approvals",
     # The staff audit trail (django-auditlog); audit registers the models and extends their admins: after them.
     "auditlog",
@@ -299,6 +300,34 @@ if CREDITLEDGER_METRICS_TOKEN and CREDITLEDGER_METRICS_PUBLIC:
 for _name in ("CREDITLEDGER_BALANCE_CACHE_TTL_S", "CREDITLEDGER_OUTBOX_MAX_ATTEMPTS", "CREDITLEDGER_OUTBOX_LEASE_S"):
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be at least 1.")
+
+# --- payments (Stripe) ---------------------------------------------------
+# Empty keys: payments are off (checkout answers 503 payments_not_configured,
+# the webhook refuses every event). STRIPE_API_BASE is where the `stripe`
+# library sends its calls (Stripe's API unless told otherwise).
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+STRIPE_DASHBOARD_URL = env.str("STRIPE_DASHBOARD_URL", default="https://dashboard.stripe.com")
+# A signed webhook older than this (seconds) is refused as a replay.
+STRIPE_WEBHOOK_TOLERANCE_S = env.int("STRIPE_WEBHOOK_TOLERANCE_S", default=300)
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# Suspend an account when a refund or lost dispute finds its bought credits already spent.
+CREDITLEDGER_SUSPEND_ON_UNRECOVERED = env.bool("CREDITLEDGER_SUSPEND_ON_UNRECOVERED", default=False)
+# Auto-recharge turns itself off after this many failed payments in a row.
+CREDITLEDGER_AUTO_RECHARGE_MAX_FAILURES = env.int("CREDITLEDGER_AUTO_RECHARGE_MAX_FAILURES", default=3)
+# A dispute freezes the purchase's credits with a hold this long (released or clawed back when it closes).
+CREDITLEDGER_DISPUTE_HOLD_DAYS = env.int("CREDITLEDGER_DISPUTE_HOLD_DAYS", default=120)
+# How long a customer-portal link works (seconds).
+CREDITLEDGER_PORTAL_LINK_TTL_S = env.int("CREDITLEDGER_PORTAL_LINK_TTL_S", default=3600)
+for _name in (
+    "STRIPE_WEBHOOK_TOLERANCE_S",
+    "CREDITLEDGER_AUTO_RECHARGE_MAX_FAILURES",
+    "CREDITLEDGER_PORTAL_LINK_TTL_S",
+):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1.")
+CELERY_BEAT_SCHEDULE["stripe-events-sweep"] = {"task": "payments.tasks.stripe_events_sweep", "schedule": 60.0}
 
 LOGGING = {
     "version": 1,

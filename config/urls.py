@@ -24,6 +24,9 @@ urlpatterns = [
     path("api/v1/", include("refunds.urls")),
     path("api/v1/", include("events.urls")),
     path("api/v1/", include("webhooks.urls")),
+    path("api/v1/", include("payments.urls")),
+    path("webhooks/", include("payments.urls_webhooks")),
+    path("portal/", include("payments.urls_portal")),
 ]
 
 handler400 = "config.views.bad_request"

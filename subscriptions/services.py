@@ -214,3 +214,54 @@ def subscription_status_set(
         if converting:
             _allowance_grant(subscription=current, actor=actor or Actor.system())
     return current
+
+
+def subscription_provider_sync(
+    *,
+    subscription: Subscription,
+    status: str,
+    period_start: datetime,
+    period_end: datetime,
+    trial_end: datetime | None = None,
+    canceled_at: datetime | None = None,
+    actor: Actor | None = None,
+) -> Subscription:
+    """Mirror the payment provider's state: its status and period, as given; the period's allowance once.
+
+    The caller has decided the state is not older than what was applied
+    (payments orders Stripe's events). A canceled subscription stays
+    canceled. Trial or paid follows the status alone. A period never moves
+    backwards; a new period (or a trial converting to active) is granted its
+    allowance once, by the unique AllowanceGrant per period.
+    """
+    if status not in Subscription.Status.values:
+        raise InvalidRequest("Unknown subscription status.")
+    if period_end <= period_start:
+        raise InvalidRequest("period_end must be after period_start.")
+    with transaction.atomic():
+        current = (
+            Subscription.objects.select_for_update()
+            .select_related("plan__credit_type", "account")
+            .get(pk=subscription.pk)
+        )
+        if current.status == Subscription.Status.CANCELED:
+            return current
+        current.status = status
+        current.trial_end = trial_end
+        if status == Subscription.Status.CANCELED:
+            current.canceled_at = canceled_at or timezone.now()
+        if period_start >= current.current_period_start:
+            current.current_period_start, current.current_period_end = period_start, period_end
+        current.save(
+            update_fields=[
+                "status",
+                "trial_end",
+                "canceled_at",
+                "current_period_start",
+                "current_period_end",
+                "updated_at",
+            ]
+        )
+        if status in Subscription.RENEWING_STATUSES:
+            _allowance_grant(subscription=current, actor=actor or Actor.system())
+    return current

@@ -431,3 +431,59 @@ class WebhookDeliveryFactory(factory.django.DjangoModelFactory):
 
     endpoint = factory.SubFactory(WebhookEndpointFactory)
     event = factory.SubFactory(EventFactory)
+
+
+class CreditPackFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "payments.CreditPack"
+
+    name = factory.Sequence(lambda n: f"Pack {n}")
+    credit_type = factory.LazyFunction(default_credit_type)
+    credits = Decimal("100.00")
+    price_minor = 1000
+    currency = "usd"
+
+
+class PurchaseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "payments.Purchase"
+
+    account = factory.SubFactory(AccountFactory)
+    pack = factory.SubFactory(CreditPackFactory)
+    credit_type = factory.LazyAttribute(lambda o: o.pack.credit_type)
+    credits = factory.LazyAttribute(lambda o: o.pack.credits)
+    amount_minor = factory.LazyAttribute(lambda o: o.pack.price_minor)
+    currency = "usd"
+
+
+class StripeEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "payments.StripeEvent"
+
+    stripe_id = factory.Sequence(lambda n: f"evt_test_{n}")
+    type = "customer.created"
+    stripe_created = factory.LazyFunction(timezone.now)
+    payload = factory.LazyAttribute(lambda o: {"id": o.stripe_id, "type": o.type, "data": {"object": {}}})
+
+
+class StripeObjectVersionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "payments.StripeObjectVersion"
+
+    stripe_id = factory.Sequence(lambda n: f"sub_test_{n}")
+    version = factory.LazyFunction(timezone.now)
+
+
+class AutoRechargeFactory(factory.django.DjangoModelFactory):
+    """Recharge 100 credits (the pack's 10.00 USD) when available drops below 20; at most 50.00 USD a month."""
+
+    class Meta:
+        model = "payments.AutoRecharge"
+
+    wallet = factory.SubFactory(WalletFactory)
+    pack = factory.SubFactory(CreditPackFactory)
+    threshold = Decimal("20.00")
+    amount = Decimal("100.00")
+    monthly_cap_minor = 5000
+    stripe_customer_id = "cus_test"
+    stripe_payment_method_id = "pm_test"

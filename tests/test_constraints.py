@@ -399,6 +399,75 @@ update_case("lot_amount_positive", f.CreditLotFactory, amount=0, remaining=0)
 update_case("lot_remaining_non_negative", f.CreditLotFactory, remaining=-1)
 update_case("lot_remaining_within_amount", f.CreditLotFactory, remaining=11)
 duplicate_by_insert("lot_one_per_grant_entry", f.CreditLotFactory, parents=["entry"])
+update_case("lot_source_valid", f.CreditLotFactory, source="bought")
+
+# payments
+update_case("pack_credits_positive", f.CreditPackFactory, credits=0)
+update_case("pack_price_positive", f.CreditPackFactory, price_minor=0)
+update_case(
+    "payments_creditpack_price_minor_check", f.CreditPackFactory, price_minor=-1, without=["pack_price_positive"]
+)
+duplicate_by_update("payments_creditpack_public_id_key", f.CreditPackFactory, "public_id")
+update_case("purchase_credits_positive", f.PurchaseFactory, credits=0)
+update_case("purchase_clawed_back_non_negative", f.PurchaseFactory, clawed_back=-1)
+update_case("purchase_unrecovered_non_negative", f.PurchaseFactory, unrecovered=-1)
+update_case("purchase_status_valid", f.PurchaseFactory, status="lost")
+update_case("purchase_kind_valid", f.PurchaseFactory, kind="gift")
+update_case("payments_purchase_amount_minor_check", f.PurchaseFactory, amount_minor=-1)
+update_case("payments_purchase_refunded_minor_check", f.PurchaseFactory, refunded_minor=-1)
+duplicate_by_update("payments_purchase_public_id_key", f.PurchaseFactory, "public_id")
+
+
+@case("purchase_payment_intent_unique")
+def _():
+    f.PurchaseFactory(stripe_payment_intent_id="pi_1")
+    other = f.PurchaseFactory()
+    with refused("purchase_payment_intent_unique"):
+        type(other).objects.filter(pk=other.pk).update(stripe_payment_intent_id="pi_1")
+
+
+@case("purchase_checkout_session_unique")
+def _():
+    f.PurchaseFactory(stripe_checkout_session_id="cs_1")
+    other = f.PurchaseFactory()
+    with refused("purchase_checkout_session_unique"):
+        type(other).objects.filter(pk=other.pk).update(stripe_checkout_session_id="cs_1")
+
+
+@case("purchase_one_recharge_in_flight")
+def _():
+    first = f.PurchaseFactory(kind="auto_recharge")
+    with refused("purchase_one_recharge_in_flight"):
+        f.PurchaseFactory(kind="auto_recharge", account=first.account, pack=first.pack)
+
+
+@case("payments_purchase_grant_entry_id_key")
+def _():
+    entry = f.LedgerEntryFactory()
+    f.PurchaseFactory(grant_entry=entry)
+    other = f.PurchaseFactory()
+    with refused("payments_purchase_grant_entry_id_key"):
+        type(other).objects.filter(pk=other.pk).update(grant_entry=entry)
+
+
+@case("payments_purchase_dispute_hold_id_key")
+def _():
+    hold = f.HoldFactory()
+    f.PurchaseFactory(dispute_hold=hold)
+    other = f.PurchaseFactory()
+    with refused("payments_purchase_dispute_hold_id_key"):
+        type(other).objects.filter(pk=other.pk).update(dispute_hold=hold)
+
+
+update_case("stripe_event_status_valid", f.StripeEventFactory, status="lost")
+update_case("payments_stripeevent_attempts_check", f.StripeEventFactory, attempts=-1)
+duplicate_by_update("payments_stripeevent_stripe_id_key", f.StripeEventFactory, "stripe_id")
+duplicate_by_update("payments_stripeobjectversion_stripe_id_key", f.StripeObjectVersionFactory, "stripe_id")
+update_case("autorecharge_threshold_positive", f.AutoRechargeFactory, threshold=0)
+update_case("autorecharge_amount_xor_target", f.AutoRechargeFactory, target=Decimal("500"))
+update_case("payments_autorecharge_consecutive_failures_check", f.AutoRechargeFactory, consecutive_failures=-1)
+update_case("payments_autorecharge_monthly_cap_minor_check", f.AutoRechargeFactory, monthly_cap_minor=-1)
+duplicate_by_update("payments_autorecharge_wallet_id_key", f.AutoRechargeFactory, "wallet")
 update_case("daily_usage_non_negative", f.DailyUsageFactory, used=-1)
 duplicate_by_insert("daily_usage_one_per_wallet_day_v2", f.DailyUsageFactory, "day", parents=["wallet"])
 update_case("daily_limit_override_non_negative", f.DailyLimitOverrideFactory, daily_limit=-1)

@@ -46,7 +46,9 @@ LAYERS = [
     ["events"],  # the Event model and event_record: billing's services record events in their transaction
     ["billing"],
     ["refunds", "subscriptions", "webhooks"],
-    ["approvals"],  # four-eyes approvals post through billing's and refunds' services
+    # approvals: four-eyes approvals post through billing's and refunds' services;
+    # payments: money in (Stripe), grants purchased credits, mirrors subscriptions
+    ["approvals", "payments"],
     # audit registers every app's models for the audit trail and wraps their admins; console: the dashboard
     ["audit", "console"],
     ["demo"],  # load_demo fills every admin page, so it needs them all

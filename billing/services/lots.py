@@ -44,11 +44,13 @@ def grant_create(
     idempotency_key: str = "",
     expires_at: datetime | None = None,
     priority: int = 0,
+    source: str = CreditLot.Source.GRANTED,
 ) -> LedgerEntry:
     """Add credits to the account's wallet, creating the wallet if needed.
 
     With an `expires_at` or a non-zero `priority` the credits form their own
-    lot (consumed by priority, then soonest expiry).
+    lot (consumed by priority, then soonest expiry); so do purchased credits
+    (`source="purchased"`, payments), which a plain lot keeps apart from granted ones.
     """
     value = amount_validate(amount, credit_type)
     grant_terms_validate(priority=priority, expires_at=expires_at)
@@ -62,7 +64,7 @@ def grant_create(
             metadata=metadata,
             idempotency_key=idempotency_key,
         )
-        p.lot_add(entry=entry, priority=priority, expires_at=expires_at)
+        p.lot_add(entry=entry, priority=priority, expires_at=expires_at, source=source)
         entry_event_record("grant.created", entry)
         return entry
 

@@ -48,6 +48,7 @@ REFERENCES_NOW = (
     | {("approvals_approvalrequest", "credit_type_id"), ("approvals_approvalthreshold", "credit_type_id")}
     | {("console_ledgerday", "credit_type_id"), ("console_walletday", "credit_type_id")}
     | {("console_walletwindow", "credit_type_id")}
+    | {("payments_creditpack", "credit_type_id"), ("payments_purchase", "credit_type_id")}
 )
 
 

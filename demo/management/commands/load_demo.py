@@ -42,6 +42,7 @@ from billing.services import (
     hold_release,
 )
 from console.services import ledger_rollup_refresh
+from payments.models import CreditPack
 from pricing.models import CreditType, Price
 from pricing.services import alias_set, price_create, price_quote, usage_parse
 from refunds.services import refund_issue
@@ -106,6 +107,12 @@ class Command(BaseCommand):
                 self.stdout.write(f"Price {price['key']}")
         for alias, target in ALIASES:
             alias_set(alias=alias, target=target, note="demo")
+        # Packs for the customer portal's "Buy credits" (payments; Checkout needs STRIPE_SECRET_KEY).
+        for name, pack_credits, price_minor in (("Top-up 1,000", "1000.00", 1000), ("Top-up 5,000", "5000.00", 4500)):
+            CreditPack.objects.get_or_create(
+                name=name,
+                defaults={"credit_type": credits, "credits": Decimal(pack_credits), "price_minor": price_minor},
+            )
         for external_id, name, email, funding in ACCOUNTS:
             if Account.objects.filter(external_id=external_id).exists():
                 continue

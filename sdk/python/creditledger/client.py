@@ -21,6 +21,7 @@ from creditledger.resources import (
     Events,
     Grants,
     Holds,
+    Payments,
     Prices,
     Quotes,
     Refunds,
@@ -41,6 +42,7 @@ class _Resources:
         self.events = Events(self)
         self.webhook_endpoints = WebhookEndpoints(self)
         self.alerts = Alerts(self)
+        self.payments = Payments(self)
 
     @staticmethod
     def _hold_kwargs(account: str | None, **kwargs: Any) -> dict[str, Any]:

@@ -470,3 +470,39 @@ class Alerts(_Resource):
         body = compact({"credit_type": credit_type})
         body["low_balance"] = _amount(low_balance)
         return self._run(Request("PUT", f"/accounts/{_id(account_id)}/alerts", body=body))
+
+
+class Payments(_Resource):
+    """Money in through Stripe: packs, Checkout, auto-recharge and customer-portal links (docs/payments.md)."""
+
+    def packs(self) -> Any:
+        """The credit packs on sale, cheapest first (`data` is a list of packs)."""
+        return self._run(Request("GET", "/packs"))
+
+    def checkout(
+        self,
+        pack: str,
+        *,
+        success_url: str,
+        cancel_url: str,
+        account: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        """Open a Stripe Checkout Session for `pack`: a pending purchase with its `checkout_url`."""
+        body = compact({"account": account, "pack": pack, "success_url": success_url, "cancel_url": cancel_url})
+        return self._run(
+            Request("POST", "/checkout-sessions", body=body, idempotent=True, idempotency_key=idempotency_key)
+        )
+
+    def auto_recharge(self, account_id: str) -> Any:
+        """The account's auto-recharge settings, per credit type."""
+        return self._run(Request("GET", f"/accounts/{_id(account_id)}/auto-recharge"))
+
+    def set_auto_recharge(self, account_id: str, **settings: Any) -> Any:
+        """Set one wallet's auto-recharge: pack, threshold, amount or target, monthly_cap, stripe_customer, ..."""
+        body = compact({**settings, **{k: _amount(settings.get(k)) for k in ("threshold", "amount", "target")}})
+        return self._run(Request("PUT", f"/accounts/{_id(account_id)}/auto-recharge", body=body))
+
+    def portal_link(self, account_id: str) -> Any:
+        """A signed, expiring link to the account's customer portal (`url`, `expires_at`)."""
+        return self._run(Request("POST", f"/accounts/{_id(account_id)}/portal-sessions"))

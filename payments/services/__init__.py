@@ -1,0 +1,1 @@
+"""Payments' writes, by subject (purchases, events, subscriptions, auto-recharge)."""

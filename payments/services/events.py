@@ -1,0 +1,231 @@
+"""Stripe events: stored once by their Stripe id, then processed idempotently, in any order.
+
+The webhook receiver (and `stripe_sync`) only store the event and ask a
+task to process it after commit; the sweep in `payments.tasks` picks up
+events whose enqueue was lost. Processing locks the event row, runs its
+handler in a savepoint and records the outcome on the row. Every handler is
+idempotent (a purchase is granted once, a refund follows Stripe's running
+total, a subscription ignores states older than the one applied), so a
+redelivery, a sync or the admin's "reprocess" is always safe.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+
+import sentry_sdk
+from django.db import transaction
+from django.utils import timezone
+
+from payments.models import Purchase, StripeEvent, StripeObjectVersion
+from payments.services import purchases
+from payments.services.subscriptions import invoice_paid_apply, subscription_apply
+
+logger = logging.getLogger(__name__)
+
+
+def stripe_time(value: int | float | None) -> datetime | None:
+    return datetime.fromtimestamp(int(value), tz=UTC) if value is not None else None
+
+
+def stripe_event_store(*, payload: dict, source: str = "webhook") -> tuple[StripeEvent, bool]:
+    """Store an event once by its Stripe id; (event, stored now). Processing is asked for after commit."""
+    with transaction.atomic():
+        event, created = StripeEvent.objects.get_or_create(
+            stripe_id=payload["id"],
+            defaults={
+                "type": str(payload.get("type", ""))[:100],
+                "stripe_created": stripe_time(payload.get("created")) or timezone.now(),
+                "livemode": bool(payload.get("livemode", False)),
+                "payload": payload,
+                "source": source,
+            },
+        )
+        if created:
+            from payments.tasks import process_stripe_event
+
+            transaction.on_commit(partial(process_stripe_event.delay, event.pk), robust=True)
+    return event, created
+
+
+def object_version_claim(*, stripe_id: str, version: datetime) -> bool:
+    """Whether state as of `version` may be applied to a Stripe object: not older than what was applied.
+
+    Takes the object's row lock (inserting it the first time), so two events
+    for one object are applied one after the other, in the caller's transaction.
+    """
+    StripeObjectVersion.objects.bulk_create(
+        [StripeObjectVersion(stripe_id=stripe_id, version=version)], ignore_conflicts=True
+    )
+    row = StripeObjectVersion.objects.select_for_update().get(stripe_id=stripe_id)
+    if version < row.version:
+        return False
+    if version > row.version:
+        StripeObjectVersion.objects.filter(pk=row.pk).update(version=version, updated_at=timezone.now())
+    return True
+
+
+# --- handlers: (data.object, event) -> (status, result) -------------------------------
+
+Outcome = tuple[str, str]
+PROCESSED, IGNORED = StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED
+
+
+def _id(value) -> str:
+    """A Stripe reference, expanded (an object) or not (its id)."""
+    if isinstance(value, dict):
+        return str(value.get("id") or "")
+    return str(value or "")
+
+
+def _metadata(obj: dict) -> dict:
+    return obj.get("metadata") or {}
+
+
+def _on_checkout_completed(obj: dict, event: StripeEvent) -> Outcome:
+    if obj.get("mode", "payment") != "payment":
+        return IGNORED, "Not a payment-mode session."
+    if obj.get("payment_status") not in ("paid", "no_payment_required"):
+        return IGNORED, f"Session not paid ({obj.get('payment_status')}); payment_intent.succeeded will follow."
+    purchase = purchases.purchase_find(
+        public_id=_metadata(obj).get("purchase") or obj.get("client_reference_id") or "",
+        checkout_session_id=obj.get("id", ""),
+        payment_intent_id=obj.get("payment_intent") or "",
+    )
+    if purchase is None:
+        return IGNORED, "No purchase matches this session."
+    purchase, granted = purchases.purchase_fulfil(
+        purchase=purchase, payment_intent_id=obj.get("payment_intent") or "", customer_id=obj.get("customer") or ""
+    )
+    return PROCESSED, f"{'Granted' if granted else 'Already granted'}: purchase {purchase.public_id}."
+
+
+def _on_payment_intent_succeeded(obj: dict, event: StripeEvent) -> Outcome:
+    purchase = purchases.purchase_find(public_id=_metadata(obj).get("purchase", ""), payment_intent_id=obj["id"])
+    if purchase is None:
+        return IGNORED, "No purchase matches this payment intent."
+    purchase, granted = purchases.purchase_fulfil(
+        purchase=purchase,
+        payment_intent_id=obj["id"],
+        charge_id=_id(obj.get("latest_charge")),
+        customer_id=_id(obj.get("customer")),
+    )
+    return PROCESSED, f"{'Granted' if granted else 'Already granted'}: purchase {purchase.public_id}."
+
+
+def _on_payment_intent_failed(obj: dict, event: StripeEvent) -> Outcome:
+    purchase = purchases.purchase_find(public_id=_metadata(obj).get("purchase", ""), payment_intent_id=obj["id"])
+    if purchase is None:
+        return IGNORED, "No purchase matches this payment intent."
+    error = (obj.get("last_payment_error") or {}).get("message") or "payment failed"
+    if purchase.kind == Purchase.Kind.AUTO_RECHARGE:
+        from payments.services.auto_recharge import auto_recharge_failed
+
+        auto_recharge_failed(purchase=purchase, reason=error)
+    else:
+        purchases.purchase_fail(purchase=purchase, reason=error)
+    return PROCESSED, f"Purchase {purchase.public_id} failed: {error}"
+
+
+def _charge_purchase(obj: dict) -> Purchase | None:
+    return (
+        purchases.purchase_find(
+            public_id=_metadata(obj).get("purchase", ""), payment_intent_id=obj.get("payment_intent") or ""
+        )
+        or Purchase.objects.filter(stripe_charge_id=obj.get("id") or "-").first()
+    )
+
+
+def _on_charge_refunded(obj: dict, event: StripeEvent) -> Outcome:
+    purchase = _charge_purchase(obj)
+    if purchase is None:
+        return IGNORED, "No purchase matches this charge."
+    purchase = purchases.purchase_refund_sync(purchase=purchase, amount_refunded_minor=int(obj["amount_refunded"]))
+    return PROCESSED, (
+        f"Purchase {purchase.public_id}: refunded {purchase.refunded_minor} minor units, "
+        f"clawed back {purchase.clawed_back}, unrecovered {purchase.unrecovered}."
+    )
+
+
+def _dispute_purchase(obj: dict) -> Purchase | None:
+    return purchases.purchase_find(payment_intent_id=obj.get("payment_intent") or "") or (
+        Purchase.objects.filter(stripe_charge_id=obj.get("charge") or "-").first()
+    )
+
+
+def _on_dispute_created(obj: dict, event: StripeEvent) -> Outcome:
+    purchase = _dispute_purchase(obj)
+    if purchase is None:
+        return IGNORED, "No purchase matches this dispute."
+    purchase = purchases.purchase_dispute_open(purchase=purchase, dispute_id=obj["id"])
+    return PROCESSED, f"Purchase {purchase.public_id} disputed; hold {purchase.dispute_hold_id or 'none'}."
+
+
+def _on_dispute_closed(obj: dict, event: StripeEvent) -> Outcome:
+    purchase = _dispute_purchase(obj)
+    if purchase is None:
+        return IGNORED, "No purchase matches this dispute."
+    won = obj.get("status") in ("won", "warning_closed")
+    purchase = purchases.purchase_dispute_close(
+        purchase=purchase, dispute_id=obj["id"], won=won, amount_minor=int(obj.get("amount") or 0)
+    )
+    return (
+        PROCESSED,
+        f"Dispute {obj['id']} {'won' if won else 'lost'}; purchase {purchase.public_id} {purchase.status}.",
+    )
+
+
+def _on_subscription(obj: dict, event: StripeEvent) -> Outcome:
+    if not object_version_claim(stripe_id=obj["id"], version=event.stripe_created):
+        return IGNORED, "Older than the subscription state already applied."
+    return subscription_apply(obj, deleted=event.type == "customer.subscription.deleted")
+
+
+def _on_invoice_paid(obj: dict, event: StripeEvent) -> Outcome:
+    return invoice_paid_apply(obj)
+
+
+HANDLERS: dict[str, Callable[[dict, StripeEvent], Outcome]] = {
+    "checkout.session.completed": _on_checkout_completed,
+    "checkout.session.async_payment_succeeded": _on_checkout_completed,
+    "payment_intent.succeeded": _on_payment_intent_succeeded,
+    "payment_intent.payment_failed": _on_payment_intent_failed,
+    "charge.refunded": _on_charge_refunded,
+    "charge.dispute.created": _on_dispute_created,
+    "charge.dispute.closed": _on_dispute_closed,
+    "customer.subscription.created": _on_subscription,
+    "customer.subscription.updated": _on_subscription,
+    "customer.subscription.deleted": _on_subscription,
+    "invoice.paid": _on_invoice_paid,
+}
+
+
+def stripe_event_process(*, event_id: int, force: bool = False) -> StripeEvent:
+    """Apply a stored event, unless it already was (`force`: again, e.g. the admin's reprocess; still idempotent).
+
+    A handler's failure is recorded on the event (status `failed`, the
+    error as result) and reported to Sentry; nothing it did is kept.
+    """
+    with transaction.atomic():
+        event = StripeEvent.objects.select_for_update().get(pk=event_id)
+        if event.status in (StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED) and not force:
+            return event
+        handler = HANDLERS.get(event.type)
+        event.attempts += 1
+        if handler is None:
+            status, result = IGNORED, "No handler for this event type."
+        else:
+            try:
+                with transaction.atomic():
+                    status, result = handler(event.payload["data"]["object"], event)
+            except Exception as exc:
+                logger.exception("Stripe event %s (%s) failed", event.stripe_id, event.type)
+                sentry_sdk.capture_exception(exc)
+                status, result = StripeEvent.Status.FAILED, f"{type(exc).__name__}: {exc}"
+        event.status, event.result = status, result[:5000]
+        event.processed_at = timezone.now()
+        event.save(update_fields=["status", "result", "attempts", "processed_at"])
+        return event

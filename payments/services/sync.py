@@ -1,0 +1,50 @@
+"""`manage.py stripe_sync`: find what webhooks missed, by asking Stripe, through the same idempotent path.
+
+Events created since `since` are listed and stored once each (source
+`sync`); any not yet processed (new, or failed before) is processed now.
+Stripe's subscriptions are then read as they stand and mirrored, as of the
+moment they were listed (so an older event arriving later is ignored).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from payments.models import StripeEvent
+from payments.services.events import object_version_claim, stripe_event_process, stripe_event_store
+from payments.services.subscriptions import subscription_apply
+from payments.stripe_api import stripe_client
+
+
+@dataclass
+class SyncReport:
+    events_seen: int = 0
+    events_stored: int = 0
+    events_processed: int = 0
+    subscriptions_seen: int = 0
+    subscriptions_applied: int = 0
+
+
+def stripe_sync(*, since: datetime) -> SyncReport:
+    client = stripe_client()
+    report = SyncReport()
+    events = client.v1.events.list(params={"created": {"gte": int(since.timestamp())}, "limit": 100})
+    for listed in events.auto_paging_iter():
+        report.events_seen += 1
+        stored, created = stripe_event_store(payload=listed.to_dict(for_json=True), source="sync")
+        report.events_stored += created
+        if stored.status in (StripeEvent.Status.RECEIVED, StripeEvent.Status.FAILED):
+            stripe_event_process(event_id=stored.pk)
+            report.events_processed += 1
+    for subscription in client.v1.subscriptions.list(params={"status": "all", "limit": 100}).auto_paging_iter():
+        report.subscriptions_seen += 1
+        listed_at = timezone.now()
+        with transaction.atomic():
+            if object_version_claim(stripe_id=subscription.id, version=listed_at):
+                status, _ = subscription_apply(subscription.to_dict(for_json=True))
+                report.subscriptions_applied += status == "processed"
+    return report

@@ -1,0 +1,65 @@
+"""Payments in the admin: pages render, events reprocess idempotently, the account page shows unrecovered credits."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from billing.models import LedgerEntry
+from payments.models import StripeEvent
+from tests.factories import CreditPackFactory, PurchaseFactory
+from tests.payments.helpers import charge_refunded, checkout_completed, deliver, paid_purchase, spend
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("model", ["creditpack", "purchase", "stripeevent", "autorecharge"])
+def test_the_changelists_render(admin_client, model):
+    PurchaseFactory()
+    assert admin_client.get(reverse(f"admin:payments_{model}_changelist")).status_code == 200
+
+
+def test_a_purchase_page_links_its_stripe_objects_to_the_dashboard(admin_client):
+    purchase = paid_purchase()
+    page = admin_client.get(reverse("admin:payments_purchase_change", args=[purchase.pk])).content.decode()
+    assert f"https://dashboard.stripe.com/payments/{purchase.stripe_payment_intent_id}" in page
+
+
+def test_an_event_page_shows_its_payload_and_result(admin_client):
+    stored = deliver(checkout_completed(PurchaseFactory()))
+    page = admin_client.get(reverse("admin:payments_stripeevent_change", args=[stored.pk])).content.decode()
+    assert "checkout.session.completed" in page and "Granted: purchase" in page and "payment_status" in page
+
+
+def test_reprocess_runs_the_event_again_without_a_second_grant(admin_client):
+    purchase = PurchaseFactory()
+    stored = deliver(checkout_completed(purchase))
+    response = admin_client.post(
+        reverse("admin:payments_stripeevent_changelist"),
+        {"action": "reprocess", "_selected_action": [stored.pk]},
+        follow=True,
+    )
+    assert "1 event(s) reprocessed" in response.content.decode()
+    assert StripeEvent.objects.get().attempts == 2
+    assert LedgerEntry.objects.filter(account=purchase.account).count() == 1
+
+
+def test_the_account_page_shows_unrecovered_credits(admin_client):
+    purchase = paid_purchase()
+    spend(purchase, "50.00")
+    deliver(charge_refunded(purchase, amount_refunded=purchase.amount_minor))
+    page = admin_client.get(reverse("admin:accounts_account_change", args=[purchase.account.pk])).content.decode()
+    assert "Unrecovered" in page and purchase.public_id in page and "50.00" in page
+
+
+def test_a_pack_can_be_added_in_the_admin(admin_client):
+    from pricing.models import CreditType
+
+    credit_type = CreditType.objects.get(code="credits")
+    response = admin_client.post(
+        reverse("admin:payments_creditpack_add"),
+        {"name": "Starter", "credit_type": credit_type.pk, "credits": "250.00", "price_minor": 2500,
+         "currency": "usd", "stripe_price_id": "", "is_active": "on"},
+    )  # fmt: skip
+    assert response.status_code == 302
+    assert CreditPackFactory._meta.model.objects.get(name="Starter").price_minor == 2500

@@ -1,0 +1,118 @@
+"""Refunds claw back what is left of the bought credits; disputes freeze them, then release or claw back."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from accounts.models import Account
+from billing.models import CreditLot, Hold, LedgerEntry, OutboxMessage, Wallet
+from tests.payments.helpers import charge_refunded, deliver, dispute, paid_purchase, spend
+
+pytestmark = pytest.mark.django_db
+
+
+def _wallet(purchase) -> Wallet:
+    return Wallet.objects.get(account=purchase.account, credit_type=purchase.credit_type)
+
+
+def test_a_full_refund_after_half_was_spent_claws_back_half_and_records_half_unrecovered():
+    purchase = paid_purchase()
+    spend(purchase, "50.00")
+    deliver(charge_refunded(purchase, amount_refunded=purchase.amount_minor))
+    purchase.refresh_from_db()
+    assert (purchase.status, purchase.clawed_back, purchase.unrecovered) == (
+        "refunded",
+        Decimal("50.00"),
+        Decimal("50.00"),
+    )
+    assert _wallet(purchase).balance == Decimal("0.00")
+    clawback = LedgerEntry.objects.filter(account=purchase.account, kind="adjustment").get()
+    assert clawback.amount == Decimal("-50.00") and clawback.related_entry_id == purchase.grant_entry_id
+    assert CreditLot.objects.get(entry=purchase.grant_entry).remaining == Decimal("0.00")
+    assert OutboxMessage.objects.filter(topic="alert.payments").exists()
+
+
+def test_a_partial_refund_claws_back_its_share_and_a_repeat_moves_nothing():
+    purchase = paid_purchase()  # 100 credits for 1000 cents
+    deliver(charge_refunded(purchase, amount_refunded=250))
+    deliver(charge_refunded(purchase, amount_refunded=250))
+    purchase.refresh_from_db()
+    assert (purchase.status, purchase.clawed_back, purchase.unrecovered) == ("paid", Decimal("25.00"), Decimal("0.00"))
+    assert _wallet(purchase).balance == Decimal("75.00")
+
+
+def test_an_older_smaller_refund_total_arriving_late_moves_nothing():
+    purchase = paid_purchase()
+    deliver(charge_refunded(purchase, amount_refunded=600))
+    deliver(charge_refunded(purchase, amount_refunded=300))
+    purchase.refresh_from_db()
+    assert purchase.clawed_back == Decimal("60.00") and _wallet(purchase).balance == Decimal("40.00")
+
+
+def test_granted_credits_are_spent_before_purchased_ones_so_a_refund_takes_back_all_it_can(settings):
+    purchase = paid_purchase()
+    from billing.core import Actor
+    from billing.services import grant_create
+
+    grant_create(account=purchase.account, credit_type=purchase.credit_type, amount="30.00", actor=Actor.system())
+    spend(purchase, "30.00")  # the granted pool goes first
+    deliver(charge_refunded(purchase, amount_refunded=purchase.amount_minor))
+    purchase.refresh_from_db()
+    assert (purchase.clawed_back, purchase.unrecovered) == (Decimal("100.00"), Decimal("0.00"))
+
+
+def test_unrecovered_credits_suspend_the_account_when_configured(settings):
+    settings.CREDITLEDGER_SUSPEND_ON_UNRECOVERED = True
+    purchase = paid_purchase()
+    spend(purchase, "80.00")
+    deliver(charge_refunded(purchase, amount_refunded=purchase.amount_minor))
+    purchase.account.refresh_from_db()
+    assert purchase.account.status == Account.Status.SUSPENDED
+
+
+def test_unrecovered_credits_leave_the_account_active_by_default():
+    purchase = paid_purchase()
+    spend(purchase, "80.00")
+    deliver(charge_refunded(purchase, amount_refunded=purchase.amount_minor))
+    purchase.account.refresh_from_db()
+    assert purchase.account.status == Account.Status.ACTIVE
+
+
+def test_a_dispute_opened_then_won_freezes_the_credits_then_releases_them():
+    purchase = paid_purchase()
+    spend(purchase, "10.00")
+    deliver(dispute(purchase, "charge.dispute.created", "needs_response"))
+    purchase.refresh_from_db()
+    assert purchase.status == "disputed"
+    hold = Hold.objects.get(pk=purchase.dispute_hold_id)
+    assert (hold.status, hold.amount) == ("pending", Decimal("90.00"))
+    assert _wallet(purchase).available == Decimal("0.00")
+    assert OutboxMessage.objects.filter(topic="alert.payments", payload__dispute="dp_test_1").exists()
+
+    deliver(dispute(purchase, "charge.dispute.closed", "won"))
+    purchase.refresh_from_db()
+    hold.refresh_from_db()
+    assert purchase.status == "paid" and hold.status == "released"
+    assert _wallet(purchase).available == Decimal("90.00")
+    assert not LedgerEntry.objects.filter(account=purchase.account, kind="adjustment").exists()
+
+
+def test_a_dispute_lost_claws_the_frozen_credits_back():
+    purchase = paid_purchase()
+    spend(purchase, "10.00")
+    deliver(dispute(purchase, "charge.dispute.created", "needs_response"))
+    deliver(dispute(purchase, "charge.dispute.closed", "lost"))
+    purchase.refresh_from_db()
+    assert (purchase.status, purchase.clawed_back, purchase.unrecovered) == (
+        "refunded", Decimal("90.00"), Decimal("10.00"),
+    )  # fmt: skip
+    assert _wallet(purchase).balance == Decimal("0.00")
+
+
+def test_a_dispute_delivered_twice_freezes_once():
+    purchase = paid_purchase()
+    deliver(dispute(purchase, "charge.dispute.created", "needs_response"))
+    deliver(dispute(purchase, "charge.dispute.created", "needs_response"))
+    assert Hold.objects.filter(account=purchase.account).count() == 1
