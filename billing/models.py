@@ -54,6 +54,10 @@ class Wallet(models.Model):
     # `balance.low` may fire (armed while available is above the threshold, disarmed when it fires).
     low_balance = MoneyField(null=True, blank=True, help_text="Low-balance alert threshold; empty: the default.")
     low_balance_armed = models.BooleanField(default=False)
+    # The available balance below which a debit may start an auto-recharge (set by the payments
+    # app from its settings; null: none). On the wallet so the lock reads it: a debit that stays
+    # above it (nearly all) costs the recharge check no statement under the lock.
+    recharge_below = MoneyField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

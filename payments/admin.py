@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils.html import format_html
 
 from billing.admin import ReadOnlyAdminMixin, account_panel_register
 from config.admin_money import MoneyFormMixin, money_column
 from payments.models import AutoRecharge, CreditPack, Purchase, StripeEvent
+from payments.services.auto_recharge import auto_recharge_wallet_sync
 from payments.services.events import stripe_event_process
 from payments.stripe_api import dashboard_url
 
@@ -186,6 +188,11 @@ class AutoRechargeAdmin(MoneyFormMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("pack")
+
+    def save_model(self, request, obj, form, change):
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            auto_recharge_wallet_sync(obj)  # the debit's lock reads the threshold from the wallet row
 
 
 def _payments_panel(request, account) -> str:

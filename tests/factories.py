@@ -487,3 +487,11 @@ class AutoRechargeFactory(factory.django.DjangoModelFactory):
     monthly_cap_minor = 5000
     stripe_customer_id = "cus_test"
     stripe_payment_method_id = "pm_test"
+
+    @factory.post_generation
+    def wallet_sync(self, create, extracted, **kwargs):
+        # As auto_recharge_configure does: the wallet row carries the threshold its lock reads.
+        if create:
+            from payments.services.auto_recharge import auto_recharge_wallet_sync
+
+            auto_recharge_wallet_sync(self)

@@ -69,9 +69,11 @@ def auto_recharge_month_spent(*, account_id: int, credit_type_id: int, now: date
 
 def auto_recharge_observe(posting: Posting, available_before: Decimal, available_after: Decimal) -> None:
     """Billing's balance observer: under the wallet lock, start at most one recharge (see the module docstring)."""
-    if available_after >= available_before:
-        return
     wallet = posting.wallet
+    # Read with the lock (Wallet.recharge_below mirrors an enabled AutoRecharge's threshold): a debit
+    # that leaves the balance at or above it, nearly every debit, looks nothing up.
+    if available_after >= available_before or wallet.recharge_below is None or available_after >= wallet.recharge_below:
+        return
     config = (
         AutoRecharge.objects.filter(wallet_id=wallet.pk, enabled=True, threshold__gt=available_after)
         .select_related("pack")
@@ -185,6 +187,7 @@ def auto_recharge_failed(*, purchase: Purchase, reason: str) -> Purchase:
                 f"Turned off after {config.consecutive_failures} failed payments in a row: {reason}"[:1000]
             )
             fields += ["enabled", "disabled_reason"]
+            auto_recharge_wallet_sync(config)
             account = config.wallet.account
             staff_alert(
                 f"Auto-recharge of account {account.public_id} turned off: {config.disabled_reason}",
@@ -237,5 +240,12 @@ def auto_recharge_configure(
     }
     if enabled:
         values.update(consecutive_failures=0, disabled_reason="")
-    config, _ = AutoRecharge.objects.update_or_create(wallet=wallet, defaults=values)
+    with transaction.atomic():
+        config, _ = AutoRecharge.objects.update_or_create(wallet=wallet, defaults=values)
+        auto_recharge_wallet_sync(config)
     return config
+
+
+def auto_recharge_wallet_sync(config: AutoRecharge) -> None:
+    """Mirror the settings on the wallet row, where the debit's lock reads them (auto_recharge_observe)."""
+    Wallet.objects.filter(pk=config.wallet_id).update(recharge_below=config.threshold if config.enabled else None)

@@ -141,3 +141,28 @@ def test_a_declined_charge_starts_no_recharge():
     with pytest.raises(InsufficientCredits):
         _charge(config, "500.00")
     assert not _recharges(config).exists()
+
+
+@pytest.mark.django_db
+def test_a_debit_that_stays_above_the_threshold_looks_nothing_up_under_the_lock():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    config = _recharging_wallet("100.00")
+    with CaptureQueriesContext(connection) as queries:
+        _charge(config, "1.00")
+    assert not [q for q in queries.captured_queries if "payments_" in q["sql"]]
+
+
+@pytest.mark.django_db
+def test_turning_auto_recharge_off_clears_the_wallets_threshold():
+    from payments.services.auto_recharge import auto_recharge_wallet_sync
+
+    config = _recharging_wallet("100.00")
+    config.wallet.refresh_from_db()
+    assert config.wallet.recharge_below == config.threshold
+    config.enabled = False
+    config.save()
+    auto_recharge_wallet_sync(config)
+    config.wallet.refresh_from_db()
+    assert config.wallet.recharge_below is None
