@@ -37,6 +37,8 @@ from approvals.exceptions import (
 from approvals.models import APPROVE_PERMISSION, ApprovalRequest
 from billing.models import LedgerEntry
 from billing.services import Actor, adjustment_create, amount_validate, grant_create, signed_amount_validate
+from config.money import money_plain
+from events.services import event_record
 from pricing.models import CreditType
 from refunds.models import RefundLog
 from refunds.services import refund_issue
@@ -81,18 +83,36 @@ def approval_request_create(
     elif charge is not None or refund_reason:
         raise InvalidApprovalRequest("Only a refund names a charge.")
     now = now or timezone.now()
-    return ApprovalRequest.objects.create(
-        kind=kind,
-        account=account,
-        credit_type=credit_type,
-        amount=value,
-        reason=reason,
-        charge=charge,
-        refund_reason=refund_reason,
-        note=note,
-        requested_by=requested_by,
-        expires_at=now + settings.CREDITLEDGER_APPROVAL_TTL,
-    )
+    with transaction.atomic():
+        approval = ApprovalRequest.objects.create(
+            kind=kind,
+            account=account,
+            credit_type=credit_type,
+            amount=value,
+            reason=reason,
+            charge=charge,
+            refund_reason=refund_reason,
+            note=note,
+            requested_by=requested_by,
+            expires_at=now + settings.CREDITLEDGER_APPROVAL_TTL,
+        )
+        event_record(type="approval.requested", account=account, data=approval_event_data(approval))
+    return approval
+
+
+def approval_event_data(approval: ApprovalRequest) -> dict:
+    """The `approval.requested` event's snapshot: what waits, for how much, until when (no staff names)."""
+    return {
+        "object": "approval_request",
+        "id": approval.public_id,
+        "kind": approval.kind,
+        "status": approval.status,
+        "account": approval.account.public_id,
+        "credit_type": approval.credit_type.code,
+        "amount": money_plain(approval.amount, approval.credit_type),
+        "charge": approval.charge.public_id if approval.charge is not None else None,
+        "expires_at": approval.expires_at.isoformat(),
+    }
 
 
 def approval_approve(

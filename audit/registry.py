@@ -38,6 +38,7 @@ from django.db.models.signals import post_save
 from accounts.models import Account, ApiKey
 from approvals.models import ApprovalRequest, ApprovalThreshold
 from billing.models import DailyLimitOverride
+from payments.models import CreditPack
 from pricing.models import CreditType, ModelAlias, Price
 from subscriptions.models import Plan, Subscription
 
@@ -68,6 +69,8 @@ AUDITED: list[Audited] = [
     # Four-eyes approvals: who asked, who decided and why; the thresholds that decide what waits.
     Audited(ApprovalRequest),
     Audited(ApprovalThreshold),
+    # What is on sale and at what price.
+    Audited(CreditPack),
 ]
 
 

@@ -22,6 +22,8 @@ EVENT_TYPES: dict[str, str] = {
     "subscription.updated": "A subscription changed (data: the subscription).",
     "reconciliation.drift": "The reconciliation found a balance that does not match its ledger.",
     "pricing.anomaly": "A pricing anomaly was recorded (data: the anomaly).",
+    "approval.requested": "A staff grant, adjustment or refund over its threshold awaits approval (data: the request).",
+    "auto_recharge.failed": "Auto-recharge turned itself off after failed payments in a row (data: wallet and reason).",
 }
 
 OFF_BY_DEFAULT: frozenset[str] = frozenset({"charge.declined"})

@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from billing.core import Posting
 from billing.models import Wallet
+from events.services import event_record
 from payments.exceptions import InvalidAutoRecharge
 from payments.models import AutoRecharge, CreditPack, Purchase
 from payments.services.purchases import staff_alert
@@ -174,7 +175,7 @@ def auto_recharge_failed(*, purchase: Purchase, reason: str) -> Purchase:
             return purchase
         config = (
             AutoRecharge.objects.select_for_update()
-            .select_related("wallet__account")
+            .select_related("wallet__account", "wallet__credit_type")
             .get(wallet__account_id=purchase.account_id, wallet__credit_type_id=purchase.credit_type_id)
         )
         now = timezone.now()
@@ -200,13 +201,20 @@ def auto_recharge_failed(*, purchase: Purchase, reason: str) -> Purchase:
 
 
 def auto_recharge_failed_event(*, config: AutoRecharge, reason: str) -> None:
-    """THE SPOT for the `auto_recharge.failed` event (the events app is built in parallel).
-
-    The integrator wires the events app's emit here, in this transaction;
-    until then the failure is on the AutoRecharge row (shown in the admin)
-    and the staff alert (log + Sentry) says why.
-    """
-    logger.warning("auto_recharge.failed wallet=%s: %s", config.wallet_id, reason)
+    """Record `auto_recharge.failed` in the transaction that turned auto-recharge off (webhooks tell the client)."""
+    wallet = config.wallet
+    event_record(
+        type="auto_recharge.failed",
+        account=wallet.account,
+        data={
+            "object": "auto_recharge",
+            "account": wallet.account.public_id,
+            "credit_type": wallet.credit_type.code,
+            "enabled": False,
+            "consecutive_failures": config.consecutive_failures,
+            "reason": config.disabled_reason or reason,
+        },
+    )
 
 
 def auto_recharge_configure(

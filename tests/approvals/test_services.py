@@ -291,3 +291,13 @@ def test_amounts_are_kept_at_the_credit_types_scale():
         kind="grant", account=account, credit_type=usd, amount="150.5", reason="x", requested_by=requester()
     )
     assert str(approval) == f"{approval.public_id} grant 150.500000 usd"
+
+
+def test_a_request_records_an_approval_requested_event_with_its_amount_at_scale():
+    from events.models import Event
+
+    account = funded_account("1.00")
+    approval = grant_request(account, amount="5000.5")
+    (event,) = Event.objects.filter(type="approval.requested")
+    assert event.account == account
+    assert event.data["id"] == approval.public_id and event.data["amount"] == "5000.50"

@@ -24,6 +24,7 @@ from approvals.models import ApprovalRequest, ApprovalThreshold
 from approvals.services import approval_reject
 from audit.registry import AUDITED
 from billing.models import DailyLimitOverride
+from payments.models import CreditPack
 from pricing.models import CreditType, ModelAlias, Price
 from pricing.services import alias_set
 from subscriptions.models import Plan, Subscription
@@ -32,6 +33,7 @@ from tests.factories import (
     AccountFactory,
     ApprovalRequestFactory,
     ApprovalThresholdFactory,
+    CreditPackFactory,
     CreditTypeFactory,
     DailyLimitOverrideFactory,
     PlanFactory,
@@ -129,7 +131,15 @@ def change_approval_threshold():
     return threshold, {"threshold"}
 
 
+def change_credit_pack():
+    pack = CreditPackFactory()
+    pack.price_minor = 1500
+    pack.save()
+    return pack, {"price_minor"}
+
+
 CHANGES = {
+    CreditPack: change_credit_pack,
     ApprovalRequest: change_approval_request,
     ApprovalThreshold: change_approval_threshold,
     Account: change_account,
