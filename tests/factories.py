@@ -479,6 +479,7 @@ class AutoRechargeFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = "payments.AutoRecharge"
+        skip_postgeneration_save = True
 
     wallet = factory.SubFactory(WalletFactory)
     pack = factory.SubFactory(CreditPackFactory)
