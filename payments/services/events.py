@@ -72,6 +72,20 @@ def object_version_claim(*, stripe_id: str, version: datetime) -> bool:
 
 Outcome = tuple[str, str]
 PROCESSED, IGNORED = StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED
+# An event that came before the one it follows (a refund or dispute before the payment's grant, a
+# dispute's close before its opening) is left `received`: the sweep retries it until its
+# predecessor has been applied, at most DEFER_MAX_ATTEMPTS times, then it is `failed` (Sentry).
+DEFERRED = StripeEvent.Status.RECEIVED
+DEFER_MAX_ATTEMPTS = 200
+
+
+def _waits_for_payment(purchase: Purchase) -> Outcome | None:
+    """Defer while the purchase is not granted yet; ignore for a purchase that failed; None: go ahead."""
+    if purchase.grant_entry_id is not None:
+        return None
+    if purchase.status == Purchase.Status.FAILED:
+        return IGNORED, f"Purchase {purchase.public_id} failed: nothing was granted."
+    return DEFERRED, f"Waiting for purchase {purchase.public_id} to be paid and granted."
 
 
 def _id(value) -> str:
@@ -143,6 +157,8 @@ def _on_charge_refunded(obj: dict, event: StripeEvent) -> Outcome:
     purchase = _charge_purchase(obj)
     if purchase is None:
         return IGNORED, "No purchase matches this charge."
+    if (waiting := _waits_for_payment(purchase)) is not None:
+        return waiting
     purchase = purchases.purchase_refund_sync(purchase=purchase, amount_refunded_minor=int(obj["amount_refunded"]))
     return PROCESSED, (
         f"Purchase {purchase.public_id}: refunded {purchase.refunded_minor} minor units, "
@@ -160,6 +176,8 @@ def _on_dispute_created(obj: dict, event: StripeEvent) -> Outcome:
     purchase = _dispute_purchase(obj)
     if purchase is None:
         return IGNORED, "No purchase matches this dispute."
+    if (waiting := _waits_for_payment(purchase)) is not None:
+        return waiting
     purchase = purchases.purchase_dispute_open(purchase=purchase, dispute_id=obj["id"])
     return PROCESSED, f"Purchase {purchase.public_id} disputed; hold {purchase.dispute_hold_id or 'none'}."
 
@@ -168,6 +186,11 @@ def _on_dispute_closed(obj: dict, event: StripeEvent) -> Outcome:
     purchase = _dispute_purchase(obj)
     if purchase is None:
         return IGNORED, "No purchase matches this dispute."
+    opened = StripeEvent.objects.filter(
+        type="charge.dispute.created", status=PROCESSED, payload__data__object__id=obj["id"]
+    ).exists()
+    if not opened:
+        return DEFERRED, f"Waiting for dispute {obj['id']} to be opened first."
     won = obj.get("status") in ("won", "warning_closed")
     purchase = purchases.purchase_dispute_close(
         purchase=purchase, dispute_id=obj["id"], won=won, amount_minor=int(obj.get("amount") or 0)
@@ -225,6 +248,9 @@ def stripe_event_process(*, event_id: int, force: bool = False) -> StripeEvent:
                 logger.exception("Stripe event %s (%s) failed", event.stripe_id, event.type)
                 sentry_sdk.capture_exception(exc)
                 status, result = StripeEvent.Status.FAILED, f"{type(exc).__name__}: {exc}"
+        if status == DEFERRED and event.attempts >= DEFER_MAX_ATTEMPTS:
+            status, result = StripeEvent.Status.FAILED, f"Gave up after {event.attempts} attempts: {result}"
+            sentry_sdk.capture_message(f"Stripe event {event.stripe_id} ({event.type}): {result}")
         event.status, event.result = status, result[:5000]
         event.processed_at = timezone.now()
         event.save(update_fields=["status", "result", "attempts", "processed_at"])

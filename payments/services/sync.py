@@ -33,10 +33,14 @@ def stripe_sync(*, since: datetime) -> SyncReport:
     client = stripe_client()
     report = SyncReport()
     events = client.v1.events.list(params={"created": {"gte": int(since.timestamp())}, "limit": 100})
+    # Stripe lists newest first; store them all, then apply oldest first (a payment before its refund).
+    stored_events = []
     for listed in events.auto_paging_iter():
         report.events_seen += 1
         stored, created = stripe_event_store(payload=listed.to_dict(for_json=True), source="sync")
         report.events_stored += created
+        stored_events.append(stored)
+    for stored in sorted(stored_events, key=lambda e: (e.stripe_created, e.pk)):
         if stored.status in (StripeEvent.Status.RECEIVED, StripeEvent.Status.FAILED):
             stripe_event_process(event_id=stored.pk)
             report.events_processed += 1

@@ -8,7 +8,9 @@ import pytest
 
 from accounts.models import Account
 from billing.models import CreditLot, Hold, LedgerEntry, OutboxMessage, Wallet
-from tests.payments.helpers import charge_refunded, deliver, dispute, paid_purchase, spend
+from payments.services.events import stripe_event_process
+from tests.factories import PurchaseFactory
+from tests.payments.helpers import charge_refunded, checkout_completed, deliver, dispute, paid_purchase, spend
 
 pytestmark = pytest.mark.django_db
 
@@ -116,3 +118,36 @@ def test_a_dispute_delivered_twice_freezes_once():
     deliver(dispute(purchase, "charge.dispute.created", "needs_response"))
     deliver(dispute(purchase, "charge.dispute.created", "needs_response"))
     assert Hold.objects.filter(account=purchase.account).count() == 1
+
+
+def test_a_refund_that_arrives_before_the_payment_waits_and_is_applied_after_the_grant():
+    purchase = PurchaseFactory(stripe_payment_intent_id="pi_refunded_early")  # known, not yet paid
+    early = deliver(charge_refunded(purchase, amount_refunded=purchase.amount_minor))
+    assert early.status == "received" and "Waiting" in early.result  # left for the sweep
+    deliver(checkout_completed(purchase))
+    stripe_event_process(event_id=early.pk)  # the sweep's retry
+    purchase.refresh_from_db()
+    assert (purchase.status, purchase.clawed_back) == ("refunded", Decimal("100.00"))
+    assert _wallet(purchase).balance == Decimal("0.00")  # granted, then taken back: nothing invented
+
+
+def test_a_dispute_closed_before_it_was_opened_waits_for_the_opening():
+    purchase = paid_purchase()
+    early_close = deliver(dispute(purchase, "charge.dispute.closed", "won"))
+    assert early_close.status == "received"
+    deliver(dispute(purchase, "charge.dispute.created", "needs_response"))
+    stripe_event_process(event_id=early_close.pk)
+    purchase.refresh_from_db()
+    assert purchase.status == "paid"
+    assert Hold.objects.get(pk=purchase.dispute_hold_id).status == "released"
+    assert _wallet(purchase).available == Decimal("100.00")
+
+
+def test_an_event_that_waits_too_long_fails_loudly():
+    from payments.services import events as stripe_events
+
+    purchase = PurchaseFactory(stripe_payment_intent_id="pi_never_paid")
+    early = deliver(charge_refunded(purchase, amount_refunded=purchase.amount_minor))
+    for _ in range(stripe_events.DEFER_MAX_ATTEMPTS):
+        early = stripe_event_process(event_id=early.pk)
+    assert early.status == "failed" and "Gave up" in early.result
