@@ -26,6 +26,7 @@ def stripe_events_sweep() -> int:
     ).values_list("pk", flat=True)[:500]
     for event_id in due:
         events.stripe_event_process(event_id=event_id)
+    auto_recharge.auto_recharges_stalled_retry()
     return len(due)
 
 

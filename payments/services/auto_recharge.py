@@ -21,7 +21,7 @@ Decided under the wallet lock, acted on after commit:
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_UP, Decimal
 from functools import partial
 
@@ -158,6 +158,26 @@ def auto_recharge_charge(*, purchase: Purchase) -> Purchase:
     if intent.status in ("requires_payment_method", "requires_action", "canceled"):
         return auto_recharge_failed(purchase=purchase, reason=f"Payment intent {intent.id} is {intent.status}.")
     return purchase
+
+
+def auto_recharges_stalled_retry(*, older_than: timedelta = timedelta(minutes=2)) -> int:
+    """Create the PaymentIntent of pending recharges that have none a while on (their after-commit task was lost).
+
+    Without this a lost enqueue would leave the wallet's one in-flight
+    recharge pending for ever, blocking every later one. Safe to repeat: the
+    PaymentIntent's idempotency key is derived from the purchase.
+    """
+    stalled = Purchase.objects.filter(
+        kind=Purchase.Kind.AUTO_RECHARGE,
+        status=Purchase.Status.PENDING,
+        stripe_payment_intent_id="",
+        created_at__lte=timezone.now() - older_than,
+    ).order_by("id")[:100]
+    retried = 0
+    for purchase in stalled:
+        auto_recharge_charge(purchase=purchase)
+        retried += 1
+    return retried
 
 
 def auto_recharge_failed(*, purchase: Purchase, reason: str) -> Purchase:

@@ -169,3 +169,21 @@ def test_turning_auto_recharge_off_clears_the_wallets_threshold():
     auto_recharge_wallet_sync(config)
     config.wallet.refresh_from_db()
     assert config.wallet.recharge_below is None
+
+
+@pytest.mark.django_db
+def test_a_recharge_whose_task_was_lost_is_charged_by_the_sweep(stripe_on):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from payments.services.auto_recharge import auto_recharges_stalled_retry
+
+    config = _recharging_wallet(card="4242424242424242")
+    _charge(config, "60.00")  # crosses: a pending recharge, its task never run
+    recharge = _recharges(config).get()
+    assert auto_recharges_stalled_retry() == 0  # too fresh: its own task may still come
+    Purchase.objects.filter(pk=recharge.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    assert auto_recharges_stalled_retry() == 1
+    recharge.refresh_from_db()
+    assert recharge.stripe_payment_intent_id.startswith("pi_")
