@@ -160,6 +160,10 @@ class Posting:
         self.credit_type = credit_type
         self.wallet = wallet
         self.daily_limit = daily_limit
+        # What the last change was, for balance observers that act on some changes only: a
+        # ledger entry's kind ("charge", "adjustment"...), or "hold" with the hold in `last_hold`.
+        self.last_change: str = ""
+        self.last_hold: Any = None
         if wallet is not None:
             wallet.account = account
             wallet.credit_type = credit_type
@@ -277,6 +281,7 @@ class Posting:
             wallet.held = held
         wallet.updated_at = now
         self._changed(entry)
+        self.last_change, self.last_hold = kind, None
         self._observe(before)
         return entry
 
@@ -289,6 +294,7 @@ class Posting:
         self.wallet.held = new_held
         self.wallet.updated_at = now
         self._changed()
+        self.last_change, self.last_hold = "hold", hold
         self._observe(before)
 
     def held_set(self, held: Decimal) -> None:
@@ -299,6 +305,7 @@ class Posting:
         self.wallet.held = held
         self.wallet.updated_at = now
         self._changed()
+        self.last_change, self.last_hold = "held", None
         self._observe(before)
 
     def after_commit(self, callback: Callable[[], Any]) -> None:

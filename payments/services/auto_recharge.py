@@ -70,6 +70,13 @@ def auto_recharge_month_spent(*, account_id: int, credit_type_id: int, now: date
 
 def auto_recharge_observe(posting: Posting, available_before: Decimal, available_after: Decimal) -> None:
     """Billing's balance observer: under the wallet lock, start at most one recharge (see the module docstring)."""
+    # Usage only: a charge, or a hold reserving for one. Not a clawback (an adjustment) or a
+    # dispute's freeze, which must not charge a disputing customer's card.
+    usage = posting.last_change == "charge" or (
+        posting.last_change == "hold" and "dispute" not in (posting.last_hold.metadata or {})
+    )
+    if not usage:
+        return
     wallet = posting.wallet
     # Read with the lock (Wallet.recharge_below mirrors an enabled AutoRecharge's threshold): a debit
     # that leaves the balance at or above it, nearly every debit, looks nothing up.

@@ -187,3 +187,15 @@ def test_a_recharge_whose_task_was_lost_is_charged_by_the_sweep(stripe_on):
     assert auto_recharges_stalled_retry() == 1
     recharge.refresh_from_db()
     assert recharge.stripe_payment_intent_id.startswith("pi_")
+
+
+@pytest.mark.django_db
+def test_a_clawback_or_a_dispute_freeze_below_the_threshold_starts_no_recharge():
+    from tests.payments.helpers import charge_refunded, deliver, dispute, paid_purchase
+
+    purchase = paid_purchase()  # 100 purchased credits
+    wallet = Wallet.objects.get(account=purchase.account, credit_type=purchase.credit_type)
+    config = AutoRechargeFactory(wallet=wallet, threshold=Decimal("95.00"), pack=purchase.pack)
+    deliver(charge_refunded(purchase, amount_refunded=100))  # claws back 10: available 90, below 95
+    deliver(dispute(purchase, "charge.dispute.created", "needs_response"))  # freezes the rest
+    assert not _recharges(config).exists()
