@@ -64,6 +64,13 @@ def approval_summary(approval: ApprovalRequest) -> SafeString:
     return format_html("{} of {} to {}", KIND_VERB[approval.kind], amount, account)
 
 
+def _linked(obj, url_name: str):
+    """A related object's public id linking to its admin page; "-" when there is none."""
+    if obj is None:
+        return "-"
+    return format_html('<a href="{}">{}</a>', _admin_url(url_name, obj.pk), obj.public_id)
+
+
 def _request_link(approval: ApprovalRequest) -> SafeString:
     return format_html(
         '<a href="{}">{}</a>', _admin_url("approvals_approvalrequest_change", approval.pk), approval.public_id
@@ -193,33 +200,15 @@ class ApprovalRequestAdmin(CompactColumnsMixin, admin.ModelAdmin):
 
     @admin.display(description="charge")
     def charge_link(self, approval: ApprovalRequest):
-        if approval.charge_id is None:
-            return "-"
-        return format_html(
-            '<a href="{}">{}</a>',
-            _admin_url("billing_ledgerentry_change", approval.charge_id),
-            approval.charge.public_id,
-        )
+        return _linked(approval.charge, "billing_ledgerentry_change")
 
     @admin.display(description="ledger entry")
     def ledger_entry_link(self, approval: ApprovalRequest):
-        if approval.ledger_entry_id is None:
-            return "-"
-        return format_html(
-            '<a href="{}">{}</a>',
-            _admin_url("billing_ledgerentry_change", approval.ledger_entry_id),
-            approval.ledger_entry.public_id,
-        )
+        return _linked(approval.ledger_entry, "billing_ledgerentry_change")
 
     @admin.display(description="refund log")
     def refund_log_link(self, approval: ApprovalRequest):
-        if approval.refund_log_id is None:
-            return "-"
-        return format_html(
-            '<a href="{}">{}</a>',
-            _admin_url("refunds_refundlog_change", approval.refund_log_id),
-            approval.refund_log.public_id,
-        )
+        return _linked(approval.refund_log, "refunds_refundlog_change")
 
     def get_urls(self):
         return [

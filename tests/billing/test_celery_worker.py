@@ -7,24 +7,17 @@ pytest-django test database through DATABASE_URL; tests commit
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable
 
 import pytest
-from django.conf import settings
 from django.db import transaction
 
 from billing.models import OutboxMessage, ReconciliationRun
 from billing.outbox import outbox_enqueue
 from billing.tasks import reconcile
-from config.celery import app
 from tests.factories import funded_account
-from tests.processes import child_database_url
+from tests.processes import celery_worker, child_database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -43,37 +36,8 @@ def wait_for(condition: Callable[[], bool], log_path: str) -> None:
 
 @pytest.fixture
 def worker():
-    with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge(app.conf.task_default_queue)  # nothing left over from other tests
-    log = tempfile.NamedTemporaryFile(prefix="celery-worker-", suffix=".log", delete=False)
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": child_database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "SENTRY_DSN": "",
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "celery", "-A", "config", "worker",
-            "--pool=solo", "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
-            "-n", f"test-{uuid.uuid4().hex[:8]}@%h",
-        ],
-        cwd=settings.BASE_DIR,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    yield log.name
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
-    log.close()
-    os.unlink(log.name)
+    with celery_worker("test", database_url=child_database_url()) as log_path:
+        yield log_path
 
 
 def test_an_outbox_message_is_dispatched_by_a_worker_after_commit(worker):

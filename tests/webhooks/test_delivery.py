@@ -8,26 +8,19 @@ and each attempt is a task.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import tempfile
 import time
-import uuid
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
 from django.db import transaction
 
 from billing.alerts import wallet_alerts_set
 from billing.core import Actor
 from billing.services import grant_create
-from config.celery import app
 from events.models import Event
 from tests.concurrency import run_concurrently
 from tests.factories import charge_for, default_credit_type, funded_account
-from tests.processes import child_database_url
+from tests.processes import celery_worker, child_database_url
 from tests.webhooks.receiver import Receiver, free_port, wait_until
 from webhooks.models import WebhookAttempt, WebhookDelivery
 from webhooks.services import endpoint_create
@@ -37,43 +30,16 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(scope="module")
 def worker(django_db_setup, django_db_blocker):
-    with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge(app.conf.task_default_queue)
-    log = tempfile.NamedTemporaryFile(prefix="celery-webhooks-", suffix=".log", delete=False)
     with django_db_blocker.unblock():
         database_url = child_database_url()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": settings.REDIS_URL,
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "SENTRY_DSN": "",
+    retries_quick = {
         "CREDITLEDGER_WEBHOOK_RETRY_SCHEDULE_S": "1,1,1,1,1,1,1,1,1,1",
         "CREDITLEDGER_WEBHOOK_ALLOW_PRIVATE": "true",
         "CREDITLEDGER_WEBHOOK_ENDPOINTS_CACHE_S": "0",
     }
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "celery", "-A", "config", "worker",
-            "--pool=threads", "--concurrency=4", "--loglevel=INFO",
-            "--without-gossip", "--without-mingle", "--without-heartbeat",
-            "-n", f"webhooks-{uuid.uuid4().hex[:8]}@%h",
-        ],
-        cwd=settings.BASE_DIR,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    yield log.name
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
-    log.close()
-    os.unlink(log.name)
+    pool = ("--pool=threads", "--concurrency=4")
+    with celery_worker("webhooks", database_url=database_url, pool=pool, env=retries_quick) as log_path:
+        yield log_path
 
 
 def settled(worker_log: str, condition, what: str) -> None:
