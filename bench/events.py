@@ -187,3 +187,48 @@ def events_benchmark(*, duration: float, rounds: int, log) -> dict:
     report["ok"] = api["ratio_events"] >= 0.95 and api["ratio_endpoint"] >= 0.85
     log(f"targets (api path): events >= 0.95, endpoint >= 0.85 -> {'ok' if report['ok'] else 'MISSED'}")
     return report
+
+
+def chain_benchmark(*, duration: float, rounds: int, log) -> dict:
+    """The hash chain's cost on the charge path: signed against unsigned, interleaved rounds, both paths.
+
+    `unsigned` swaps `chain.entry_sign` for bench/unsigned.py's no-op in this
+    process (the statements are unchanged: the hash and head travel empty).
+    Target (issue 13): signed >= 0.95 x unsigned on the api path.
+    """
+    from billing import chain
+
+    signed = chain.entry_sign
+
+    def unsigned(entry, *, prev_hash: str) -> str:
+        entry.key_id = ""
+        entry.entry_hash = ""
+        return ""
+
+    variants = {"unsigned": unsigned, "signed": signed}
+    report: dict = {"duration_s": duration, "rounds": rounds}
+    try:
+        for path in ("api", "service"):
+            rates: dict[str, list[float]] = {name: [] for name in variants}
+            _charges(path, min(duration, 1.0))
+            for round_no in range(rounds):
+                for name, sign in variants.items():
+                    chain.entry_sign = sign
+                    done, elapsed, _ = _charges(path, duration)
+                    rates[name].append(done / elapsed)
+                    log(f"  {path:7} round {round_no + 1} {name:9} {done / elapsed:8.1f} charges/s")
+            medians = {name: statistics.median(values) for name, values in rates.items()}
+            report[path] = {
+                "charges_per_s": {name: round(value, 1) for name, value in medians.items()},
+                "ratio_signed": round(medians["signed"] / medians["unsigned"], 3),
+                "rates": {name: [round(v, 1) for v in values] for name, values in rates.items()},
+            }
+            log(
+                f"{path}: unsigned {medians['unsigned']:.1f}/s, signed {medians['signed']:.1f}/s "
+                f"(x{report[path]['ratio_signed']})"
+            )
+    finally:
+        chain.entry_sign = signed
+    report["ok"] = report["api"]["ratio_signed"] >= 0.95
+    log(f"target (api path): signed >= 0.95 x unsigned -> {'ok' if report['ok'] else 'MISSED'}")
+    return report

@@ -392,6 +392,9 @@ def main(argv: list[str] | None = None) -> None:
         "--events", action="store_true", help="only the charge path before events, with events, with an endpoint"
     )
     parser.add_argument("--events-rounds", type=int, default=5, help="interleaved rounds for --events")
+    parser.add_argument(
+        "--chain-cost", action="store_true", help="only the charge path signed against unsigned (the hash chain's cost)"
+    )
     args = parser.parse_args(argv)
     if args.unsigned:
         os.environ["BENCH_UNSIGNED"] = "1"  # read by the gunicorn app and the client processes
@@ -442,6 +445,17 @@ def main(argv: list[str] | None = None) -> None:
         )
         if not args.no_write:
             (OUT / "events.json").write_text(json.dumps(report, indent=2) + "\n")
+        sys.exit(0 if report["ok"] else 1)
+
+    if args.chain_cost:
+        from bench.events import chain_benchmark, seed_events
+
+        seed_events(log)
+        report = chain_benchmark(
+            duration=args.duration or (2.0 if args.quick else 5.0), rounds=args.events_rounds, log=log
+        )
+        if not args.no_write:
+            (OUT / "chain_cost.json").write_text(json.dumps(report, indent=2) + "\n")
         sys.exit(0 if report["ok"] else 1)
 
     if args.clients:
