@@ -70,6 +70,7 @@ from config import metrics
 from config.atomic import service_atomic
 from config.money import MONEY_CEILING
 from config.rows import row_update, row_update_then_insert
+from events.services import events_prepare
 from pricing.models import CreditType
 
 # NUMERIC(28, 9) holds values below 10**19; no balance or amount may reach it.
@@ -461,6 +462,7 @@ def posting(
         raise RuntimeError("A posting is already open: a money operation locks one wallet (billing/core.py).")
     token = _posting_open.set(True)
     try:
+        events_prepare()  # what an event's hooks read, refreshed before the lock (webhooks' endpoint types)
         with service_atomic():
             yield _locked_posting(account=account, credit_type=credit_type, debit=debit, create=create)
     finally:

@@ -16,6 +16,7 @@ from events.types import EVENT_TYPES
 
 EventHook = Callable[[Event], None]
 _hooks: list[EventHook] = []
+_prepares: list[Callable[[], None]] = []
 
 
 def event_hook_register(fn: EventHook) -> None:
@@ -27,6 +28,23 @@ def event_hook_register(fn: EventHook) -> None:
     """
     if fn not in _hooks:
         _hooks.append(fn)
+
+
+def event_hook_prepare_register(fn: Callable[[], None]) -> None:
+    """Call `fn()` before a money operation takes its wallet lock (`events_prepare`).
+
+    Where a hook refreshes what it reads while an event is recorded (webhooks:
+    which types some endpoint receives), so that read happens before the
+    lock, never while other charges on the wallet wait.
+    """
+    if fn not in _prepares:
+        _prepares.append(fn)
+
+
+def events_prepare() -> None:
+    """Run the registered prepare functions: billing's posting calls this before it locks a wallet."""
+    for fn in _prepares:
+        fn()
 
 
 def event_record(*, type: str, account: Account | None, data: dict) -> Event:

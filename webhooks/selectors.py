@@ -44,6 +44,16 @@ def subscribed_event_types() -> frozenset[str]:
     return types
 
 
+def subscribed_event_types_prepare() -> None:
+    """Reload the cached types if stale, before a posting's lock (events.services.events_prepare).
+
+    With no cache (a TTL of 0, as in the tests) there is nothing to warm:
+    the hook reads the table itself, under the lock.
+    """
+    if settings.CREDITLEDGER_WEBHOOK_ENDPOINTS_CACHE_S > 0:
+        subscribed_event_types()
+
+
 def subscribed_event_types_forget() -> None:
     """An endpoint changed in this process: look again on the next event."""
     global _subscribed
