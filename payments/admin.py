@@ -13,6 +13,7 @@ import json
 from django.contrib import admin, messages
 from django.db import transaction
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.html import format_html
 
 from billing.admin import ReadOnlyAdminMixin, account_panel_register
@@ -114,18 +115,38 @@ class PurchaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return _stripe_link(purchase.stripe_customer_id)
 
 
+class RetryFilter(admin.SimpleListFilter):
+    """Failed events: those the sweep will retry, and those it gave up on (they need a person)."""
+
+    title = "retry"
+    parameter_name = "retry"
+
+    def lookups(self, request, model_admin):
+        return [("scheduled", "Retry scheduled"), ("gave_up", "Gave up")]
+
+    def queryset(self, request, queryset):
+        failed = queryset.filter(status=StripeEvent.Status.FAILED)
+        if self.value() == "scheduled":
+            return failed.filter(retry_at__isnull=False)
+        if self.value() == "gave_up":
+            return failed.filter(retry_at__isnull=True)
+        return queryset
+
+
 @admin.register(StripeEvent)
 class StripeEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["stripe_id", "type", "status", "source", "attempts", "stripe_created", "received_at"]
-    list_filter = ["status", "type", "source"]
+    list_display = ["stripe_id", "type", "status", "retry", "source", "attempts", "stripe_created", "received_at"]
+    list_filter = ["status", RetryFilter, "type", "source"]
     search_fields = ["=stripe_id", "type"]
     fields = [
         "stripe_link",
         "type",
         "status",
+        "retry",
         "result",
         "source",
         "attempts",
+        "failures",
         "stripe_created",
         "received_at",
         "processed_at",
@@ -137,6 +158,14 @@ class StripeEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Stripe id")
     def stripe_link(self, event: StripeEvent) -> str:
         return _stripe_link(event.stripe_id)
+
+    @admin.display(description="retry", ordering="retry_at")
+    def retry(self, event: StripeEvent) -> str:
+        if event.status != StripeEvent.Status.FAILED:
+            return "-"
+        if event.retry_at is None:
+            return "gave up (reprocess by hand)"
+        return f"at {timezone.localtime(event.retry_at):%Y-%m-%d %H:%M:%S}"
 
     @admin.display(description="payload")
     def payload_pretty(self, event: StripeEvent) -> str:

@@ -167,12 +167,22 @@ class StripeEvent(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
     result = models.TextField(blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(
+        default=0, help_text="Runs that raised; each schedules a retry later, up to a limit."
+    )
+    retry_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the sweep retries this failed event; empty: not retried (gave up)."
+    )
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["status", "received_at"], name="stripe_event_status")]
+        indexes = [
+            models.Index(fields=["status", "received_at"], name="stripe_event_status"),
+            # The sweep's retries: only failed events with a retry scheduled, a small set.
+            models.Index(fields=["retry_at"], condition=Q(status="failed"), name="stripe_event_retry_due"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=["received", "processed", "ignored", "failed"]),

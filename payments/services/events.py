@@ -2,7 +2,9 @@
 
 The webhook receiver (and `stripe_sync`) only store the event and ask a
 task to process it after commit; the sweep in `payments.tasks` picks up
-events whose enqueue was lost. Processing locks the event row, runs its
+events whose enqueue was lost, and retries failed ones with exponential
+backoff (`retry_delay`) until FAIL_MAX_ATTEMPTS failures, then gives up
+(Sentry; the admin shows it and can still reprocess it). Processing locks the event row, runs its
 handler in a savepoint and records the outcome on the row. Every handler is
 idempotent (a purchase is granted once, a refund follows Stripe's running
 total, a subscription ignores states older than the one applied), so a
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import sentry_sdk
@@ -23,6 +25,7 @@ from django.utils import timezone
 from payments.models import Purchase, StripeEvent, StripeObjectVersion
 from payments.services import purchases
 from payments.services.subscriptions import invoice_paid_apply, subscription_apply
+from payments.stripe_api import stripe_client
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +80,16 @@ PROCESSED, IGNORED = StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED
 # predecessor has been applied, at most DEFER_MAX_ATTEMPTS times, then it is `failed` (Sentry).
 DEFERRED = StripeEvent.Status.RECEIVED
 DEFER_MAX_ATTEMPTS = 200
+# A handler that raised (Stripe unreachable, a bug) is retried by the sweep after
+# 2, 4, 8, ... minutes, at most 6 hours apart; the FAIL_MAX_ATTEMPTS-th failure gives up
+# (retry_at empty, Sentry). About 14.5 hours from the first failure to the last retry.
+FAIL_MAX_ATTEMPTS = 10
+RETRY_MAX_DELAY = timedelta(hours=6)
+
+
+def retry_delay(failures: int) -> timedelta:
+    """How long after its `failures`-th failure an event is retried: 2**failures minutes, at most 6 hours."""
+    return min(timedelta(minutes=2 ** min(failures, 20)), RETRY_MAX_DELAY)
 
 
 def _waits_for_payment(purchase: Purchase) -> Outcome | None:
@@ -144,12 +157,30 @@ def _on_payment_intent_failed(obj: dict, event: StripeEvent) -> Outcome:
     return PROCESSED, f"Purchase {purchase.public_id} failed: {error}"
 
 
+def _purchase_by_payment_intent(payment_intent_id: str) -> Purchase | None:
+    """The purchase a PaymentIntent names in its metadata, asked of Stripe.
+
+    A charge or a dispute does not carry our metadata, and its payment intent
+    id is stored on the purchase only when the payment is reported; a refund
+    or dispute arriving before that would find nothing and lose its clawback.
+    So ask Stripe for the PaymentIntent (it carries `purchase`, see
+    `checkout_session_create` and auto-recharge). No such metadata: not ours.
+    A Stripe error propagates: the event fails and is retried later. Only the
+    event's row is locked here (no purchase, no wallet).
+    """
+    if not payment_intent_id:
+        return None
+    intent = stripe_client().v1.payment_intents.retrieve(payment_intent_id).to_dict()
+    public_id = str((intent.get("metadata") or {}).get("purchase") or "")
+    return purchases.purchase_find(public_id=public_id) if public_id else None
+
+
 def _charge_purchase(obj: dict) -> Purchase | None:
+    payment_intent_id = _id(obj.get("payment_intent"))
     return (
-        purchases.purchase_find(
-            public_id=_metadata(obj).get("purchase", ""), payment_intent_id=obj.get("payment_intent") or ""
-        )
+        purchases.purchase_find(public_id=_metadata(obj).get("purchase", ""), payment_intent_id=payment_intent_id)
         or Purchase.objects.filter(stripe_charge_id=obj.get("id") or "-").first()
+        or _purchase_by_payment_intent(payment_intent_id)
     )
 
 
@@ -167,8 +198,11 @@ def _on_charge_refunded(obj: dict, event: StripeEvent) -> Outcome:
 
 
 def _dispute_purchase(obj: dict) -> Purchase | None:
-    return purchases.purchase_find(payment_intent_id=obj.get("payment_intent") or "") or (
-        Purchase.objects.filter(stripe_charge_id=obj.get("charge") or "-").first()
+    payment_intent_id = _id(obj.get("payment_intent"))
+    return (
+        purchases.purchase_find(payment_intent_id=payment_intent_id)
+        or Purchase.objects.filter(stripe_charge_id=_id(obj.get("charge")) or "-").first()
+        or _purchase_by_payment_intent(payment_intent_id)
     )
 
 
@@ -226,16 +260,21 @@ HANDLERS: dict[str, Callable[[dict, StripeEvent], Outcome]] = {
 }
 
 
-def stripe_event_process(*, event_id: int, force: bool = False) -> StripeEvent:
+def stripe_event_process(*, event_id: int, force: bool = False, only_if_due: bool = False) -> StripeEvent:
     """Apply a stored event, unless it already was (`force`: again, e.g. the admin's reprocess; still idempotent).
 
     A handler's failure is recorded on the event (status `failed`, the
-    error as result) and reported to Sentry; nothing it did is kept.
+    error as result) and reported to Sentry; nothing it did is kept. A
+    failure schedules a retry (`retry_at`, see `retry_delay`) until the
+    FAIL_MAX_ATTEMPTS-th; an event that waited too long (DEFER_MAX_ATTEMPTS)
+    fails without one, since retrying later would only wait again.
     """
     with transaction.atomic():
         event = StripeEvent.objects.select_for_update().get(pk=event_id)
         if event.status in (StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED) and not force:
             return event
+        if only_if_due and event.status == StripeEvent.Status.FAILED and not _retry_due(event):
+            return event  # the sweep's retry, already run by another worker (now scheduled later, or given up)
         handler = HANDLERS.get(event.type)
         event.attempts += 1
         if handler is None:
@@ -248,10 +287,27 @@ def stripe_event_process(*, event_id: int, force: bool = False) -> StripeEvent:
                 logger.exception("Stripe event %s (%s) failed", event.stripe_id, event.type)
                 sentry_sdk.capture_exception(exc)
                 status, result = StripeEvent.Status.FAILED, f"{type(exc).__name__}: {exc}"
+                event.failures += 1
+        now = timezone.now()
+        event.retry_at = None
         if status == DEFERRED and event.attempts >= DEFER_MAX_ATTEMPTS:
             status, result = StripeEvent.Status.FAILED, f"Gave up after {event.attempts} attempts: {result}"
-            sentry_sdk.capture_message(f"Stripe event {event.stripe_id} ({event.type}): {result}")
+            _report_given_up(event, result)
+        elif status == StripeEvent.Status.FAILED and event.failures >= FAIL_MAX_ATTEMPTS:
+            result = f"Gave up after {event.failures} failures: {result}"
+            _report_given_up(event, result)
+        elif status == StripeEvent.Status.FAILED:
+            event.retry_at = now + retry_delay(event.failures)
         event.status, event.result = status, result[:5000]
-        event.processed_at = timezone.now()
-        event.save(update_fields=["status", "result", "attempts", "processed_at"])
+        event.processed_at = now
+        event.save(update_fields=["status", "result", "attempts", "failures", "retry_at", "processed_at"])
         return event
+
+
+def _retry_due(event: StripeEvent) -> bool:
+    return event.retry_at is not None and event.retry_at <= timezone.now()
+
+
+def _report_given_up(event: StripeEvent, result: str) -> None:
+    message = f"Stripe event {event.stripe_id} ({event.type}): {result}"
+    transaction.on_commit(partial(sentry_sdk.capture_message, message, level="error"), robust=True)

@@ -18,3 +18,11 @@ def customer_with_card(number: str = GOOD_CARD) -> tuple[str, str]:
     )
     client.v1.payment_methods.attach(method.id, params={"customer": customer.id})
     return customer.id, method.id
+
+
+def payment_intent(*, amount: int = 1000, currency: str = "usd", metadata: dict | None = None) -> str:
+    """A PaymentIntent's id, carrying `metadata` (our checkout puts the purchase's id there)."""
+    intent = stripe_client().v1.payment_intents.create(
+        params={"amount": amount, "currency": currency, "metadata": metadata or {}}
+    )
+    return intent.id

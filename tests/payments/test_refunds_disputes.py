@@ -11,6 +11,7 @@ from billing.models import CreditLot, Hold, LedgerEntry, OutboxMessage, Wallet
 from payments.services.events import stripe_event_process
 from tests.factories import PurchaseFactory
 from tests.payments.helpers import charge_refunded, checkout_completed, deliver, dispute, paid_purchase, spend
+from tests.payments.stripe_objects import payment_intent
 
 pytestmark = pytest.mark.django_db
 
@@ -151,3 +152,58 @@ def test_an_event_that_waits_too_long_fails_loudly():
     for _ in range(stripe_events.DEFER_MAX_ATTEMPTS):
         early = stripe_event_process(event_id=early.pk)
     assert early.status == "failed" and "Gave up" in early.result
+
+
+def _unpaid_purchase_and_its_intent(**metadata) -> tuple:
+    """A checkout purchase whose payment Stripe made (a real PaymentIntent carrying our metadata, as
+    checkout_session_create asks) but whose checkout.session.completed has not arrived: the
+    payment intent's id is not stored on the purchase yet."""
+    purchase = PurchaseFactory()
+    intent = payment_intent(amount=purchase.amount_minor, metadata={"purchase": purchase.public_id, **metadata})
+    return purchase, intent
+
+
+def _refund_for_intent(purchase, intent: str, amount_refunded: int) -> dict:
+    payload = charge_refunded(purchase, amount_refunded=amount_refunded)
+    payload["data"]["object"]["payment_intent"] = intent  # a charge carries no metadata of ours
+    return payload
+
+
+def test_a_refund_before_the_checkout_completion_finds_the_purchase_through_its_payment_intent(stripe_on):
+    purchase, intent = _unpaid_purchase_and_its_intent()
+    early = deliver(_refund_for_intent(purchase, intent, purchase.amount_minor))
+    assert early.status == "received" and f"Waiting for purchase {purchase.public_id}" in early.result
+
+    deliver(checkout_completed(purchase, payment_intent=intent))
+    stripe_event_process(event_id=early.pk)  # the sweep's retry
+    purchase.refresh_from_db()
+    assert (purchase.status, purchase.clawed_back) == ("refunded", Decimal("100.00"))
+    assert _wallet(purchase).balance == Decimal("0.00")
+
+
+def test_a_dispute_before_the_checkout_completion_finds_the_purchase_through_its_payment_intent(stripe_on):
+    purchase, intent = _unpaid_purchase_and_its_intent()
+    payload = dispute(purchase, "charge.dispute.created", "needs_response")
+    payload["data"]["object"]["payment_intent"] = intent
+    early = deliver(payload)
+    assert early.status == "received" and "Waiting" in early.result
+    deliver(checkout_completed(purchase, payment_intent=intent))
+    stripe_event_process(event_id=early.pk)
+    purchase.refresh_from_db()
+    assert purchase.status == "disputed" and _wallet(purchase).available == Decimal("0.00")
+
+
+def test_a_refund_of_a_payment_intent_without_our_metadata_is_ignored(stripe_on):
+    purchase = PurchaseFactory()
+    intent = payment_intent(metadata={"order": "someone-elses"})
+    stored = deliver(_refund_for_intent(purchase, intent, 500))
+    assert stored.status == "ignored" and "No purchase matches" in stored.result
+
+
+def test_a_refund_whose_payment_intent_cannot_be_fetched_fails_and_is_scheduled_for_a_retry(settings, stripe_on):
+    from tests.sdk.server import free_port
+
+    purchase, intent = _unpaid_purchase_and_its_intent()
+    settings.STRIPE_API_BASE = f"http://127.0.0.1:{free_port()}"  # Stripe unreachable
+    stored = deliver(_refund_for_intent(purchase, intent, purchase.amount_minor))
+    assert stored.status == "failed" and stored.retry_at is not None
