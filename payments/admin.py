@@ -59,9 +59,10 @@ class PurchaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
     ]
     list_select_related = ["account", "credit_type"]
-    list_filter = ["status", "kind", "credit_type"]
+    list_filter = ["status", "kind", "dispute_status", "credit_type"]
     search_fields = [
         "=public_id",
+        "=dispute_id",
         "=account__public_id",
         "=stripe_payment_intent_id",
         "=stripe_checkout_session_id",
@@ -84,6 +85,8 @@ class PurchaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "refunded_minor",
         "clawed_back_money",
         "unrecovered_money",
+        "dispute_link",
+        "dispute_status",
         "dispute_hold",
         "failure_reason",
         "created_at",
@@ -109,6 +112,10 @@ class PurchaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="charge")
     def charge_link(self, purchase: Purchase) -> str:
         return _stripe_link(purchase.stripe_charge_id)
+
+    @admin.display(description="dispute")
+    def dispute_link(self, purchase: Purchase) -> str:
+        return _stripe_link(purchase.dispute_id)
 
     @admin.display(description="customer")
     def customer_link(self, purchase: Purchase) -> str:

@@ -5,7 +5,9 @@ Design
 * A `Purchase` is one attempt to buy credits (a Checkout Session, or an
   off-session PaymentIntent made by auto-recharge). It moves
   `pending -> paid | failed`, then possibly `refunded` or `disputed`, and
-  points at the grant entry it produced. Credits are granted once per
+  points at the grant entry it produced. Once paid, its status is derived
+  from what Stripe reported (`refunded_minor`, `dispute_status`), never
+  overwritten by one event: see `Purchase.derived_status`. Credits are granted once per
   purchase: the grant and `grant_entry` are written under the purchase's row
   lock, and `grant_entry` is unique.
 * Every Stripe event is stored once by its Stripe id (`StripeEvent`) before
@@ -81,6 +83,12 @@ class Purchase(models.Model):
         CHECKOUT = "checkout", "Checkout"
         AUTO_RECHARGE = "auto_recharge", "Auto-recharge"
 
+    class DisputeStatus(models.TextChoices):
+        NONE = "", "No dispute"
+        OPEN = "open", "Open"
+        WON = "won", "Won"
+        LOST = "lost", "Lost"
+
     public_id = models.CharField(max_length=32, default=purchase_public_id, editable=False, unique=True)
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="purchases")
     credit_type = models.ForeignKey(CreditType, on_delete=models.PROTECT, related_name="+")
@@ -106,6 +114,10 @@ class Purchase(models.Model):
     dispute_hold = models.OneToOneField(
         Hold, null=True, blank=True, on_delete=models.PROTECT, related_name="dispute_purchase"
     )
+    # The dispute is tracked on its own (not folded into `status`), so a refund and a
+    # dispute can both be true: `status` is derived from the two (`Purchase.derived_status`).
+    dispute_id = models.CharField(max_length=255, blank=True, default="")
+    dispute_status = models.CharField(max_length=8, choices=DisputeStatus.choices, blank=True, default="")
     failure_reason = models.CharField(max_length=1000, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -140,6 +152,9 @@ class Purchase(models.Model):
                 name="purchase_status_valid",
             ),
             models.CheckConstraint(condition=Q(kind__in=["checkout", "auto_recharge"]), name="purchase_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(dispute_status__in=["", "open", "won", "lost"]), name="purchase_dispute_status_valid"
+            ),
             models.CheckConstraint(condition=Q(credits__gt=0), name="purchase_credits_positive"),
             models.CheckConstraint(condition=Q(clawed_back__gte=0), name="purchase_clawed_back_non_negative"),
             models.CheckConstraint(condition=Q(unrecovered__gte=0), name="purchase_unrecovered_non_negative"),
@@ -147,6 +162,15 @@ class Purchase(models.Model):
 
     def __str__(self) -> str:
         return f"{self.public_id} {self.status} {money_display(self.credits, self.credit_type)}"
+
+    def derived_status(self) -> str:
+        """A granted purchase's status from its refunds and its dispute: disputed while the dispute is
+        open; then refunded if fully refunded or the dispute was lost; else paid."""
+        if self.dispute_status == self.DisputeStatus.OPEN:
+            return self.Status.DISPUTED
+        if self.dispute_status == self.DisputeStatus.LOST or self.refunded_minor >= self.amount_minor:
+            return self.Status.REFUNDED
+        return self.Status.PAID
 
 
 class StripeEvent(models.Model):
