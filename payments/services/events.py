@@ -16,9 +16,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from functools import partial
 
 import sentry_sdk
+import stripe
 from django.db import transaction
 from django.utils import timezone
 
@@ -54,21 +56,32 @@ def stripe_event_store(*, payload: dict, source: str = "webhook") -> tuple[Strip
     return event, created
 
 
-def object_version_claim(*, stripe_id: str, version: datetime) -> bool:
-    """Whether state as of `version` may be applied to a Stripe object: not older than what was applied.
+class VersionClaim(StrEnum):
+    OLDER = "older"  # older than the state applied: refuse it
+    NEWER = "newer"  # newer (or the first seen): apply it
+    TIE = "tie"  # created in the same second as the state applied: its order is unknown
+
+
+def object_version_claim(*, stripe_id: str, version: datetime) -> VersionClaim:
+    """How state as of `version` compares with what was applied to a Stripe object (recording it if newer).
 
     Takes the object's row lock (inserting it the first time), so two events
-    for one object are applied one after the other, in the caller's transaction.
+    for one object are applied one after the other, in the caller's
+    transaction. Stripe's `created` is in whole seconds: two events of one
+    second tie, and the caller must not trust delivery order between them.
     """
-    StripeObjectVersion.objects.bulk_create(
-        [StripeObjectVersion(stripe_id=stripe_id, version=version)], ignore_conflicts=True
-    )
-    row = StripeObjectVersion.objects.select_for_update().get(stripe_id=stripe_id)
+    row = StripeObjectVersion.objects.select_for_update().filter(stripe_id=stripe_id).first()
+    if row is None:
+        row, created = StripeObjectVersion.objects.get_or_create(stripe_id=stripe_id, defaults={"version": version})
+        if created:  # ours until commit: a concurrent insert waits on the unique index, then finds it
+            return VersionClaim.NEWER
+        row = StripeObjectVersion.objects.select_for_update().get(pk=row.pk)
     if version < row.version:
-        return False
-    if version > row.version:
-        StripeObjectVersion.objects.filter(pk=row.pk).update(version=version, updated_at=timezone.now())
-    return True
+        return VersionClaim.OLDER
+    if version == row.version:
+        return VersionClaim.TIE
+    StripeObjectVersion.objects.filter(pk=row.pk).update(version=version, updated_at=timezone.now())
+    return VersionClaim.NEWER
 
 
 # --- handlers: (data.object, event) -> (status, result) -------------------------------
@@ -235,10 +248,31 @@ def _on_dispute_closed(obj: dict, event: StripeEvent) -> Outcome:
     )
 
 
+def _subscription_now(subscription_id: str) -> dict | None:
+    """The subscription as Stripe has it now; None if Stripe no longer knows it (404, resource_missing)."""
+    try:
+        return stripe_client().v1.subscriptions.retrieve(subscription_id).to_dict(for_json=True)
+    except stripe.InvalidRequestError as exc:
+        if exc.code == "resource_missing" or exc.http_status == 404:
+            return None
+        raise
+
+
 def _on_subscription(obj: dict, event: StripeEvent) -> Outcome:
-    if not object_version_claim(stripe_id=obj["id"], version=event.stripe_created):
+    claim = object_version_claim(stripe_id=obj["id"], version=event.stripe_created)
+    if claim == VersionClaim.OLDER:
         return IGNORED, "Older than the subscription state already applied."
-    return subscription_apply(obj, deleted=event.type == "customer.subscription.deleted")
+    note = ""
+    if claim == VersionClaim.TIE:
+        # Same second as the state applied: either may be the newer, so apply Stripe's current
+        # state instead of this payload. Asked under the object's row lock on purpose: a second
+        # event of that second waits for this one and then asks again (ties are rare; the lock
+        # is on this subscription's version row only, no wallet or purchase). A Stripe error
+        # fails the event, to be retried. Gone from Stripe (404): only the payload is left.
+        current = _subscription_now(obj["id"])
+        obj, note = (current, " (Stripe's current state: an event of the same second)") if current else (obj, "")
+    status, result = subscription_apply(obj, deleted=event.type == "customer.subscription.deleted")
+    return status, result + note
 
 
 def _on_invoice_paid(obj: dict, event: StripeEvent) -> Outcome:
