@@ -18,6 +18,7 @@ from django.utils.html import format_html
 
 from billing.admin import ReadOnlyAdminMixin, account_panel_register
 from config.admin_money import MoneyFormMixin, money_column
+from payments.currency import price_display
 from payments.models import AutoRecharge, CreditPack, Purchase, StripeEvent
 from payments.services.auto_recharge import auto_recharge_wallet_sync
 from payments.services.events import stripe_event_process
@@ -42,7 +43,7 @@ class CreditPackAdmin(MoneyFormMixin, admin.ModelAdmin):
 
     @admin.display(description="price", ordering="price_minor")
     def price(self, pack: CreditPack) -> str:
-        return f"{pack.price_minor / 100:.2f} {pack.currency.upper()}"
+        return price_display(pack.price_minor, pack.currency)
 
 
 @admin.register(Purchase)
@@ -99,7 +100,7 @@ class PurchaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="price", ordering="amount_minor")
     def price(self, purchase: Purchase) -> str:
-        return f"{purchase.amount_minor / 100:.2f} {purchase.currency.upper()}"
+        return price_display(purchase.amount_minor, purchase.currency)
 
     @admin.display(description="checkout session")
     def checkout_session_link(self, purchase: Purchase) -> str:
@@ -216,7 +217,7 @@ class AutoRechargeAdmin(MoneyFormMixin, admin.ModelAdmin):
 
     @admin.display(description="monthly cap", ordering="monthly_cap_minor")
     def monthly_cap(self, config: AutoRecharge) -> str:
-        return f"{config.monthly_cap_minor / 100:.2f} {config.pack.currency.upper()}"
+        return price_display(config.monthly_cap_minor, config.pack.currency)
 
     @admin.display(description="notice")
     def notice(self, config: AutoRecharge) -> str:

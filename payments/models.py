@@ -34,6 +34,7 @@ from accounts.ids import public_id
 from accounts.models import Account
 from billing.models import Hold, LedgerEntry, Wallet
 from config.money import MoneyField, money_display
+from payments.currency import price_display
 from pricing.models import CreditType
 
 
@@ -52,7 +53,9 @@ class CreditPack(models.Model):
     name = models.CharField(max_length=255)
     credit_type = models.ForeignKey(CreditType, on_delete=models.PROTECT, related_name="+")
     credits = MoneyField(help_text="Credits granted per purchase.")
-    price_minor = models.PositiveBigIntegerField(help_text="Price in the currency's minor unit (cents).")
+    price_minor = models.PositiveBigIntegerField(
+        help_text="Price in the currency's minor unit, as Stripe counts it (cents for usd, yen for jpy)."
+    )
     currency = models.CharField(max_length=3, default="usd", help_text="ISO 4217, lower case (Stripe's form).")
     stripe_price_id = models.CharField(
         max_length=255, blank=True, default="", help_text="Optional: a Stripe Price to check out with."
@@ -162,6 +165,9 @@ class Purchase(models.Model):
 
     def __str__(self) -> str:
         return f"{self.public_id} {self.status} {money_display(self.credits, self.credit_type)}"
+
+    def price_display(self) -> str:
+        return price_display(self.amount_minor, self.currency)
 
     def derived_status(self) -> str:
         """A granted purchase's status from its refunds and its dispute: disputed while the dispute is

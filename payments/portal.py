@@ -27,6 +27,7 @@ from accounts.models import Account
 from billing.models import LedgerEntry, Wallet
 from config.errors import DomainError
 from config.money import money_display
+from payments.currency import price_display
 from payments.selectors import daily_usage_series, pack_get_active, packs_active, purchases_for_account
 from payments.services.purchases import checkout_session_create
 
@@ -135,7 +136,7 @@ def portal_page(request: HttpRequest, token: str) -> HttpResponse:
         {
             "id": p.public_id,
             "credits": money_display(p.credits, p.credit_type),
-            "price": f"{Decimal(p.amount_minor) / 100:.2f} {p.currency.upper()}",
+            "price": price_display(p.amount_minor, p.currency),
             "status": p.get_status_display(),
             "created_at": p.created_at,
         }
@@ -146,7 +147,7 @@ def portal_page(request: HttpRequest, token: str) -> HttpResponse:
             "id": pack.public_id,
             "name": pack.name,
             "credits": money_display(pack.credits, pack.credit_type),
-            "price": f"{Decimal(pack.price_minor) / 100:.2f} {pack.currency.upper()}",
+            "price": price_display(pack.price_minor, pack.currency),
         }
         for pack in packs_active()
     ]
