@@ -28,7 +28,13 @@ from billing.models import LedgerEntry, Wallet
 from config.errors import DomainError
 from config.money import money_display
 from payments.currency import price_display
-from payments.selectors import daily_usage_series, pack_get_active, packs_active, purchases_for_account
+from payments.selectors import (
+    daily_usage_series,
+    pack_get_active,
+    packs_active,
+    portal_history,
+    purchases_for_account,
+)
 from payments.services.purchases import checkout_session_create
 
 SALT = "payments.portal"
@@ -116,21 +122,16 @@ def portal_page(request: HttpRequest, token: str) -> HttpResponse:
         }
         for w in wallets
     ]
-    entries = (
-        LedgerEntry.objects.filter(account=account)
-        .select_related("credit_type")
-        .only("public_id", "kind", "amount", "description", "created_at", "credit_type")[:25]
-    )
     history = [
         {
             "id": e.public_id,
-            "kind": e.get_kind_display(),
+            "label": label,
+            "detail": detail,
             "is_refund": e.kind == LedgerEntry.Kind.REFUND,
             "amount": money_display(e.amount, e.credit_type),
-            "description": e.description,
             "created_at": e.created_at,
         }
-        for e in entries
+        for e, label, detail in portal_history(account)
     ]
     purchases = [
         {
