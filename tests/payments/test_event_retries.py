@@ -16,6 +16,7 @@ from tests.factories import PurchaseFactory
 from tests.payments.helpers import charge_refunded, checkout_completed, deliver, new_id
 from tests.payments.stripe_objects import payment_intent
 from tests.sdk.server import free_port
+from tests.sentry_capture import sentry_events  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -85,6 +86,15 @@ def test_the_tenth_failure_gives_up_and_the_sweep_no_longer_retries_it(stripe_do
         assert stripe_events_sweep() == 0
     stored.refresh_from_db()
     assert stored.attempts == 10
+
+
+def test_giving_up_tells_sentry_once_committed(stripe_down, sentry_events, django_capture_on_commit_callbacks):  # noqa: F811
+    stored = deliver(_refund_of_an_unknown_charge())
+    StripeEvent.objects.filter(pk=stored.pk).update(failures=stripe_events.FAIL_MAX_ATTEMPTS - 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        stripe_event_process(event_id=stored.pk)
+    messages = [e.get("message") or (e.get("logentry") or {}).get("message", "") for e in sentry_events]
+    assert any(stored.stripe_id in m and "Gave up after 10 failures" in m for m in messages)
 
 
 def test_an_event_that_waited_too_long_is_not_retried_by_the_sweep():
