@@ -13,10 +13,12 @@ import json
 from django.contrib import admin, messages
 from django.db import transaction
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.html import format_html
 
 from billing.admin import ReadOnlyAdminMixin, account_panel_register
 from config.admin_money import MoneyFormMixin, money_column
+from payments.currency import price_display
 from payments.models import AutoRecharge, CreditPack, Purchase, StripeEvent
 from payments.services.auto_recharge import auto_recharge_wallet_sync
 from payments.services.events import stripe_event_process
@@ -41,7 +43,7 @@ class CreditPackAdmin(MoneyFormMixin, admin.ModelAdmin):
 
     @admin.display(description="price", ordering="price_minor")
     def price(self, pack: CreditPack) -> str:
-        return f"{pack.price_minor / 100:.2f} {pack.currency.upper()}"
+        return price_display(pack.price_minor, pack.currency)
 
 
 @admin.register(Purchase)
@@ -58,9 +60,10 @@ class PurchaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
     ]
     list_select_related = ["account", "credit_type"]
-    list_filter = ["status", "kind", "credit_type"]
+    list_filter = ["status", "kind", "dispute_status", "credit_type"]
     search_fields = [
         "=public_id",
+        "=dispute_id",
         "=account__public_id",
         "=stripe_payment_intent_id",
         "=stripe_checkout_session_id",
@@ -83,6 +86,8 @@ class PurchaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "refunded_minor",
         "clawed_back_money",
         "unrecovered_money",
+        "dispute_link",
+        "dispute_status",
         "dispute_hold",
         "failure_reason",
         "created_at",
@@ -95,7 +100,7 @@ class PurchaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="price", ordering="amount_minor")
     def price(self, purchase: Purchase) -> str:
-        return f"{purchase.amount_minor / 100:.2f} {purchase.currency.upper()}"
+        return price_display(purchase.amount_minor, purchase.currency)
 
     @admin.display(description="checkout session")
     def checkout_session_link(self, purchase: Purchase) -> str:
@@ -109,23 +114,47 @@ class PurchaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def charge_link(self, purchase: Purchase) -> str:
         return _stripe_link(purchase.stripe_charge_id)
 
+    @admin.display(description="dispute")
+    def dispute_link(self, purchase: Purchase) -> str:
+        return _stripe_link(purchase.dispute_id)
+
     @admin.display(description="customer")
     def customer_link(self, purchase: Purchase) -> str:
         return _stripe_link(purchase.stripe_customer_id)
 
 
+class RetryFilter(admin.SimpleListFilter):
+    """Failed events: those the sweep will retry, and those it gave up on (they need a person)."""
+
+    title = "retry"
+    parameter_name = "retry"
+
+    def lookups(self, request, model_admin):
+        return [("scheduled", "Retry scheduled"), ("gave_up", "Gave up")]
+
+    def queryset(self, request, queryset):
+        failed = queryset.filter(status=StripeEvent.Status.FAILED)
+        if self.value() == "scheduled":
+            return failed.filter(retry_at__isnull=False)
+        if self.value() == "gave_up":
+            return failed.filter(retry_at__isnull=True)
+        return queryset
+
+
 @admin.register(StripeEvent)
 class StripeEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["stripe_id", "type", "status", "source", "attempts", "stripe_created", "received_at"]
-    list_filter = ["status", "type", "source"]
+    list_display = ["stripe_id", "type", "status", "retry", "source", "attempts", "stripe_created", "received_at"]
+    list_filter = ["status", RetryFilter, "type", "source"]
     search_fields = ["=stripe_id", "type"]
     fields = [
         "stripe_link",
         "type",
         "status",
+        "retry",
         "result",
         "source",
         "attempts",
+        "failures",
         "stripe_created",
         "received_at",
         "processed_at",
@@ -137,6 +166,14 @@ class StripeEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Stripe id")
     def stripe_link(self, event: StripeEvent) -> str:
         return _stripe_link(event.stripe_id)
+
+    @admin.display(description="retry", ordering="retry_at")
+    def retry(self, event: StripeEvent) -> str:
+        if event.status != StripeEvent.Status.FAILED:
+            return "-"
+        if event.retry_at is None:
+            return "gave up (reprocess by hand)"
+        return f"at {timezone.localtime(event.retry_at):%Y-%m-%d %H:%M:%S}"
 
     @admin.display(description="payload")
     def payload_pretty(self, event: StripeEvent) -> str:
@@ -180,7 +217,7 @@ class AutoRechargeAdmin(MoneyFormMixin, admin.ModelAdmin):
 
     @admin.display(description="monthly cap", ordering="monthly_cap_minor")
     def monthly_cap(self, config: AutoRecharge) -> str:
-        return f"{config.monthly_cap_minor / 100:.2f} {config.pack.currency.upper()}"
+        return price_display(config.monthly_cap_minor, config.pack.currency)
 
     @admin.display(description="notice")
     def notice(self, config: AutoRecharge) -> str:

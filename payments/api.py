@@ -31,7 +31,10 @@ class PackOutput(serializers.Serializer):
     name = serializers.CharField()
     credit_type = serializers.CharField(source="credit_type.code")
     credits = serializers.SerializerMethodField()
-    price = serializers.IntegerField(source="price_minor", help_text="In the currency's minor unit (cents).")
+    price = serializers.IntegerField(
+        source="price_minor",
+        help_text="In the currency's minor unit, as Stripe counts it (cents for usd, yen for jpy).",
+    )
     currency = serializers.CharField()
 
     def get_object(self, pack) -> str:

@@ -5,7 +5,9 @@ Design
 * A `Purchase` is one attempt to buy credits (a Checkout Session, or an
   off-session PaymentIntent made by auto-recharge). It moves
   `pending -> paid | failed`, then possibly `refunded` or `disputed`, and
-  points at the grant entry it produced. Credits are granted once per
+  points at the grant entry it produced. Once paid, its status is derived
+  from what Stripe reported (`refunded_minor`, `dispute_status`), never
+  overwritten by one event: see `Purchase.derived_status`. Credits are granted once per
   purchase: the grant and `grant_entry` are written under the purchase's row
   lock, and `grant_entry` is unique.
 * Every Stripe event is stored once by its Stripe id (`StripeEvent`) before
@@ -32,6 +34,7 @@ from accounts.ids import public_id
 from accounts.models import Account
 from billing.models import Hold, LedgerEntry, Wallet
 from config.money import MoneyField, money_display
+from payments.currency import price_display
 from pricing.models import CreditType
 
 
@@ -50,7 +53,9 @@ class CreditPack(models.Model):
     name = models.CharField(max_length=255)
     credit_type = models.ForeignKey(CreditType, on_delete=models.PROTECT, related_name="+")
     credits = MoneyField(help_text="Credits granted per purchase.")
-    price_minor = models.PositiveBigIntegerField(help_text="Price in the currency's minor unit (cents).")
+    price_minor = models.PositiveBigIntegerField(
+        help_text="Price in the currency's minor unit, as Stripe counts it (cents for usd, yen for jpy)."
+    )
     currency = models.CharField(max_length=3, default="usd", help_text="ISO 4217, lower case (Stripe's form).")
     stripe_price_id = models.CharField(
         max_length=255, blank=True, default="", help_text="Optional: a Stripe Price to check out with."
@@ -81,6 +86,12 @@ class Purchase(models.Model):
         CHECKOUT = "checkout", "Checkout"
         AUTO_RECHARGE = "auto_recharge", "Auto-recharge"
 
+    class DisputeStatus(models.TextChoices):
+        NONE = "", "No dispute"
+        OPEN = "open", "Open"
+        WON = "won", "Won"
+        LOST = "lost", "Lost"
+
     public_id = models.CharField(max_length=32, default=purchase_public_id, editable=False, unique=True)
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="purchases")
     credit_type = models.ForeignKey(CreditType, on_delete=models.PROTECT, related_name="+")
@@ -106,6 +117,10 @@ class Purchase(models.Model):
     dispute_hold = models.OneToOneField(
         Hold, null=True, blank=True, on_delete=models.PROTECT, related_name="dispute_purchase"
     )
+    # The dispute is tracked on its own (not folded into `status`), so a refund and a
+    # dispute can both be true: `status` is derived from the two (`Purchase.derived_status`).
+    dispute_id = models.CharField(max_length=255, blank=True, default="")
+    dispute_status = models.CharField(max_length=8, choices=DisputeStatus.choices, blank=True, default="")
     failure_reason = models.CharField(max_length=1000, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -140,6 +155,9 @@ class Purchase(models.Model):
                 name="purchase_status_valid",
             ),
             models.CheckConstraint(condition=Q(kind__in=["checkout", "auto_recharge"]), name="purchase_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(dispute_status__in=["", "open", "won", "lost"]), name="purchase_dispute_status_valid"
+            ),
             models.CheckConstraint(condition=Q(credits__gt=0), name="purchase_credits_positive"),
             models.CheckConstraint(condition=Q(clawed_back__gte=0), name="purchase_clawed_back_non_negative"),
             models.CheckConstraint(condition=Q(unrecovered__gte=0), name="purchase_unrecovered_non_negative"),
@@ -147,6 +165,18 @@ class Purchase(models.Model):
 
     def __str__(self) -> str:
         return f"{self.public_id} {self.status} {money_display(self.credits, self.credit_type)}"
+
+    def price_display(self) -> str:
+        return price_display(self.amount_minor, self.currency)
+
+    def derived_status(self) -> str:
+        """A granted purchase's status from its refunds and its dispute: disputed while the dispute is
+        open; then refunded if fully refunded or the dispute was lost; else paid."""
+        if self.dispute_status == self.DisputeStatus.OPEN:
+            return self.Status.DISPUTED
+        if self.dispute_status == self.DisputeStatus.LOST or self.refunded_minor >= self.amount_minor:
+            return self.Status.REFUNDED
+        return self.Status.PAID
 
 
 class StripeEvent(models.Model):
@@ -167,12 +197,22 @@ class StripeEvent(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
     result = models.TextField(blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(
+        default=0, help_text="Runs that raised; each schedules a retry later, up to a limit."
+    )
+    retry_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the sweep retries this failed event; empty: not retried (gave up)."
+    )
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["status", "received_at"], name="stripe_event_status")]
+        indexes = [
+            models.Index(fields=["status", "received_at"], name="stripe_event_status"),
+            # The sweep's retries: only failed events with a retry scheduled, a small set.
+            models.Index(fields=["retry_at"], condition=Q(status="failed"), name="stripe_event_retry_due"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=["received", "processed", "ignored", "failed"]),

@@ -27,7 +27,14 @@ from accounts.models import Account
 from billing.models import LedgerEntry, Wallet
 from config.errors import DomainError
 from config.money import money_display
-from payments.selectors import daily_usage_series, pack_get_active, packs_active, purchases_for_account
+from payments.currency import price_display
+from payments.selectors import (
+    daily_usage_series,
+    pack_get_active,
+    packs_active,
+    portal_history,
+    purchases_for_account,
+)
 from payments.services.purchases import checkout_session_create
 
 SALT = "payments.portal"
@@ -115,27 +122,22 @@ def portal_page(request: HttpRequest, token: str) -> HttpResponse:
         }
         for w in wallets
     ]
-    entries = (
-        LedgerEntry.objects.filter(account=account)
-        .select_related("credit_type")
-        .only("public_id", "kind", "amount", "description", "created_at", "credit_type")[:25]
-    )
     history = [
         {
             "id": e.public_id,
-            "kind": e.get_kind_display(),
+            "label": label,
+            "detail": detail,
             "is_refund": e.kind == LedgerEntry.Kind.REFUND,
             "amount": money_display(e.amount, e.credit_type),
-            "description": e.description,
             "created_at": e.created_at,
         }
-        for e in entries
+        for e, label, detail in portal_history(account)
     ]
     purchases = [
         {
             "id": p.public_id,
             "credits": money_display(p.credits, p.credit_type),
-            "price": f"{Decimal(p.amount_minor) / 100:.2f} {p.currency.upper()}",
+            "price": price_display(p.amount_minor, p.currency),
             "status": p.get_status_display(),
             "created_at": p.created_at,
         }
@@ -146,7 +148,7 @@ def portal_page(request: HttpRequest, token: str) -> HttpResponse:
             "id": pack.public_id,
             "name": pack.name,
             "credits": money_display(pack.credits, pack.credit_type),
-            "price": f"{Decimal(pack.price_minor) / 100:.2f} {pack.currency.upper()}",
+            "price": price_display(pack.price_minor, pack.currency),
         }
         for pack in packs_active()
     ]

@@ -10,9 +10,10 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import Account
-from billing.models import LedgerEntry
+from billing.models import CreditLot, LedgerEntry
 from payments.exceptions import PackNotFound
 from payments.models import AutoRecharge, CreditPack, Purchase
+from subscriptions.models import AllowanceGrant
 
 
 def packs_active() -> QuerySet[CreditPack]:
@@ -62,3 +63,52 @@ def daily_usage_series(account: Account, *, days: int = 30) -> dict[int, list[tu
         ]
         for credit_type_id, by_day in spent.items()
     }
+
+
+def portal_history(account: Account, limit: int = 25) -> list[tuple[LedgerEntry, str, str]]:
+    """The account's newest entries for its customer: (entry, label, detail).
+
+    The label says what happened in the customer's words, from the entry's
+    kind and what it came from (a purchase, a plan's allowance); the
+    ledger's own descriptions are staff reasons and internal references
+    ("Purchase pur_...", a grant's reason), so they are never shown. The one
+    exception is a charge's description when no staff user made it: the
+    app's own words for the usage it metered (an API key or the system).
+    """
+    entries = list(
+        LedgerEntry.objects.filter(account=account)
+        .select_related("credit_type")
+        .only("public_id", "kind", "amount", "description", "metadata", "actor_user", "created_at", "credit_type")
+        .order_by("-id")[:limit]
+    )
+    grant_ids = [e.pk for e in entries if e.kind == LedgerEntry.Kind.GRANT]
+    purchased = set(
+        CreditLot.objects.filter(entry_id__in=grant_ids, source=CreditLot.Source.PURCHASED).values_list(
+            "entry_id", flat=True
+        )
+    )
+    allowances = set(AllowanceGrant.objects.filter(entry_id__in=grant_ids).values_list("entry_id", flat=True))
+    history = []
+    for entry in entries:
+        detail = ""
+        if entry.kind == LedgerEntry.Kind.CHARGE:
+            label = "Usage"
+            detail = entry.description if entry.actor_user_id is None else ""
+        elif entry.kind == LedgerEntry.Kind.REFUND:
+            label = "Refund"
+        elif entry.kind == LedgerEntry.Kind.EXPIRY:
+            label = "Expired"
+        elif entry.kind == LedgerEntry.Kind.GRANT:
+            label = (
+                "Credits purchased"
+                if entry.pk in purchased
+                else "Plan allowance"
+                if entry.pk in allowances
+                else "Credits added"
+            )
+        elif entry.kind == LedgerEntry.Kind.ADJUSTMENT and (entry.metadata or {}).get("purchase"):
+            label = "Purchased credits taken back"  # a payment refunded or disputed
+        else:
+            label = "Adjustment"
+        history.append((entry, label, detail))
+    return history

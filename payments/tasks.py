@@ -20,12 +20,20 @@ def process_stripe_event(event_id: int) -> str:
 
 @shared_task(name="payments.tasks.stripe_events_sweep", **TASK_OPTIONS)
 def stripe_events_sweep() -> int:
-    """Process stored events still `received` a minute on (their after-commit enqueue was lost)."""
-    due = StripeEvent.objects.filter(
-        status=StripeEvent.Status.RECEIVED, received_at__lte=timezone.now() - timedelta(minutes=1)
+    """Process stored events still `received` a minute on (their after-commit enqueue was lost or they
+    wait for another event), and retry failed ones whose `retry_at` has come (exponential backoff)."""
+    now = timezone.now()
+    waiting = StripeEvent.objects.filter(
+        status=StripeEvent.Status.RECEIVED, received_at__lte=now - timedelta(minutes=1)
     ).values_list("pk", flat=True)[:500]
+    retries = (
+        StripeEvent.objects.filter(status=StripeEvent.Status.FAILED, retry_at__lte=now)
+        .order_by("retry_at")
+        .values_list("pk", flat=True)[:500]
+    )
+    due = [*waiting, *retries]
     for event_id in due:
-        events.stripe_event_process(event_id=event_id)
+        events.stripe_event_process(event_id=event_id, only_if_due=True)
     auto_recharge.auto_recharges_stalled_retry()
     return len(due)
 

@@ -413,6 +413,7 @@ update_case("purchase_clawed_back_non_negative", f.PurchaseFactory, clawed_back=
 update_case("purchase_unrecovered_non_negative", f.PurchaseFactory, unrecovered=-1)
 update_case("purchase_status_valid", f.PurchaseFactory, status="lost")
 update_case("purchase_kind_valid", f.PurchaseFactory, kind="gift")
+update_case("purchase_dispute_status_valid", f.PurchaseFactory, dispute_status="pending")
 update_case("payments_purchase_amount_minor_check", f.PurchaseFactory, amount_minor=-1)
 update_case("payments_purchase_refunded_minor_check", f.PurchaseFactory, refunded_minor=-1)
 duplicate_by_update("payments_purchase_public_id_key", f.PurchaseFactory, "public_id")
@@ -461,6 +462,7 @@ def _():
 
 update_case("stripe_event_status_valid", f.StripeEventFactory, status="lost")
 update_case("payments_stripeevent_attempts_check", f.StripeEventFactory, attempts=-1)
+update_case("payments_stripeevent_failures_check", f.StripeEventFactory, failures=-1)
 duplicate_by_update("payments_stripeevent_stripe_id_key", f.StripeEventFactory, "stripe_id")
 duplicate_by_update("payments_stripeobjectversion_stripe_id_key", f.StripeObjectVersionFactory, "stripe_id")
 update_case("autorecharge_threshold_positive", f.AutoRechargeFactory, threshold=0)

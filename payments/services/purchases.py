@@ -221,12 +221,51 @@ def _claw_back(purchase: Purchase, credits: Decimal, reason: str) -> tuple[Decim
     return taken, unrecovered
 
 
+def _freeze(purchase: Purchase, dispute_id: str) -> None:
+    """Hold what is left (and available) of the purchase's lot; the hold becomes `dispute_hold`.
+
+    A hold of its own (not hold_create's, which caps expiry at a day): a
+    dispute takes weeks; it is released when it closes. Called with the
+    purchase row locked.
+    """
+    lot = _purchased_lot(purchase)
+    if lot is None:
+        return
+    with posting(account=purchase.account, credit_type=purchase.credit_type) as p:
+        remaining = CreditLot.objects.filter(pk=lot.pk).values_list("remaining", flat=True).get()
+        amount = min(remaining, p.available)
+        if amount > 0:
+            hold = Hold(
+                wallet=p.wallet,
+                account=purchase.account,
+                credit_type=purchase.credit_type,
+                amount=amount,
+                expires_at=timezone.now() + timedelta(days=settings.CREDITLEDGER_DISPUTE_HOLD_DAYS),
+                metadata={"purchase": purchase.public_id, "dispute": dispute_id},
+            )
+            p.hold_reserve(hold)
+            purchase.dispute_hold = hold
+
+
+def _unfreeze(purchase: Purchase, reason: str) -> bool:
+    """Release the dispute's hold if it is still pending; whether it was. Called with the purchase row locked."""
+    if purchase.dispute_hold_id is None:
+        return False
+    hold = Hold.objects.select_related("account", "credit_type").get(pk=purchase.dispute_hold_id)
+    if hold.status != Hold.Status.PENDING:
+        return False
+    hold_release(hold=hold, actor=Actor.system(), reason=reason)
+    return True
+
+
 def purchase_refund_sync(*, purchase: Purchase, amount_refunded_minor: int) -> Purchase:
     """Follow Stripe's cumulative refunded amount: claw back the refunded share not yet taken back.
 
     Idempotent and order-proof: the charge carries the total refunded so
     far, and only the part beyond what this purchase already accounted for
     (clawed back + unrecovered) moves; an older, smaller total moves nothing.
+    During an open dispute the frozen credits are still the purchase's: the
+    freeze is lifted for the clawback, then what is left is frozen again.
     """
     with transaction.atomic():
         current = Purchase.objects.select_for_update().select_related("account", "credit_type").get(pk=purchase.pk)
@@ -235,10 +274,15 @@ def purchase_refund_sync(*, purchase: Purchase, amount_refunded_minor: int) -> P
         due = _share(current, amount_refunded_minor) - (current.clawed_back + current.unrecovered)
         current.refunded_minor = amount_refunded_minor
         if due > 0:
-            _claw_back(current, due, f"Refund of purchase {current.public_id}")
-        if amount_refunded_minor >= current.amount_minor:
-            current.status = Purchase.Status.REFUNDED
-        current.save(update_fields=["refunded_minor", "clawed_back", "unrecovered", "status", "updated_at"])
+            reason = f"Refund of purchase {current.public_id}"
+            refreeze = current.dispute_status == Purchase.DisputeStatus.OPEN and _unfreeze(current, reason)
+            _claw_back(current, due, reason)
+            if refreeze:
+                _freeze(current, current.dispute_id)
+        current.status = current.derived_status()
+        current.save(
+            update_fields=["refunded_minor", "clawed_back", "unrecovered", "dispute_hold", "status", "updated_at"]
+        )
         return current
 
 
@@ -246,28 +290,12 @@ def purchase_dispute_open(*, purchase: Purchase, dispute_id: str) -> Purchase:
     """Freeze what is left of the purchase's credits with a hold, and alert staff. Once per purchase."""
     with transaction.atomic():
         current = Purchase.objects.select_for_update().select_related("account", "credit_type").get(pk=purchase.pk)
-        if current.grant_entry_id is None or current.dispute_hold_id is not None:
+        if current.grant_entry_id is None or current.dispute_status:
             return current
-        lot = _purchased_lot(current)
-        if lot is not None:
-            with posting(account=current.account, credit_type=current.credit_type) as p:
-                remaining = CreditLot.objects.filter(pk=lot.pk).values_list("remaining", flat=True).get()
-                amount = min(remaining, p.available)
-                if amount > 0:
-                    # A hold of its own (not hold_create's, which caps expiry at a day):
-                    # a dispute takes weeks; it is released or captured when it closes.
-                    hold = Hold(
-                        wallet=p.wallet,
-                        account=current.account,
-                        credit_type=current.credit_type,
-                        amount=amount,
-                        expires_at=timezone.now() + timedelta(days=settings.CREDITLEDGER_DISPUTE_HOLD_DAYS),
-                        metadata={"purchase": current.public_id, "dispute": dispute_id},
-                    )
-                    p.hold_reserve(hold)
-                    current.dispute_hold = hold
-        current.status = Purchase.Status.DISPUTED
-        current.save(update_fields=["dispute_hold", "status", "updated_at"])
+        _freeze(current, dispute_id)
+        current.dispute_id, current.dispute_status = dispute_id, Purchase.DisputeStatus.OPEN
+        current.status = current.derived_status()
+        current.save(update_fields=["dispute_hold", "dispute_id", "dispute_status", "status", "updated_at"])
         staff_alert(
             f"Dispute {dispute_id} opened on purchase {current.public_id}; its credits are frozen.",
             purchase=current.public_id,
@@ -278,20 +306,19 @@ def purchase_dispute_open(*, purchase: Purchase, dispute_id: str) -> Purchase:
 
 
 def purchase_dispute_close(*, purchase: Purchase, dispute_id: str, won: bool, amount_minor: int) -> Purchase:
-    """Won: release the freeze. Lost: release it and claw back the disputed share (never below zero)."""
+    """Release the freeze, whatever else happened meanwhile (a refund); lost: also claw back the
+    disputed share (never below zero). The status is then derived: refunded if fully refunded or
+    lost, else paid. Once per dispute."""
     with transaction.atomic():
         current = Purchase.objects.select_for_update().select_related("account", "credit_type").get(pk=purchase.pk)
-        if current.status != Purchase.Status.DISPUTED:
-            return current
-        if current.dispute_hold_id is not None:
-            hold = Hold.objects.select_related("account", "credit_type").get(pk=current.dispute_hold_id)
-            hold_release(hold=hold, actor=Actor.system(), reason=f"Dispute {dispute_id} {'won' if won else 'lost'}")
-        if won:
-            current.status = Purchase.Status.PAID
-        else:
+        if current.dispute_status != Purchase.DisputeStatus.OPEN:
+            return current  # never opened (the caller waits for the opening), or already closed
+        _unfreeze(current, f"Dispute {dispute_id} {'won' if won else 'lost'}")
+        if not won:
             due = _share(current, amount_minor) - (current.clawed_back + current.unrecovered)
             if due > 0:
                 _claw_back(current, due, f"Dispute {dispute_id} lost on purchase {current.public_id}")
-            current.status = Purchase.Status.REFUNDED
-        current.save(update_fields=["status", "clawed_back", "unrecovered", "updated_at"])
+        current.dispute_status = Purchase.DisputeStatus.WON if won else Purchase.DisputeStatus.LOST
+        current.status = current.derived_status()
+        current.save(update_fields=["dispute_status", "status", "clawed_back", "unrecovered", "updated_at"])
         return current

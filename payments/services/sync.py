@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from payments.models import StripeEvent
-from payments.services.events import object_version_claim, stripe_event_process, stripe_event_store
+from payments.services.events import VersionClaim, object_version_claim, stripe_event_process, stripe_event_store
 from payments.services.subscriptions import subscription_apply
 from payments.stripe_api import stripe_client
 
@@ -48,7 +48,8 @@ def stripe_sync(*, since: datetime) -> SyncReport:
         report.subscriptions_seen += 1
         listed_at = timezone.now()
         with transaction.atomic():
-            if object_version_claim(stripe_id=subscription.id, version=listed_at):
+            # As listed now: Stripe's current state, so a tie with an event is as good as newer.
+            if object_version_claim(stripe_id=subscription.id, version=listed_at) != VersionClaim.OLDER:
                 status, _ = subscription_apply(subscription.to_dict(for_json=True))
                 report.subscriptions_applied += status == "processed"
     return report

@@ -128,3 +128,28 @@ def test_a_customer_opens_the_portal_sees_balance_and_chart_and_starts_a_checkou
     with pytest.raises(urllib.error.HTTPError) as error:
         urllib.request.urlopen(refused)
     assert error.value.code == 403
+
+
+def test_the_history_shows_customer_labels_and_never_staff_reasons_or_internal_references(client):
+    from billing.services import grant_create
+    from tests.factories import staff_user
+    from tests.payments.helpers import charge_refunded, deliver, paid_purchase
+
+    purchase = paid_purchase()  # its grant's description is "Purchase pur_..."
+    account, staff = purchase.account, Actor(user=staff_user())
+    deliver(charge_refunded(purchase, amount_refunded=250))  # a clawback: an adjustment
+    grant_create(
+        account=account,
+        credit_type=purchase.credit_type,
+        amount="5.00",
+        actor=staff,
+        reason="Goodwill, ticket 4411: customer threatened to churn",
+    )
+    charge_for(account, "1.00", actor=staff, description="Manual fix per Bob, do not tell the customer")
+    charge_for(account, "2.00", description="Image render")  # the app's own words for its usage
+    page = client.get(_link(account)).content.decode()
+    for label in ("Credits purchased", "Purchased credits taken back", "Credits added", "Usage"):
+        assert f"<td>{label}</td>" in page
+    assert "Image render" in page
+    assert "Goodwill" not in page and "Bob" not in page
+    assert purchase.public_id not in page and "Refund of purchase" not in page

@@ -10,6 +10,7 @@ import pytest
 from subscriptions.models import AllowanceGrant, Subscription
 from tests.factories import AccountFactory, PlanFactory
 from tests.payments.helpers import deliver, event
+from tests.payments.stripe_objects import subscription
 
 pytestmark = pytest.mark.django_db
 
@@ -103,3 +104,54 @@ def test_a_subscription_naming_no_known_account_is_ignored():
     obj = _subscription(AccountFactory.build(), plan, "active", int(time.time()))
     assert deliver(event("customer.subscription.created", obj)).status == "ignored"
     assert not Subscription.objects.exists()
+
+
+def _same_second_events(account, plan, sub_id: str) -> tuple[dict, dict]:
+    """Two events of one second: the subscription went active, then past_due, but which came
+    first cannot be told from `created`; here the older state (past_due) is delivered last."""
+    now = int(time.time())
+    newer = _subscription(account, plan, "active", now, sub_id=sub_id)
+    older = _subscription(account, plan, "past_due", now, sub_id=sub_id)
+    return (
+        event("customer.subscription.updated", newer, created=now),
+        event("customer.subscription.updated", older, created=now),
+    )
+
+
+def test_two_events_of_the_same_second_apply_stripes_current_state_not_the_last_delivered(stripe_on):
+    account, plan = AccountFactory(), PlanFactory()
+    real = subscription(metadata={"account": account.public_id, "plan": plan.code})
+    assert real["status"] == "active"
+    first, second = _same_second_events(account, plan, real["id"])
+    deliver(first)
+    tied = deliver(second)
+    assert tied.status == "processed" and "Stripe's current state" in tied.result
+    assert Subscription.objects.get(stripe_subscription_id=real["id"]).status == "active"
+
+
+def test_a_tie_for_a_subscription_stripe_no_longer_knows_falls_back_to_the_payload(stripe_on):
+    account, plan = AccountFactory(), PlanFactory()
+    first, second = _same_second_events(account, plan, "sub_unknown_to_stripe")
+    deliver(first)
+    tied = deliver(second)
+    assert tied.status == "processed" and "Stripe's current state" not in tied.result
+    assert Subscription.objects.get().status == "past_due"
+
+
+def test_a_tie_when_stripe_cannot_be_reached_fails_and_is_retried_later(settings, stripe_on):
+    from tests.sdk.server import free_port
+
+    account, plan = AccountFactory(), PlanFactory()
+    first, second = _same_second_events(account, plan, "sub_test_tie")
+    deliver(first)
+    settings.STRIPE_API_BASE = f"http://127.0.0.1:{free_port()}"
+    tied = deliver(second)
+    assert tied.status == "failed" and tied.retry_at is not None
+    assert Subscription.objects.get().status == "active"
+
+
+def test_the_first_event_of_a_subscription_is_not_a_tie_with_itself(stripe_on):
+    account, plan = AccountFactory(), PlanFactory()
+    first, _ = _same_second_events(account, plan, "sub_first_seen")
+    stored = deliver(first)
+    assert stored.status == "processed" and "Stripe's current state" not in stored.result
