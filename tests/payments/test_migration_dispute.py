@@ -24,7 +24,7 @@ def test_open_lost_and_won_disputes_are_recovered_from_the_old_status():
         deliver(dispute(purchase, "charge.dispute.created", "needs_response", dispute_id=dispute_id))
     deliver(dispute(lost, "charge.dispute.closed", "lost", dispute_id="dp_lost"))
     deliver(dispute(won, "charge.dispute.closed", "won", dispute_id="dp_won"))
-    migrate([("payments", "0002_stripe_event_retry_pay")])  # the columns are gone, as before 0003
+    migrate([("payments", "0002_stripe_event_retry")])  # the columns are gone, as before 0003
     migrate(None)
     found = {p.pk: (p.dispute_id, p.dispute_status, p.status) for p in Purchase.objects.all()}
     assert found == {

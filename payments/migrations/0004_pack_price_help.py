@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0003_purchase_dispute_pay'),
+        ('payments', '0003_purchase_dispute'),
     ]
 
     operations = [

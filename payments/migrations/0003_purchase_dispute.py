@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('accounts', '0002_indexes_earn_their_keep'),
         ('billing', '0018_wallet_recharge_below'),
-        ('payments', '0002_stripe_event_retry_pay'),
+        ('payments', '0002_stripe_event_retry'),
         ('pricing', '0004_indexes_earn_their_keep'),
     ]
 
