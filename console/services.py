@@ -10,6 +10,7 @@ recomputes the open days: from the day of the previous cut, less
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -102,5 +103,6 @@ def ledger_rollup_refresh(*, now: datetime | None = None) -> RollupRefresh:
         state.rolled_until = now
         state.window_first = window_first
         state.refreshed_at = timezone.now()
-        state.save(update_fields=["rolled_until", "window_first", "refreshed_at"])
+        state.version = uuid.uuid4()
+        state.save(update_fields=["rolled_until", "window_first", "refreshed_at", "version"])
     return RollupRefresh(first_day=first, rolled_until=now, ledger_days=len(ledger_days), wallet_days=len(wallet_days))
