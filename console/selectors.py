@@ -24,6 +24,7 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     F,
+    Max,
     OuterRef,
     Q,
     QuerySet,
@@ -91,31 +92,50 @@ def wallet_day_totals(start: datetime, end: datetime) -> list[dict]:
     )
 
 
-def _tail_totals(start: datetime, end: datetime) -> tuple[list[dict], list[dict]]:
-    """`ledger_day_totals` and `wallet_day_totals` of [start, end) in one query (the tail is short: summed here)."""
-    by_day: dict[tuple, dict] = {}
-    by_wallet: dict[tuple, dict] = {}
+@dataclass(frozen=True)
+class TailWallet:
+    """A wallet with entries in the live tail, and what the merge with the rollup needs of it."""
+
+    wallet: int
+    credit_type: int
+    charged: Decimal  # by the tail's charges, positive
+    today: bool  # has entries today in the tail
+    balance: Decimal
+    held: Decimal
+    rolled: Decimal | None  # its spend in the rollup's window; None: not in the rollup
+    rolled_today: bool  # the rollup has it today
+
+
+def _tail_wallets(start: datetime, end: datetime, *, first: date, today: date, state) -> list[TailWallet]:
+    """Every wallet with entries in [start, end), summed in one query of the tail (the `created_at` index).
+
+    One row per wallet, however many entries it had: the tail's charges and
+    whether any entry is today's, with the wallet's balance and held and its
+    spend and today's presence in the rollup (unique-index look-ups per wallet).
+    """
+    rolled_spend = _rolled_spent(first, today, state).filter(wallet=OuterRef("wallet_id")).values("spent")[:1]
     rows = (
         LedgerEntry.objects.filter(created_at__gte=start, created_at__lt=end)
-        .annotate(day=TruncDate("created_at"))
-        .values("day", "credit_type_id", "kind", "route", "account_id", "wallet_id")
-        .annotate(total=Sum("amount"), entries=Count("id"))
+        .values("wallet_id", "credit_type_id")
+        .annotate(
+            charged=-Sum("amount", filter=Q(kind=LedgerEntry.Kind.CHARGE), default=0),
+            todays=Count("id", filter=Q(created_at__gte=day_start(today))),
+            balance=Max("wallet__balance"),
+            held=Max("wallet__held"),
+            rolled=Subquery(rolled_spend),
+            rolled_today=Exists(
+                WalletDay.objects.filter(
+                    credit_type=OuterRef("credit_type_id"), day=today, wallet=OuterRef("wallet_id")
+                )
+            ),
+        )
+        .values_list("wallet_id", "credit_type_id", "charged", "todays", "balance", "held", "rolled", "rolled_today")
         .order_by()
     )
-    for row in rows:
-        key = (row["day"], row["credit_type_id"], row["kind"], row["route"])
-        day = by_day.setdefault(
-            key, dict(zip(("day", "credit_type_id", "kind", "route"), key, strict=True), total=0, entries=0)
-        )
-        day["total"] += row["total"]
-        day["entries"] += row["entries"]
-        key = (row["day"], row["credit_type_id"], row["account_id"], row["wallet_id"])
-        names = ("day", "credit_type_id", "account_id", "wallet_id")
-        wallet = by_wallet.setdefault(key, dict(zip(names, key, strict=True), charged=Decimal(0), entries=0))
-        if row["kind"] == LedgerEntry.Kind.CHARGE:
-            wallet["charged"] -= row["total"]
-        wallet["entries"] += row["entries"]
-    return list(by_day.values()), list(by_wallet.values())
+    return [
+        TailWallet(wallet, credit, charged, todays > 0, balance, held, rolled, rolled_today)
+        for wallet, credit, charged, todays, balance, held, rolled, rolled_today in rows
+    ]
 
 
 # --- the dashboard -----------------------------------------------------------
@@ -340,8 +360,10 @@ def dashboard(*, now: datetime | None = None) -> Dashboard:
     tail_from = _tail_from(state, first)
     rolled = _rolled_up(state, first, today)
     boards, routes = rolled.boards, rolled.routes
-    tail_rows, tail_wallets = _tail_totals(tail_from, end) if tail_from < end else ([], [])
-    _fold(boards, routes, tail_rows, first=first, today=today)
+    tail_wallets: list[TailWallet] = []
+    if tail_from < end:
+        _fold(boards, routes, ledger_day_totals(tail_from, end), first=first, today=today)
+        tail_wallets = _tail_wallets(tail_from, end, first=first, today=today, state=state)
 
     for row in (
         Hold.objects.filter(status=Hold.Status.PENDING)
@@ -399,10 +421,15 @@ def _per_wallet(
     only until the next refresh after midnight, or for a window in the past).
     """
     columns = ("wallet", "account", *(("wallet__balance", "wallet__held") if balances else ()))
+    return _rolled_spent(first, today, state, columns=columns).filter(credit_type_id=credit_type_id)
+
+
+def _rolled_spent(first: date, today: date, state: RollupState | None, *, columns=("wallet",)) -> QuerySet:
+    """`_per_wallet` of every credit type (a wallet has one): for look-ups by wallet."""
     if state is not None and state.window_first == first:
-        return WalletWindow.objects.filter(credit_type_id=credit_type_id).values(*columns).annotate(spent=F("charged"))
+        return WalletWindow.objects.values(*columns).annotate(spent=F("charged"))
     return (
-        WalletDay.objects.filter(credit_type_id=credit_type_id, day__gte=first, day__lte=today)
+        WalletDay.objects.filter(day__gte=first, day__lte=today)
         .values(*columns)
         .annotate(spent=Sum("charged"))
         .order_by()
@@ -415,7 +442,7 @@ def _wallet_figures(
     *,
     first: date,
     today: date,
-    tail: list[dict],
+    tail: list[TailWallet],
     state: RollupState | None,
     tail_from: datetime,
     end: datetime,
@@ -429,7 +456,7 @@ def _wallet_figures(
     """
     lines: dict[int, tuple[list, list]] = {}
     for credit_type_id, b in boards.items():
-        mine = [w for w in tail if w["credit_type_id"] == credit_type_id]
+        mine = [w for w in tail if w.credit_type == credit_type_id]
         lines[credit_type_id] = _wallet_lines(
             b, rolled, mine, first=first, today=today, state=state, tail_from=tail_from, end=end
         )
@@ -450,7 +477,7 @@ def _wallet_figures(
 def _wallet_lines(
     b: CreditTypeBoard,
     rolled: RolledUp,
-    tail: list[dict],
+    tail: list[TailWallet],
     *,
     first: date,
     today: date,
@@ -460,65 +487,42 @@ def _wallet_lines(
 ) -> tuple[list[tuple[int, Decimal]], list[tuple[int, Decimal]]]:
     """Set the board's active accounts; return its top spenders and low balances as (wallet, spent)."""
     credit_type_id = b.credit_type.pk
-    tail_spent: dict[int, Decimal] = defaultdict(Decimal)
-    tail_today: set[int] = set()
-    for row in tail:
-        tail_spent[row["wallet_id"]] += row["charged"]
-        if row["day"] == today:
-            tail_today.add(row["wallet_id"])
-
-    # The tail's wallets as a subquery (the created_at index), not a list of ids: a
-    # minute can touch thousands of wallets, and a long IN list costs more to send than to run.
-    tail_wallets = LedgerEntry.objects.filter(
-        credit_type_id=credit_type_id, created_at__gte=tail_from, created_at__lt=end
-    ).values("wallet_id")
-    tail_rows = []
-    if tail_spent:
-        # The tail's wallets in one query: their balance, their spend in the rollup,
-        # and whether the rollup has them today.
-        tail_rows = list(
-            Wallet.objects.filter(pk__in=tail_wallets)
-            .annotate(
-                rolled=Subquery(
-                    _per_wallet(credit_type_id, first, today, state).filter(wallet=OuterRef("pk")).values("spent")[:1]
-                ),
-                seen_today=Exists(
-                    WalletDay.objects.filter(credit_type_id=credit_type_id, day=today, wallet=OuterRef("pk"))
-                ),
-            )
-            .values_list("pk", "balance", "held", "rolled", "seen_today")
-        )
-    rolled_spent = {w: spent for w, _, _, spent, _ in tail_rows if spent is not None}
-    known_today = {w for w, _, _, _, seen in tail_rows if seen}
-
     # Active accounts: one wallet per account and credit type, so accounts = wallets.
-    b.active_accounts.window = rolled.wallets.get(credit_type_id, 0) + len(tail_spent.keys() - rolled_spent.keys())
-    b.active_accounts.today = rolled.wallets_today.get(credit_type_id, 0) + len(tail_today - known_today)
+    b.active_accounts.window = rolled.wallets.get(credit_type_id, 0) + sum(1 for w in tail if w.rolled is None)
+    b.active_accounts.today = rolled.wallets_today.get(credit_type_id, 0) + sum(
+        1 for w in tail if w.today and not w.rolled_today
+    )
 
-    spent = {w: rolled_spent.get(w, Decimal(0)) + value for w, value in tail_spent.items()}
+    spent = {w.wallet: (w.rolled or Decimal(0)) + w.charged for w in tail}
     top = {**rolled.top.get(credit_type_id, {}), **spent}
     top_ids = sorted((w for w, s in top.items() if s > 0), key=lambda w: (-top[w], w))[:TOP_ACCOUNTS]
 
-    days_left = ExpressionWrapper(
-        (F("wallet__balance") - F("wallet__held")) * WINDOW_DAYS / F("spent"),
-        output_field=DecimalField(max_digits=40, decimal_places=9),
-    )
     # Low balances: the rollup's worst (SQL, wallets outside the tail, live balances),
     # then the tail's wallets re-summed.
     candidates: dict[int, tuple[Decimal, Decimal]] = {}
     if state is not None:
         low = _per_wallet(credit_type_id, first, today, state, balances=True).filter(spent__gt=0)
-        if tail_spent:
-            low = low.exclude(wallet__in=tail_wallets)
+        if tail:
+            # The tail's wallets as a subquery (the created_at index), not a list of ids: a minute
+            # can touch thousands of wallets, and a long IN list costs more to send than to run.
+            low = low.exclude(
+                wallet__in=LedgerEntry.objects.filter(
+                    credit_type_id=credit_type_id, created_at__gte=tail_from, created_at__lt=end
+                ).values("wallet_id")
+            )
+        days_left = ExpressionWrapper(
+            (F("wallet__balance") - F("wallet__held")) * WINDOW_DAYS / F("spent"),
+            output_field=DecimalField(max_digits=40, decimal_places=9),
+        )
         candidates = {
             row["wallet"]: (row["spent"], row["wallet__balance"] - row["wallet__held"])
             for row in low.annotate(days_left=days_left)
             .filter(days_left__lt=LOW_BALANCE_DAYS)
             .order_by("days_left", "wallet")[:LOW_BALANCES]
         }
-    for wallet_id, balance, held, _, _ in tail_rows:
-        if spent.get(wallet_id, 0) > 0:
-            candidates[wallet_id] = (spent[wallet_id], balance - held)
+    for w in tail:
+        if spent[w.wallet] > 0:
+            candidates[w.wallet] = (spent[w.wallet], w.balance - w.held)
     lows = sorted(
         (w for w, (s, available) in candidates.items() if available * WINDOW_DAYS / s < LOW_BALANCE_DAYS),
         key=lambda w: (candidates[w][1] / candidates[w][0], w),
