@@ -7,6 +7,11 @@ after `RollupState.rolled_until` are aggregated live, through the ledger's
 `created_at` index. Before the first refresh that tail is the whole window,
 which is right, only slower. The window is the 30 calendar days ending
 today, in settings.TIME_ZONE.
+
+What is summed from the rollup is summed once per refresh and cached in
+Redis under the refresh's `RollupState.version` (`RolledUp`): a page reads
+it, then only the live tail and what must be live (balances, holds, the
+health cards). Nothing cached authorises anything: this is a read-only report.
 """
 
 from __future__ import annotations
@@ -349,9 +354,10 @@ def _rolled_read(state: RollupState, first: date, today: date) -> RolledUp:
 def dashboard(*, now: datetime | None = None) -> Dashboard:
     """Every figure of the admin index, for every credit type with activity in the window or pending holds.
 
-    Per page: the rollup state, the cached rollup part (`_rolled_up`), one
-    read of the live tail, then per credit type the tail's wallets and the
-    low balances (balances are live), and the health cards' small reads.
+    Per page: the rollup state, the cached rollup part (`_rolled_up`), the
+    live tail by day and by wallet, credit types with their pending holds,
+    per credit type the low balances (balances are live), the listed
+    wallets, and the health cards' small reads (docs/performance.md).
     """
     now = now or timezone.now()
     first, today = window_days(now)
