@@ -328,6 +328,12 @@ def _rolled_up(state: RollupState | None, first: date, today: date) -> RolledUp:
     return rolled
 
 
+def rolled_up_warm(*, now: datetime | None = None) -> None:
+    """Sum the current refresh's part for today's window into the cache, so no page pays for it (after commit)."""
+    first, today = window_days(now or timezone.now())
+    _rolled_up(RollupState.objects.filter(pk=1).first(), first, today)
+
+
 def _rolled_read(state: RollupState, first: date, today: date) -> RolledUp:
     rolled = RolledUp()
     rows = LedgerDay.objects.filter(day__gte=first, day__lte=today).values(

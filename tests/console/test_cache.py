@@ -62,6 +62,14 @@ def test_a_new_refresh_shows_on_the_next_page():
     assert [line.account for line in b.top_accounts] == [newcomer, account]
 
 
+def test_a_refresh_fills_the_cache_after_it_commits(django_capture_on_commit_callbacks):
+    charge_for(funded_account("100.00"), "10.00")
+    with django_capture_on_commit_callbacks(execute=True):
+        ledger_rollup_refresh()
+    first, today = window_days(timezone.now())
+    assert cache.get(rolled_cache_key(RollupState.objects.get(), first, today)) is not None
+
+
 def test_a_sum_read_while_a_refresh_committed_is_not_cached():
     charge_for(funded_account("100.00"), "10.00")
     ledger_rollup_refresh()
