@@ -296,8 +296,12 @@ class RolledUp:
 ROLLED_CACHE_TTL_S = 600
 
 
+# Part of the key: bump it when `RolledUp` changes shape, so a deploy never unpickles an older layout.
+ROLLED_LAYOUT = 1
+
+
 def rolled_cache_key(state: RollupState, first: date, today: date) -> str:
-    return f"console:dashboard:{state.version}:{first.isoformat()}:{today.isoformat()}"
+    return f"console:dashboard:{ROLLED_LAYOUT}:{state.version}:{first.isoformat()}:{today.isoformat()}"
 
 
 def _rolled_up(state: RollupState | None, first: date, today: date) -> RolledUp:
