@@ -36,10 +36,20 @@ def pending_approvals(*, limit: int | None = None, now: datetime | None = None) 
 
     For the admin dashboard (`limit` rows) and anything else that lists them.
     """
-    now = now or timezone.now()
     queryset = (
-        ApprovalRequest.objects.filter(status=ApprovalRequest.Status.PENDING, expires_at__gt=now)
+        approvals_waiting(ApprovalRequest.objects.all(), now=now)
         .select_related("account", "credit_type", "requested_by", "charge")
         .order_by("-id")
     )
     return queryset[:limit] if limit is not None else queryset
+
+
+def approvals_waiting(queryset: QuerySet[ApprovalRequest], *, now: datetime | None = None) -> QuerySet[ApprovalRequest]:
+    """The requests of `queryset` that can still be decided: pending and not past their expiry.
+
+    A request past its expiry stays `pending` until the sweep marks it
+    expired; it cannot be approved, so it does not count as waiting. The
+    dashboard's count and the admin's "Waiting for a decision" filter both
+    use this, so the link lists exactly what the count counts.
+    """
+    return queryset.filter(status=ApprovalRequest.Status.PENDING, expires_at__gt=now or timezone.now())

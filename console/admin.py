@@ -13,15 +13,36 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from console.charts import daily_chart
+from console.charts import chart_svg, daily_chart
 from console.selectors import dashboard, day_start
 
 # Staff who may see the ledger see the dashboard (its figures are the ledger's).
 DASHBOARD_PERMISSION = "billing.view_ledgerentry"
 
 
-def _changelist(model: str, **params) -> str:
-    return reverse(f"admin:{model}_changelist") + ("?" + urlencode(params) if params else "")
+class _Links:
+    """Admin URLs for one page: each list's and each change page's path reversed once, not once per link.
+
+    The dashboard has a hundred or more links over a few admin pages; each
+    `reverse()` walks the URLconf.
+    """
+
+    PK = "__pk__"
+
+    def __init__(self) -> None:
+        self._paths: dict[str, str] = {}
+
+    def changelist(self, model: str, **params) -> str:
+        name = f"admin:{model}_changelist"
+        if name not in self._paths:
+            self._paths[name] = reverse(name)
+        return self._paths[name] + ("?" + urlencode(params) if params else "")
+
+    def change(self, model: str, pk) -> str:
+        name = f"admin:{model}_change"
+        if name not in self._paths:
+            self._paths[name] = reverse(name, args=[self.PK])
+        return self._paths[name].replace(self.PK, str(quote(pk)), 1)
 
 
 def _period(first: date, last: date, field: str = "created_at") -> dict:
@@ -29,93 +50,78 @@ def _period(first: date, last: date, field: str = "created_at") -> dict:
     return {f"{field}__gte": str(day_start(first)), f"{field}__lt": str(day_start(last + timedelta(days=1)))}
 
 
-def _ledger(credit_type, kind: str | None, first: date, last: date) -> str:
-    params = {"credit_type__id__exact": credit_type.pk, **_period(first, last)}
-    if kind:
-        params["kind__exact"] = kind
-    return _changelist("billing_ledgerentry", **params)
-
-
-def approvals_link() -> str:
-    """The pending approval requests' list."""
-    return _changelist("approvals_approvalrequest", status__exact="pending")
-
-
 def dashboard_context(now=None) -> dict:
     board = dashboard(now=now)
     first, today = board.first_day, board.today
+    links = _Links()
+    window, today_only = _period(first, today), _period(today, today)
     sections = []
     for b in board.credit_types:
         ct = b.credit_type
-        figures = [
-            (label, figure, money, _ledger(ct, kind, today, today), _ledger(ct, kind, first, today))
-            for label, figure, money, kind in [
-                ("Charged", b.charged, True, "charge"),
-                ("Granted", b.granted, True, "grant"),
-                ("Refunded", b.refunded, True, "refund"),
-                ("Expired", b.expired, True, "expiry"),
-                ("Active accounts", b.active_accounts, False, None),
-            ]
-        ]
+
+        def ledger(kind: str | None, period: dict, ct=ct) -> str:
+            params = {"credit_type__id__exact": ct.pk, **period}
+            if kind:
+                params["kind__exact"] = kind
+            return links.changelist("billing_ledgerentry", **params)
+
         sections.append(
             {
                 "board": b,
                 "figures": [
                     {
                         "label": label,
-                        "today": f.today,
-                        "window": f.window,
+                        "today": figure.today,
+                        "window": figure.window,
                         "money": money,
-                        "today_url": t,
-                        "window_url": w,
+                        "today_url": ledger(kind, today_only),
+                        "window_url": ledger(kind, window),
                     }
-                    for label, f, money, t, w in figures
+                    for label, figure, money, kind in [
+                        ("Charged", b.charged, True, "charge"),
+                        ("Granted", b.granted, True, "grant"),
+                        ("Refunded", b.refunded, True, "refund"),
+                        ("Expired", b.expired, True, "expiry"),
+                        ("Active accounts", b.active_accounts, False, None),
+                    ]
                 ],
-                "held_url": _changelist("billing_hold", status__exact="pending", credit_type__id__exact=ct.pk),
+                "held_url": links.changelist("billing_hold", status__exact="pending", credit_type__id__exact=ct.pk),
                 "routes": [
                     {
                         "rate": r,
-                        "charged_url": _changelist(
+                        "charged_url": links.changelist(
                             "billing_ledgerentry",
                             kind__exact="charge",
                             credit_type__id__exact=ct.pk,
                             q=r.route,
-                            **_period(first, today),
+                            **window,
                         )
                         if r.route
                         else None,
-                        "refunds_url": _changelist(
-                            "refunds_refundlog",
-                            api_route=r.route,
-                            credit_type__id__exact=ct.pk,
-                            **_period(first, today),
+                        "refunds_url": links.changelist(
+                            "refunds_refundlog", api_route=r.route, credit_type__id__exact=ct.pk, **window
                         )
                         if r.route
                         else None,
                     }
                     for r in b.routes
                 ],
-                "top_accounts": [(line, _account_url(line.account)) for line in b.top_accounts],
-                "low_balances": [(line, _account_url(line.account)) for line in b.low_balances],
-                "chart": daily_chart(b.days, ct),
+                "top_accounts": [(line, links.change("accounts_account", line.account.pk)) for line in b.top_accounts],
+                "low_balances": [(line, links.change("accounts_account", line.account.pk)) for line in b.low_balances],
+                "chart": (chart := daily_chart(b.days, ct)),
+                "chart_svg": chart_svg(chart),
             }
         )
     run = board.reconciliation
     return {
         "board": board,
         "sections": sections,
-        "reconciliation_url": reverse("admin:billing_reconciliationrun_change", args=[run.pk]) if run else None,
-        "reconciliation_list_url": _changelist("billing_reconciliationrun"),
-        "anomalies_url": _changelist("pricing_pricinganomaly"),
-        "anomaly_urls": [
-            (a, reverse("admin:pricing_pricinganomaly_change", args=[quote(a.pk)])) for a in board.latest_anomalies
-        ],
-        "approvals_url": approvals_link(),
+        "reconciliation_url": links.change("billing_reconciliationrun", run.pk) if run else None,
+        "reconciliation_list_url": links.changelist("billing_reconciliationrun"),
+        "anomalies_url": links.changelist("pricing_pricinganomaly", resolved_at__isempty="1"),
+        "anomaly_urls": [(a, links.change("pricing_pricinganomaly", a.pk)) for a in board.latest_anomalies],
+        "approvals_url": links.changelist("approvals_approvalrequest", waiting="yes"),
     }
-
-
-def _account_url(account) -> str:
-    return reverse("admin:accounts_account_change", args=[quote(account.pk)])
 
 
 def dashboard_panel(request) -> str:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
 from config.money import money_display
 
 WIDTH = 640
@@ -78,3 +81,53 @@ def daily_chart(days: list, credit_type) -> Chart:
         + f" over {len(days)} days"
     )
     return Chart(WIDTH, HEIGHT, series, grid, ticks, label, clipped=any(p.granted > top for p in days))
+
+
+def chart_svg(chart: Chart) -> SafeString:
+    """The chart as inline SVG markup, every value escaped.
+
+    Built here rather than in the template: ninety points with a tooltip
+    each are a few hundred template nodes, the larger part of the
+    dashboard's rendering time.
+    """
+    grid = format_html_join(
+        "",
+        '<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="#ddd"/>'
+        '<text x="{}" y="{}" dy="4" text-anchor="end" font-size="10" fill="#666">{}</text>',
+        ((LEFT, chart.width, g["y"], g["y"], LEFT - 6, g["y"], g["label"]) for g in chart.grid),
+    )
+    ticks = format_html_join(
+        "",
+        '<text x="{}" y="{}" text-anchor="middle" font-size="10" fill="#666">{}</text>',
+        ((t["x"], chart.height - 6, t["label"]) for t in chart.ticks),
+    )
+    series = format_html_join(
+        "",
+        '<g class="dash-series" data-series="{}">'
+        '<polyline points="{}" fill="none" stroke="{}" stroke-width="2"/>{}</g>',
+        (
+            (
+                s.key,
+                s.points,
+                s.colour,
+                format_html_join(
+                    "",
+                    '<circle cx="{}" cy="{}" r="2.5" fill="{}"><title>{}</title></circle>',
+                    ((d["x"], d["y"], s.colour, d["title"]) for d in s.dots),
+                ),
+            )
+            for s in chart.series
+        ),
+    )
+    return format_html(
+        '<svg width="{}" height="{}" viewBox="0 0 {} {}" role="img" aria-label="{}" '
+        'xmlns="http://www.w3.org/2000/svg">{}{}{}</svg>',
+        chart.width,
+        chart.height,
+        chart.width,
+        chart.height,
+        chart.label,
+        grid,
+        ticks,
+        series,
+    )

@@ -99,6 +99,9 @@ class RollupState(models.Model):
     # The first day of the window `WalletWindow` sums (the window as of the last refresh).
     window_first = models.DateField(null=True, blank=True)
     refreshed_at = models.DateTimeField(null=True, blank=True)
+    # New on every refresh: the dashboard caches what it sums from the rollup under
+    # it (console.selectors), so a refresh retires every cached value at once.
+    version = models.UUIDField(null=True, blank=True)
 
     class Meta:
         constraints = [models.CheckConstraint(condition=models.Q(id=1), name="console_rollupstate_single_row")]

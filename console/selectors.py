@@ -7,16 +7,36 @@ after `RollupState.rolled_until` are aggregated live, through the ledger's
 `created_at` index. Before the first refresh that tail is the whole window,
 which is right, only slower. The window is the 30 calendar days ending
 today, in settings.TIME_ZONE.
+
+What is summed from the rollup is summed once per refresh and cached in
+Redis under the refresh's `RollupState.version` (`RolledUp`): a page reads
+it, then only the live tail and what must be live (balances, holds, the
+health cards). Nothing cached authorises anything: this is a read-only report.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.core.cache import cache
+from django.db.models import (
+    Count,
+    DecimalField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Window,
+)
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -25,6 +45,8 @@ from approvals.selectors import pending_approvals
 from billing.models import Hold, LedgerEntry, ReconciliationRun, Wallet
 from console.models import LedgerDay, RollupState, WalletDay, WalletWindow
 from pricing.models import CreditType, PricingAnomaly
+
+logger = logging.getLogger(__name__)
 
 WINDOW_DAYS = 30
 TOP_ACCOUNTS = 10
@@ -75,31 +97,50 @@ def wallet_day_totals(start: datetime, end: datetime) -> list[dict]:
     )
 
 
-def _tail_totals(start: datetime, end: datetime) -> tuple[list[dict], list[dict]]:
-    """`ledger_day_totals` and `wallet_day_totals` of [start, end) in one query (the tail is short: summed here)."""
-    by_day: dict[tuple, dict] = {}
-    by_wallet: dict[tuple, dict] = {}
+@dataclass(frozen=True)
+class TailWallet:
+    """A wallet with entries in the live tail, and what the merge with the rollup needs of it."""
+
+    wallet: int
+    credit_type: int
+    charged: Decimal  # by the tail's charges, positive
+    today: bool  # has entries today in the tail
+    balance: Decimal
+    held: Decimal
+    rolled: Decimal | None  # its spend in the rollup's window; None: not in the rollup
+    rolled_today: bool  # the rollup has it today
+
+
+def _tail_wallets(start: datetime, end: datetime, *, first: date, today: date, state) -> list[TailWallet]:
+    """Every wallet with entries in [start, end), summed in one query of the tail (the `created_at` index).
+
+    One row per wallet, however many entries it had: the tail's charges and
+    whether any entry is today's, with the wallet's balance and held and its
+    spend and today's presence in the rollup (unique-index look-ups per wallet).
+    """
+    rolled_spend = _rolled_spent(first, today, state).filter(wallet=OuterRef("wallet_id")).values("spent")[:1]
     rows = (
         LedgerEntry.objects.filter(created_at__gte=start, created_at__lt=end)
-        .annotate(day=TruncDate("created_at"))
-        .values("day", "credit_type_id", "kind", "route", "account_id", "wallet_id")
-        .annotate(total=Sum("amount"), entries=Count("id"))
+        .values("wallet_id", "credit_type_id")
+        .annotate(
+            charged=-Sum("amount", filter=Q(kind=LedgerEntry.Kind.CHARGE), default=0),
+            todays=Count("id", filter=Q(created_at__gte=day_start(today))),
+            balance=Max("wallet__balance"),
+            held=Max("wallet__held"),
+            rolled=Subquery(rolled_spend),
+            rolled_today=Exists(
+                WalletDay.objects.filter(
+                    credit_type=OuterRef("credit_type_id"), day=today, wallet=OuterRef("wallet_id")
+                )
+            ),
+        )
+        .values_list("wallet_id", "credit_type_id", "charged", "todays", "balance", "held", "rolled", "rolled_today")
         .order_by()
     )
-    for row in rows:
-        key = (row["day"], row["credit_type_id"], row["kind"], row["route"])
-        day = by_day.setdefault(
-            key, dict(zip(("day", "credit_type_id", "kind", "route"), key, strict=True), total=0, entries=0)
-        )
-        day["total"] += row["total"]
-        day["entries"] += row["entries"]
-        key = (row["day"], row["credit_type_id"], row["account_id"], row["wallet_id"])
-        names = ("day", "credit_type_id", "account_id", "wallet_id")
-        wallet = by_wallet.setdefault(key, dict(zip(names, key, strict=True), charged=Decimal(0), entries=0))
-        if row["kind"] == LedgerEntry.Kind.CHARGE:
-            wallet["charged"] -= row["total"]
-        wallet["entries"] += row["entries"]
-    return list(by_day.values()), list(by_wallet.values())
+    return [
+        TailWallet(wallet, credit, charged, todays > 0, balance, held, rolled, rolled_today)
+        for wallet, credit, charged, todays, balance, held, rolled, rolled_today in rows
+    ]
 
 
 # --- the dashboard -----------------------------------------------------------
@@ -186,78 +227,196 @@ def _tail_from(state: RollupState | None, first: date) -> datetime:
     return max(state.rolled_until, start)
 
 
+def _fold(
+    boards: dict[int, CreditTypeBoard],
+    routes: dict[int, dict[str, RouteRate]],
+    rows,
+    *,
+    first: date,
+    today: date,
+) -> None:
+    """Add per-day totals (rows of day, credit type, kind, route, total) to the boards' figures, chart and routes."""
+    for row in rows:
+        credit_type_id = row["credit_type_id"]
+        b = boards.get(credit_type_id)
+        if b is None:
+            b = boards[credit_type_id] = CreditTypeBoard(
+                credit_type=None, days=[DayPoint(day=first + timedelta(days=n)) for n in range(WINDOW_DAYS)]
+            )
+        kind, day = row["kind"], row["day"]
+        value = abs(row["total"])
+        point = b.days[(day - first).days]
+        if kind == LedgerEntry.Kind.CHARGE:
+            figure, point.charged = b.charged, point.charged + value
+        elif kind == LedgerEntry.Kind.GRANT:
+            figure, point.granted = b.granted, point.granted + value
+        elif kind == LedgerEntry.Kind.REFUND:
+            figure, point.refunded = b.refunded, point.refunded + value
+        elif kind == LedgerEntry.Kind.EXPIRY:
+            figure = b.expired
+        else:
+            continue
+        figure.window += value
+        if day == today:
+            figure.today += value
+        if kind in (LedgerEntry.Kind.CHARGE, LedgerEntry.Kind.REFUND):
+            rate = routes[credit_type_id].get(row["route"])
+            if rate is None:
+                rate = routes[credit_type_id][row["route"]] = RouteRate(
+                    route=row["route"], charged=Decimal(0), refunded=Decimal(0)
+                )
+            if kind == LedgerEntry.Kind.CHARGE:
+                rate.charged += value
+            else:
+                rate.refunded += value
+
+
+# --- the rollup's part, cached per refresh -------------------------------------
+
+
+@dataclass
+class RolledUp:
+    """The rollup's figures for one window, per credit type id: everything before `rolled_until`.
+
+    A function of one refresh alone (its rows change only when the next
+    refresh replaces them, with a new `RollupState.version`), so it is summed
+    once per refresh and window and cached under that version; each page adds
+    only the live tail on top. The boards carry no credit type (each page
+    attaches the current row).
+    """
+
+    boards: dict[int, CreditTypeBoard] = field(default_factory=dict)
+    routes: dict[int, dict[str, RouteRate]] = field(default_factory=lambda: defaultdict(dict))
+    wallets: dict[int, int] = field(default_factory=dict)  # wallets with entries in the window
+    wallets_today: dict[int, int] = field(default_factory=dict)
+    top: dict[int, dict[int, Decimal]] = field(default_factory=dict)  # the rollup's top spenders: wallet -> spent
+
+
+# Only a bound on Redis memory: a value is never stale (its key names one refresh).
+ROLLED_CACHE_TTL_S = 600
+
+
+# Part of the key: bump it when `RolledUp` changes shape, so a deploy never unpickles an older layout.
+ROLLED_LAYOUT = 1
+
+
+def rolled_cache_key(state: RollupState, first: date, today: date) -> str:
+    return f"console:dashboard:{ROLLED_LAYOUT}:{state.version}:{first.isoformat()}:{today.isoformat()}"
+
+
+def _rolled_up(state: RollupState | None, first: date, today: date) -> RolledUp:
+    """The rollup's figures for [first, today]: from Redis when this refresh was already summed.
+
+    Never stale: the key carries the refresh's `version`, new on every
+    refresh, so one refresh retires every value cached before it. A value
+    summed while a refresh committed (state read before it, rows after) is
+    not stored: the version is checked again first. Redis trouble only costs
+    the reads.
+    """
+    if state is None or state.version is None:
+        return RolledUp()  # no refresh yet: the whole window is the live tail
+    key = rolled_cache_key(state, first, today)
+    try:
+        cached = cache.get(key)
+    except Exception:
+        logger.warning("dashboard cache unavailable; reading the rollup", exc_info=True)
+        cached = None
+    if cached is not None:
+        return cached
+    rolled = _rolled_read(state, first, today)
+    if RollupState.objects.filter(pk=1, version=state.version).exists():
+        try:
+            cache.set(key, rolled, timeout=ROLLED_CACHE_TTL_S)
+        except Exception:
+            logger.warning("dashboard cache write failed", exc_info=True)
+    return rolled
+
+
+def rolled_up_warm(*, now: datetime | None = None) -> None:
+    """Sum the current refresh's part for today's window into the cache, so no page pays for it (after commit)."""
+    first, today = window_days(now or timezone.now())
+    _rolled_up(RollupState.objects.filter(pk=1).first(), first, today)
+
+
+def _rolled_read(state: RollupState, first: date, today: date) -> RolledUp:
+    rolled = RolledUp()
+    rows = LedgerDay.objects.filter(day__gte=first, day__lte=today).values(
+        "day", "credit_type_id", "kind", "route", "total"
+    )
+    _fold(rolled.boards, rolled.routes, rows, first=first, today=today)
+    # Every wallet row comes from entries, which also made day rows: the boards' credit types cover them.
+    for credit_type_id in rolled.boards:
+        per_wallet = _per_wallet(credit_type_id, first, today, state)
+        rolled.wallets[credit_type_id] = per_wallet.count()
+        rolled.wallets_today[credit_type_id] = WalletDay.objects.filter(
+            credit_type_id=credit_type_id, day=today
+        ).count()
+        rolled.top[credit_type_id] = {
+            row["wallet"]: row["spent"]
+            for row in per_wallet.filter(spent__gt=0).order_by("-spent", "wallet")[:TOP_ACCOUNTS]
+        }
+    return rolled
+
+
+# --- the page: the rollup's part plus the live tail ----------------------------
+
+
 def dashboard(*, now: datetime | None = None) -> Dashboard:
-    """Every figure of the admin index, for every credit type with activity in the window or pending holds."""
+    """Every figure of the admin index, for every credit type with activity in the window or pending holds.
+
+    Per page: the rollup state, the cached rollup part (`_rolled_up`), the
+    live tail by day and by wallet, credit types with their pending holds,
+    per credit type the low balances (balances are live), the listed
+    wallets, and the health cards' small reads (docs/performance.md).
+    """
     now = now or timezone.now()
     first, today = window_days(now)
     end = day_start(today + timedelta(days=1))
     state = RollupState.objects.filter(pk=1).first()
     tail_from = _tail_from(state, first)
-    # The rollup's rows hold only entries before rolled_until; the tail, every entry from there on.
-    day_rows = list(
-        LedgerDay.objects.filter(day__gte=first, day__lte=today).values(
-            "day", "credit_type_id", "kind", "route", "total", "entries"
+    rolled = _rolled_up(state, first, today)
+    boards, routes = rolled.boards, rolled.routes
+    tail_wallets: list[TailWallet] = []
+    if tail_from < end:
+        _fold(boards, routes, ledger_day_totals(tail_from, end), first=first, today=today)
+        tail_wallets = _tail_wallets(tail_from, end, first=first, today=today, state=state)
+
+    # Every credit type with what its pending holds hold, in one query (a few rows; the pending-holds index).
+    pending = Hold.objects.filter(status=Hold.Status.PENDING, credit_type=OuterRef("pk")).values("credit_type")
+    credit_types = {
+        ct.pk: ct
+        for ct in CreditType.objects.annotate(
+            held=Subquery(pending.annotate(total=Sum("amount")).values("total")),
+            pending_holds=Subquery(pending.annotate(count=Count("id")).values("count")),
         )
-    )
-    tail_rows, tail_wallets = _tail_totals(tail_from, end) if tail_from < end else ([], [])
-
-    held = {
-        row["credit_type"]: row
-        for row in Hold.objects.filter(status=Hold.Status.PENDING)
-        .values("credit_type")
-        .annotate(total=Sum("amount"), count=Count("id"))
-        .order_by()
     }
-    boards: dict[int, CreditTypeBoard] = {}
-    credit_types = {ct.pk: ct for ct in CreditType.objects.all()}
-
-    def board(credit_type_id: int) -> CreditTypeBoard:
-        if credit_type_id not in boards:
-            ct = credit_types[credit_type_id]
-            boards[credit_type_id] = CreditTypeBoard(
-                credit_type=ct, days=[DayPoint(day=first + timedelta(days=n)) for n in range(WINDOW_DAYS)]
-            )
-        return boards[credit_type_id]
-
-    routes: dict[int, dict[str, RouteRate]] = defaultdict(dict)
-    for row in [*day_rows, *tail_rows]:
-        b = board(row["credit_type_id"])
-        kind, total, day = row["kind"], row["total"], row["day"]
-        point = b.days[(day - first).days]
-        figure = {"charge": b.charged, "grant": b.granted, "refund": b.refunded, "expiry": b.expired}.get(kind)
-        value = abs(total)
-        if figure is not None:
-            figure.window += value
-            if day == today:
-                figure.today += value
-        if kind == LedgerEntry.Kind.CHARGE:
-            point.charged += value
-        elif kind == LedgerEntry.Kind.GRANT:
-            point.granted += value
-        elif kind == LedgerEntry.Kind.REFUND:
-            point.refunded += value
-        if kind in (LedgerEntry.Kind.CHARGE, LedgerEntry.Kind.REFUND):
-            rate = routes[row["credit_type_id"]].setdefault(
-                row["route"], RouteRate(route=row["route"], charged=Decimal(0), refunded=Decimal(0))
-            )
-            if kind == LedgerEntry.Kind.CHARGE:
-                rate.charged += value
-            else:
-                rate.refunded += value
-    for credit_type_id, row in held.items():
-        b = board(credit_type_id)
-        b.held, b.pending_holds = row["total"], row["count"]
+    for ct in credit_types.values():
+        if ct.pending_holds:
+            b = boards.get(ct.pk)
+            if b is None:
+                b = boards[ct.pk] = CreditTypeBoard(
+                    credit_type=None, days=[DayPoint(day=first + timedelta(days=n)) for n in range(WINDOW_DAYS)]
+                )
+            b.held, b.pending_holds = ct.held, ct.pending_holds
 
     for credit_type_id, b in boards.items():
+        b.credit_type = credit_types[credit_type_id]
         b.routes = sorted(
             routes[credit_type_id].values(),
             key=lambda r: (-(r.rate if r.rate is not None else Decimal(-1)), -r.charged, r.route),
         )[:TOP_ROUTES]
-        mine = [w for w in tail_wallets if w["credit_type_id"] == credit_type_id]
-        _wallet_figures(b, first=first, today=today, tail=mine, state=state, tail_from=tail_from, end=end)
+    _wallet_figures(
+        boards, rolled, first=first, today=today, tail=tail_wallets, state=state, tail_from=tail_from, end=end
+    )
 
     run = ReconciliationRun.objects.filter(account__isnull=True).order_by("-id").first()
-    anomalies = PricingAnomaly.objects.filter(created_at__gte=day_start(first))
+    # The latest few and, on each, how many in all: one query.
+    latest = list(
+        open_anomalies()
+        .select_related("credit_type")
+        .annotate(total=Window(Count("id")))
+        .order_by("-id")[:LATEST_ANOMALIES]
+    )
     return Dashboard(
         now=now,
         first_day=first,
@@ -266,14 +425,14 @@ def dashboard(*, now: datetime | None = None) -> Dashboard:
         # Every credit type with entries in the window or pending holds, busiest first.
         credit_types=sorted(boards.values(), key=lambda b: (-b.charged.window, b.credit_type.code)),
         reconciliation=run,
-        anomalies=anomalies.count(),
-        latest_anomalies=list(anomalies.select_related("credit_type").order_by("-id")[:LATEST_ANOMALIES]),
-        pending_approvals=pending_approvals_count(),
+        anomalies=latest[0].total if latest else 0,
+        latest_anomalies=latest,
+        pending_approvals=pending_approvals_count(now=now),
     )
 
 
 def _per_wallet(
-    credit_type: CreditType, first: date, today: date, state: RollupState | None, *, balances: bool = False
+    credit_type_id: int, first: date, today: date, state: RollupState | None, *, balances: bool = False
 ) -> QuerySet:
     """The rollup's spend per wallet over the window: rows of wallet, account and `spent` (and balance, held).
 
@@ -282,10 +441,15 @@ def _per_wallet(
     only until the next refresh after midnight, or for a window in the past).
     """
     columns = ("wallet", "account", *(("wallet__balance", "wallet__held") if balances else ()))
+    return _rolled_spent(first, today, state, columns=columns).filter(credit_type_id=credit_type_id)
+
+
+def _rolled_spent(first: date, today: date, state: RollupState | None, *, columns=("wallet",)) -> QuerySet:
+    """`_per_wallet` of every credit type (a wallet has one): for look-ups by wallet."""
     if state is not None and state.window_first == first:
-        return WalletWindow.objects.filter(credit_type=credit_type).values(*columns).annotate(spent=F("charged"))
+        return WalletWindow.objects.values(*columns).annotate(spent=F("charged"))
     return (
-        WalletDay.objects.filter(credit_type=credit_type, day__gte=first, day__lte=today)
+        WalletDay.objects.filter(day__gte=first, day__lte=today)
         .values(*columns)
         .annotate(spent=Sum("charged"))
         .order_by()
@@ -293,90 +457,104 @@ def _per_wallet(
 
 
 def _wallet_figures(
-    b: CreditTypeBoard,
+    boards: dict[int, CreditTypeBoard],
+    rolled: RolledUp,
     *,
     first: date,
     today: date,
-    tail: list[dict],
+    tail: list[TailWallet],
     state: RollupState | None,
     tail_from: datetime,
     end: datetime,
 ) -> None:
     """Active accounts, top spenders and low balances: the rollup's wallets plus the live tail.
 
-    The SQL reads only the top rows of the rollup; wallets in the tail (a
-    minute of activity) are re-summed exactly and merged, so the lists are
-    exact without reading every wallet.
+    The rollup's counts and top rows come cached (`RolledUp`); wallets in the
+    tail (a minute of activity) are re-summed exactly and merged, so the
+    lists are exact without reading every wallet. Low balances read live
+    balances, so that list is one query per credit type on every page.
     """
-    per_wallet = _per_wallet(b.credit_type, first, today, state)
-    tail_spent: dict[int, Decimal] = defaultdict(Decimal)
-    tail_today: set[int] = set()
-    for row in tail:
-        tail_spent[row["wallet_id"]] += row["charged"]
-        if row["day"] == today:
-            tail_today.add(row["wallet_id"])
-
-    # The tail's wallets as a subquery (the created_at index), not a list of ids: a
-    # minute can touch thousands of wallets, and a long IN list costs more to send than to run.
-    tail_entries = LedgerEntry.objects.filter(credit_type=b.credit_type, created_at__lt=end)
-    tail_wallets = tail_entries.filter(created_at__gte=tail_from).values("wallet_id")
-
-    # The tail's wallets in one query: their balance, their spend in the rollup, and whether the rollup has them today.
-    rolled_today = WalletDay.objects.filter(credit_type=b.credit_type, day=today)
-    tail_rows = list(
-        Wallet.objects.filter(pk__in=tail_wallets)
-        .annotate(
-            rolled=Subquery(per_wallet.filter(wallet=OuterRef("pk")).values("spent")[:1]),
-            seen_today=Exists(rolled_today.filter(wallet=OuterRef("pk"))),
+    lines: dict[int, tuple[list, list]] = {}
+    for credit_type_id, b in boards.items():
+        mine = [w for w in tail if w.credit_type == credit_type_id]
+        lines[credit_type_id] = _wallet_lines(
+            b, rolled, mine, first=first, today=today, state=state, tail_from=tail_from, end=end
         )
-        .values_list("pk", "balance", "held", "rolled", "seen_today")
+    # The listed wallets' accounts and balances, every credit type at once.
+    wallets = Wallet.objects.select_related("account").in_bulk(
+        {w for top, low in lines.values() for w, _ in (*top, *low)}
     )
-    rolled = {w: spent for w, _, _, spent, _ in tail_rows if spent is not None}
-    known_today = {w for w, _, _, _, seen in tail_rows if seen}
+    for credit_type_id, (top, low) in lines.items():
+        b = boards[credit_type_id]
+        b.top_accounts = [
+            WalletLine(account=wallets[w].account, spent=spent, available=wallets[w].available) for w, spent in top
+        ]
+        b.low_balances = [
+            WalletLine(account=wallets[w].account, spent=spent, available=wallets[w].available) for w, spent in low
+        ]
 
+
+def _wallet_lines(
+    b: CreditTypeBoard,
+    rolled: RolledUp,
+    tail: list[TailWallet],
+    *,
+    first: date,
+    today: date,
+    state: RollupState | None,
+    tail_from: datetime,
+    end: datetime,
+) -> tuple[list[tuple[int, Decimal]], list[tuple[int, Decimal]]]:
+    """Set the board's active accounts; return its top spenders and low balances as (wallet, spent)."""
+    credit_type_id = b.credit_type.pk
     # Active accounts: one wallet per account and credit type, so accounts = wallets.
-    b.active_accounts.window = per_wallet.count() + len(tail_spent.keys() - rolled.keys())
-    b.active_accounts.today = rolled_today.count() + len(tail_today - known_today)
+    b.active_accounts.window = rolled.wallets.get(credit_type_id, 0) + sum(1 for w in tail if w.rolled is None)
+    b.active_accounts.today = rolled.wallets_today.get(credit_type_id, 0) + sum(
+        1 for w in tail if w.today and not w.rolled_today
+    )
 
-    spent = {w: rolled.get(w, Decimal(0)) + value for w, value in tail_spent.items()}
-    top = {
-        row["wallet"]: row["spent"]
-        for row in per_wallet.filter(spent__gt=0).order_by("-spent", "wallet")[:TOP_ACCOUNTS]
-    }
-    top.update(spent)
+    spent = {w.wallet: (w.rolled or Decimal(0)) + w.charged for w in tail}
+    top = {**rolled.top.get(credit_type_id, {}), **spent}
     top_ids = sorted((w for w, s in top.items() if s > 0), key=lambda w: (-top[w], w))[:TOP_ACCOUNTS]
 
-    days_left = ExpressionWrapper(
-        (F("wallet__balance") - F("wallet__held")) * WINDOW_DAYS / F("spent"),
-        output_field=DecimalField(max_digits=40, decimal_places=9),
-    )
-    # Low balances: the rollup's worst (SQL, wallets outside the tail), then the tail's wallets re-summed.
-    candidates: dict[int, tuple[Decimal, Decimal]] = {
-        row["wallet"]: (row["spent"], row["wallet__balance"] - row["wallet__held"])
-        for row in _per_wallet(b.credit_type, first, today, state, balances=True)
-        .filter(spent__gt=0)
-        .exclude(wallet__in=tail_wallets)
-        .annotate(days_left=days_left)
-        .filter(days_left__lt=LOW_BALANCE_DAYS)
-        .order_by("days_left", "wallet")[:LOW_BALANCES]
-    }
-    for wallet_id, balance, held, _, _ in tail_rows:
-        if spent.get(wallet_id, 0) > 0:
-            candidates[wallet_id] = (spent[wallet_id], balance - held)
+    # Low balances: the rollup's worst (SQL, wallets outside the tail, live balances),
+    # then the tail's wallets re-summed.
+    candidates: dict[int, tuple[Decimal, Decimal]] = {}
+    if state is not None:
+        low = _per_wallet(credit_type_id, first, today, state, balances=True).filter(spent__gt=0)
+        if tail:
+            # The tail's wallets as a subquery (the created_at index), not a list of ids: a minute
+            # can touch thousands of wallets, and a long IN list costs more to send than to run.
+            low = low.exclude(
+                wallet__in=LedgerEntry.objects.filter(
+                    credit_type_id=credit_type_id, created_at__gte=tail_from, created_at__lt=end
+                ).values("wallet_id")
+            )
+        days_left = ExpressionWrapper(
+            (F("wallet__balance") - F("wallet__held")) * WINDOW_DAYS / F("spent"),
+            output_field=DecimalField(max_digits=40, decimal_places=9),
+        )
+        candidates = {
+            row["wallet"]: (row["spent"], row["wallet__balance"] - row["wallet__held"])
+            for row in low.annotate(days_left=days_left)
+            .filter(days_left__lt=LOW_BALANCE_DAYS)
+            .order_by("days_left", "wallet")[:LOW_BALANCES]
+        }
+    for w in tail:
+        if spent[w.wallet] > 0:
+            candidates[w.wallet] = (spent[w.wallet], w.balance - w.held)
     lows = sorted(
         (w for w, (s, available) in candidates.items() if available * WINDOW_DAYS / s < LOW_BALANCE_DAYS),
         key=lambda w: (candidates[w][1] / candidates[w][0], w),
     )[:LOW_BALANCES]
-
-    wallets = Wallet.objects.select_related("account").in_bulk({*top_ids, *lows})
-    b.top_accounts = [
-        WalletLine(account=wallets[w].account, spent=top[w], available=wallets[w].available) for w in top_ids
-    ]
-    b.low_balances = [
-        WalletLine(account=wallets[w].account, spent=candidates[w][0], available=wallets[w].available) for w in lows
-    ]
+    return [(w, top[w]) for w in top_ids], [(w, candidates[w][0]) for w in lows]
 
 
-def pending_approvals_count() -> int:
+def open_anomalies() -> QuerySet[PricingAnomaly]:
+    """Pricing anomalies nobody has marked resolved yet."""
+    return PricingAnomaly.objects.filter(resolved_at__isnull=True)
+
+
+def pending_approvals_count(*, now: datetime | None = None) -> int:
     """Four-eyes requests waiting for a decision (pending and not yet expired)."""
-    return pending_approvals().count()
+    return pending_approvals(now=now).count()

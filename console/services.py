@@ -10,6 +10,7 @@ recomputes the open days: from the day of the previous cut, less
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -19,7 +20,7 @@ from django.utils import timezone
 
 from config.rows import table_analyze
 from console.models import LedgerDay, RollupState, WalletDay, WalletWindow
-from console.selectors import day_start, ledger_day_totals, wallet_day_totals, window_days
+from console.selectors import day_start, ledger_day_totals, rolled_up_warm, wallet_day_totals, window_days
 
 # A day is recomputed until its end lies this far behind the previous cut,
 # so an entry committed a little after midnight into yesterday still counts.
@@ -102,5 +103,9 @@ def ledger_rollup_refresh(*, now: datetime | None = None) -> RollupRefresh:
         state.rolled_until = now
         state.window_first = window_first
         state.refreshed_at = timezone.now()
-        state.save(update_fields=["rolled_until", "window_first", "refreshed_at"])
+        state.version = uuid.uuid4()
+        state.save(update_fields=["rolled_until", "window_first", "refreshed_at", "version"])
+        # The dashboard's cached part is keyed by the new version: fill it now rather
+        # than on the next page. Robust: a failure here only costs that page the sums.
+        transaction.on_commit(lambda: rolled_up_warm(now=now), robust=True)
     return RollupRefresh(first_day=first, rolled_until=now, ledger_days=len(ledger_days), wallet_days=len(wallet_days))

@@ -23,6 +23,7 @@ from pricing import services
 from pricing.exceptions import PriceNotConfigured
 from pricing.models import UNIT_PRICE_FIELDS, CreditType, ModelAlias, Price, PricingAnomaly
 from pricing.selectors import catalogue_snapshot, env_price_get, prices_current
+from pricing.services.anomalies import RESOLVE_PERMISSION
 
 
 @admin.register(CreditType)
@@ -253,11 +254,32 @@ class PricingAnomalyAdmin(admin.ModelAdmin):
         "resolved_key",
         "price_source",
         "usage",
+        "resolved_short",
     ]
-    list_select_related = ["account", "price_version"]
-    list_filter = ["kind", "price_source"]
+    list_select_related = ["account", "price_version", "resolved_by"]
+    # "Resolved: empty" (`resolved_at__isempty=1`) is the open ones, the dashboard's link.
+    list_filter = [("resolved_at", admin.EmptyFieldListFilter), "kind", "price_source"]
     search_fields = ["public_id", "price_key", "resolved_key", "account__public_id", "task_id"]
     readonly_fields = [f.name for f in PricingAnomaly._meta.fields]
+    actions = ["mark_resolved"]
+
+    @admin.action(description="Mark resolved", permissions=["resolve"])
+    def mark_resolved(self, request, queryset) -> None:
+        marked = services.anomalies_resolve(anomalies=queryset, user=request.user)
+        skipped = queryset.count() - marked
+        message = f"Marked {marked} pricing anomal{'y' if marked == 1 else 'ies'} resolved."
+        if skipped:
+            message += f" {skipped} already resolved, left as they were."
+        self.message_user(request, message, messages.SUCCESS if marked else messages.WARNING)
+
+    def has_resolve_permission(self, request) -> bool:
+        return request.user.has_perm(RESOLVE_PERMISSION)
+
+    @admin.display(description="resolved", ordering="resolved_at")
+    def resolved_short(self, anomaly: PricingAnomaly) -> str:
+        if anomaly.resolved_at is None:
+            return "open"
+        return f"{timezone.localtime(anomaly.resolved_at):%Y-%m-%d} {anomaly.resolved_by}"
 
     @admin.display(description="created", ordering="created_at")
     def created_short(self, anomaly: PricingAnomaly) -> str:

@@ -61,3 +61,9 @@ class InvalidPriceSheet(InvalidRequest):
 class InvalidPriceKey(InvalidRequest):
     code = "invalid_price_key"
     message = "A price key is 1-200 characters: letters, digits and . _ : / @ + -."
+
+
+class AnomalyResolvePermissionRequired(DomainError):
+    code = "anomaly_resolve_permission_required"
+    status = 403
+    message = "Marking pricing anomalies resolved needs the pricing.resolve_pricinganomaly permission."

@@ -228,15 +228,31 @@ class PricingAnomaly(models.Model):
     route = models.CharField(max_length=255, blank=True, default="")
     idempotency_key = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Staff mark an anomaly resolved once dealt with (`anomaly_resolve`); the dashboard counts the rest.
+    resolved_at = models.DateTimeField(null=True, blank=True, help_text="When staff marked it resolved.")
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
 
     class Meta:
         ordering = ["-id"]
         verbose_name_plural = "pricing anomalies"
-        # The admin's list by kind, newest first.
-        indexes = [models.Index(fields=["kind", "-id"], name="pricing_anomaly_kind")]
+        permissions = [("resolve_pricinganomaly", "Can mark pricing anomalies resolved")]
+        indexes = [
+            # The admin's list by kind, newest first.
+            models.Index(fields=["kind", "-id"], name="pricing_anomaly_kind"),
+            # The dashboard's count and latest of the open ones, however many were resolved.
+            models.Index(fields=["-id"], condition=Q(resolved_at__isnull=True), name="pricing_anomaly_open"),
+        ]
         constraints = [
             # As price_public_id_unique: the id is shown to people; no LIKE index.
             models.UniqueConstraint(fields=["public_id"], name="anomaly_public_id_unique"),
+            # Resolved means by whom and when: both or neither.
+            models.CheckConstraint(
+                condition=Q(resolved_at__isnull=True, resolved_by__isnull=True)
+                | Q(resolved_at__isnull=False, resolved_by__isnull=False),
+                name="anomaly_resolved_attributed",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -501,6 +501,7 @@ duplicate_by_insert("price_public_id_unique", f.PriceRowFactory, "public_id")
 update_case("alias_not_self", f.ModelAliasFactory, alias="alias/self", target="alias/self")
 duplicate_by_update("model_alias_unique", f.ModelAliasFactory, "alias")
 duplicate_by_update("anomaly_public_id_unique", f.PricingAnomalyFactory, "public_id")
+update_case("anomaly_resolved_attributed", f.PricingAnomalyFactory, resolved_at=now())
 
 
 @case("pricing_revision_single_row")

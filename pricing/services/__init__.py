@@ -5,10 +5,11 @@
   its rounding rule;
 * `catalogue`: writes of price versions and aliases, and their validation;
 * `sheets`: `prices_import`, a price sheet applied all-or-nothing;
-* `anomalies`: reporting pricing anomalies and recording zero-cost charges.
+* `anomalies`: reporting pricing anomalies, recording zero-cost charges, and
+  marking them resolved.
 """
 
-from pricing.services.anomalies import anomaly_report, zero_cost_charge_record
+from pricing.services.anomalies import anomalies_resolve, anomaly_report, zero_cost_charge_record
 from pricing.services.catalogue import (
     alias_delete,
     alias_set,
@@ -46,6 +47,7 @@ __all__ = [
     "alias_validate",
     "amount_exact",
     "amount_round",
+    "anomalies_resolve",
     "anomaly_report",
     "is_high_value",
     "key_normalise",

@@ -1,14 +1,22 @@
-"""Pricing anomalies: logged, counted and sent to Sentry; a zero-cost charge is also kept as a record."""
+"""Pricing anomalies: logged, counted and sent to Sentry; a zero-cost charge is also kept as a record.
+
+A record stays open until staff mark it resolved (`anomalies_resolve`, who
+and when kept on the row); the admin dashboard counts the open ones.
+"""
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sentry_sdk
 from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
 
 from config import metrics
+from pricing.exceptions import AnomalyResolvePermissionRequired
 from pricing.models import KEY_MAX_LENGTH
 from pricing.models import PricingAnomaly as PricingAnomalyRecord
 
@@ -64,3 +72,17 @@ def zero_cost_charge_record(
     }
     transaction.on_commit(lambda: anomaly_report("zero_cost", "a paid key settled at zero", **context))
     return record
+
+
+RESOLVE_PERMISSION = "pricing.resolve_pricinganomaly"
+
+
+def anomalies_resolve(*, anomalies: QuerySet[PricingAnomalyRecord], user: Any, now: datetime | None = None) -> int:
+    """Mark the open ones among `anomalies` resolved by `user`; returns how many it marked.
+
+    A conditional update: one already resolved keeps its first resolver and
+    time (two staff clicking at once mark each anomaly once).
+    """
+    if not user.has_perm(RESOLVE_PERMISSION):
+        raise AnomalyResolvePermissionRequired()
+    return anomalies.filter(resolved_at__isnull=True).update(resolved_at=now or timezone.now(), resolved_by=user)

@@ -285,6 +285,14 @@ def test_rejecting_without_a_note_is_refused(client):
     assert approval.status == "pending" and "Say why" in messages_of(response)
 
 
+def test_rejecting_with_a_blank_note_is_refused(client):
+    approval = pending_grant(funded_account("10.00"), requester())
+    client.force_login(approver())
+    response = decide(client, approval, "reject", note="   ")
+    approval.refresh_from_db()
+    assert approval.status == "pending" and approval.decided_by is None and "Say why" in messages_of(response)
+
+
 def test_an_expired_request_cannot_be_approved(client):
     account = funded_account("10.00")
     approval = pending_grant(account, requester())

@@ -83,7 +83,28 @@ def test_pending_approvals_are_counted_and_link_to_their_list(admin_client):
     ApprovalRequestFactory()
     ApprovalRequestFactory(expires_at=timezone.now() - timedelta(minutes=1))  # past its expiry: waits no more
     html = dashboard_html(admin_client)
-    assert 'href="/admin/approvals/approvalrequest/?status__exact=pending" class="dash-big">2</a>' in html
+    assert 'href="/admin/approvals/approvalrequest/?waiting=yes" class="dash-big">2</a>' in html
+
+
+def test_the_pending_approvals_link_lists_exactly_the_requests_it_counts(admin_client):
+    waiting = [ApprovalRequestFactory(), ApprovalRequestFactory()]
+    # Past its expiry but not yet marked expired by the sweep: still `pending`, yet no longer waiting.
+    lapsed = ApprovalRequestFactory(expires_at=timezone.now() - timedelta(minutes=1))
+    html = dashboard_html(admin_client)
+    link = unescape(re.search(r'id="dash-approvals">.*?<a href="([^"]+)" class="dash-big">', html, re.S).group(1))
+    page = admin_client.get(link).content.decode()
+    assert all(approval.public_id in page for approval in waiting)
+    assert lapsed.public_id not in page and "2 approval requests" in page
+
+
+def test_open_pricing_anomalies_are_counted_and_link_to_the_open_ones(admin_client):
+    open_ones = [PricingAnomalyFactory(), PricingAnomalyFactory()]
+    resolved = PricingAnomalyFactory(resolved_at=timezone.now(), resolved_by=UserFactory())
+    html = dashboard_html(admin_client)
+    match = re.search(r'id="dash-anomalies">.*?<a href="([^"]+)" class="dash-big dash-warn">(\d+)</a>', html, re.S)
+    assert match.group(2) == "2"
+    page = admin_client.get(unescape(match.group(1))).content.decode()
+    assert all(anomaly.public_id in page for anomaly in open_ones) and resolved.public_id not in page
 
 
 def test_staff_who_may_not_view_the_ledger_see_no_dashboard(client, activity):
