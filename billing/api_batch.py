@@ -17,6 +17,7 @@ import json
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 
+from accounts.exceptions import AccountNotFound
 from accounts.models import Account
 from accounts.selectors import accounts_get_for_key
 from billing import services
@@ -33,9 +34,10 @@ from billing.idempotency import (
     render,
     request_fingerprint,
 )
-from config.errors import DomainError, RequestRejected
+from config.errors import DomainError, ErrorCode, LockTimeout, RequestRejected
 from config.serializers import InputSerializer
 from pricing.api import priced_usage_validate
+from pricing.exceptions import CreditTypeNotFound
 from pricing.selectors import credit_type_get
 from pricing.services import price_quote
 
@@ -134,6 +136,17 @@ class ChargeBatchCreateView(MoneyPostView):
     """Up to 100 charges; 200 with each item's status and body (or error), in request order."""
 
     input_serializer = ChargeBatchInput
+    # Whole-batch errors only: an item's decline or pricing error is that item's answer in the 200.
+    api_errors = (
+        ErrorCode(400, "too_many_items"),
+        ErrorCode(400, "duplicate_idempotency_key"),
+        # an item's field error is the batch's, `param` items[i]...: an item's text and counts are strict too
+        ErrorCode(400, "not_a_string"),
+        ErrorCode(400, "not_an_integer"),
+        AccountNotFound,
+        CreditTypeNotFound,
+        LockTimeout,
+    )
     pipelined = True  # each wallet's posting waits once, for its lock (docs/performance.md, "Round trips")
 
     @extend_schema(

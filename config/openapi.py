@@ -1,10 +1,13 @@
-"""Shared OpenAPI pieces: the error envelope, documented on every operation.
+"""Shared OpenAPI pieces: the error envelope and the exact errors of each operation.
 
 Every error the API returns, ours or the framework's, has the shape
 `{"error": {"code": ..., "message": ..., ...}}` (see `config.errors`). The
-schema class below adds that response to each operation for the statuses it
-can answer with, unless the view already declares one for that status, so
-clients (and schemathesis) can rely on every status being documented.
+schema class below documents, per operation, exactly the statuses it can
+answer with and the codes under each: what it derives from the view (its
+authentication, permissions, request body) plus what the view declares
+(`api_errors` on the class, `@raises(...)` on a handler: the DomainError
+classes its selectors and services raise). A status no operation can answer
+(a 500 is a bug, never an answer to what a client sends) is documented nowhere.
 
 `postprocess` (a SPECTACULAR_SETTINGS postprocessing hook) then adds what the
 serializers alone cannot say: closed inputs, the `oneOf` rules, amount,
@@ -15,8 +18,13 @@ price-key and NUL-free patterns, query bounds, the `200 zero_charge` of
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.plumbing import force_instance
 from rest_framework import serializers
+
+from config.errors import DomainError, ErrorCode
 
 
 class ErrorBody(serializers.Serializer):
@@ -36,41 +44,139 @@ class ErrorResponse(serializers.Serializer):
     error = ErrorBody()
 
 
-# Statuses any operation may answer with, and those only writes may.
-COMMON_ERRORS = {
-    400: "Invalid input (code validation_error or a more specific one); nothing was changed.",
-    401: "Missing or unknown API key (authentication_failed, not_authenticated).",
-    403: "This API key may not do this (permission_denied).",
+# --- the errors each operation documents ------------------------------------------------
+
+
+def error_codes(errors: Iterable[type[DomainError] | ErrorCode]) -> set[ErrorCode]:
+    """Declared errors (DomainError classes or ErrorCodes) as (status, code) pairs."""
+    return {e if isinstance(e, ErrorCode) else ErrorCode(e.status, e.code) for e in errors}
+
+
+def raises(*errors: type[DomainError] | ErrorCode):
+    """Declare on a view's handler method the errors it answers with, beyond those the schema derives itself.
+
+    A view class declares errors common to all its methods in `api_errors`
+    (collected along its MRO: `MoneyPostView` declares the Idempotency-Key
+    errors once for every money POST). What the schema class derives by
+    itself, for every operation: 400 `bad_request` (a NUL in the URL), 401,
+    403 `permission_denied` when a permission class can refuse an
+    authenticated key, 406, 503 `service_unavailable`; for an operation with a
+    request body, the strict parser's and input serializer's 400s, 413 and 415.
+    """
+
+    def decorate(handler):
+        handler.api_errors = (*getattr(handler, "api_errors", ()), *errors)
+        return handler
+
+    return decorate
+
+
+def declared_errors(view_class: type, method: str) -> set[ErrorCode]:
+    """What a view declares for one of its methods, along its MRO: `api_errors`, and the handler's `raises`.
+
+    A handler's own declaration adds to those of the handlers it overrides (which it calls: `super().get`).
+    """
+    declared: list = []
+    for klass in view_class.__mro__:
+        declared.extend(klass.__dict__.get("api_errors", ()))
+        declared.extend(getattr(klass.__dict__.get(method.lower()), "api_errors", ()))
+    return error_codes(declared)
+
+
+# Every API operation: the database is behind the key check itself.
+ALWAYS = {
+    ErrorCode(400, "bad_request"),  # a NUL in the path or query (config.middleware.NulCharacterMiddleware)
+    ErrorCode(406, "not_acceptable"),
+    ErrorCode(503, "service_unavailable"),
+}
+AUTHENTICATION = {ErrorCode(401, "authentication_failed"), ErrorCode(401, "not_authenticated")}
+PERMISSION_DENIED = ErrorCode(403, "permission_denied")
+# A request body: the strict JSON parser (config.parsers), the size limit and the input serializer.
+BODY = {
+    ErrorCode(400, code)
+    for code in ("parse_error", "duplicate_key", "number_out_of_range", "nesting_too_deep", "invalid_encoding")
+} | {
+    ErrorCode(400, "validation_error"),
+    ErrorCode(400, "unknown_field"),
+    ErrorCode(413, "request_too_large"),
+    ErrorCode(415, "unsupported_media_type"),
+    ErrorCode(415, "unsupported_charset"),
+}
+
+STATUS_DESCRIPTIONS = {
+    400: "Invalid request; nothing was changed.",
+    401: "Missing, malformed or unknown API key.",
+    402: "Business decline (stored and replayed for the same Idempotency-Key).",
+    403: "This API key may not do this.",
     404: "No such object, or not visible to this API key.",
-    405: "Method not allowed.",
-    406: "Only application/json responses are available.",
-    429: "Rate limited; retry after the Retry-After header.",
-    500: "Internal error; nothing was changed.",
-    503: "A backing service (the database) is unavailable; nothing was changed. Retry with the same Idempotency-Key.",
+    406: "The Accept header allows none of this operation's response types (application/json).",
+    409: "Conflict with the Idempotency-Key or with the object's state.",
+    413: "Request body larger than CREDITLEDGER_MAX_BODY_BYTES.",
+    415: "Request bodies must be UTF-8 application/json.",
+    422: "Well-formed, but it cannot be applied.",
+    429: "A limit was reached (stored and replayed for the same Idempotency-Key).",
+    502: "The payment provider refused or could not be reached; retry with the same Idempotency-Key.",
+    503: "A backing service is unavailable; nothing was changed. Retry after Retry-After (same Idempotency-Key).",
 }
-WRITE_ERRORS = {
-    402: "Business decline, e.g. insufficient_credits (replayed for the same Idempotency-Key).",
-    409: "Idempotency-Key conflict (idempotency_key_reused, idempotency_key_in_use) or a state conflict.",
-    413: "Request body larger than CREDITLEDGER_MAX_BODY_BYTES (request_too_large).",
-    415: "Request bodies must be application/json.",
-    422: "The request is well-formed but cannot be applied (e.g. amount_too_large).",
-}
+
+
+def _contract_codes(serializer) -> set[ErrorCode]:
+    """`not_a_string` / `not_an_integer` where a field of the input can answer them (config.serializers)."""
+    codes = set()
+    for field in getattr(serializer, "fields", {}).values():
+        messages = set(getattr(field, "error_messages", {})) | set(getattr(field, "contract_codes", ()))
+        if isinstance(field, serializers.CharField | serializers.ChoiceField) or "not_a_string" in messages:
+            codes.add(ErrorCode(400, "not_a_string"))
+        if isinstance(field, serializers.IntegerField) or "not_an_integer" in messages:
+            codes.add(ErrorCode(400, "not_an_integer"))
+    return codes
 
 
 class AutoSchema(SpectacularAutoSchema):
-    """drf-spectacular's AutoSchema plus the documented error responses."""
+    """drf-spectacular's AutoSchema plus, per operation, exactly the error responses it can answer with.
+
+    Each documented error status lists its codes in its description and as an
+    `enum` on `error.code`, so a client (and schemathesis's body check) knows
+    every code an operation may answer.
+    """
+
+    def operation_errors(self) -> set[ErrorCode]:
+        errors = set(ALWAYS) | declared_errors(type(self.view), self.method)
+        if self.view.authentication_classes:
+            errors |= AUTHENTICATION
+        for permission in self.view.get_permissions():
+            # A permission that only asks for a key refuses with 401; any other may refuse a key (403).
+            errors |= error_codes(getattr(permission, "api_errors", (PERMISSION_DENIED,)))
+        if self.method in ("PUT", "PATCH", "POST"):
+            body = self.get_request_serializer()
+            if body is not None:
+                errors |= BODY | _contract_codes(force_instance(body))
+        return errors
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
-        errors = dict(COMMON_ERRORS)
-        if self.method in ("POST", "PUT", "PATCH", "DELETE"):
-            errors.update(WRITE_ERRORS)
-        for status, description in sorted(errors.items()):
-            if str(status) in responses:
-                continue
-            response = self._get_response_for_code(ErrorResponse, str(status), direction=direction)
-            response["description"] = description
-            responses[str(status)] = response
+        if direction != "response":
+            return responses
+        by_status: dict[int, set[str]] = {}
+        for error in self.operation_errors():
+            by_status.setdefault(error.status, set()).add(error.code)
+        body = self.resolve_serializer(ErrorBody, direction).ref
+        for status, codes in sorted(by_status.items()):
+            codes = sorted(codes)
+            listed = ", ".join(f"`{code}`" for code in codes)
+            schema = {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": {
+                        "allOf": [body, {"type": "object", "properties": {"code": {"type": "string", "enum": codes}}}]
+                    }
+                },
+            }
+            responses[str(status)] = {
+                "description": f"{STATUS_DESCRIPTIONS.get(status, 'Error.')} Codes: {listed}.",
+                "content": {"application/json": {"schema": schema}},
+            }
         return responses
 
 
