@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 
 from accounts.exceptions import AccountNotFound
@@ -26,6 +26,7 @@ from billing.api_kit import IDEMPOTENCY_HEADER, MoneyPostView, resolve_account
 from billing.fields import check_scale
 from billing.idempotency import (
     KEY_MAX_LENGTH,
+    KEY_PATTERN,
     ItemKey,
     ItemReplay,
     batch_items_claim,
@@ -44,10 +45,15 @@ from pricing.services import price_quote
 ITEM_KEY_FIELD = "idempotency_key"
 
 
+@extend_schema_field({"type": "string", "pattern": KEY_PATTERN, "minLength": 1, "maxLength": KEY_MAX_LENGTH})
+class _ItemKeyField(serializers.CharField):
+    """An item's idempotency key: the Idempotency-Key header's rules (checked by `validate_idempotency_key`)."""
+
+
 class ChargeBatchItemInput(ChargeInput):
     """One item: a charge's body (`amount`, or `key` and `usage`) plus its own `idempotency_key`."""
 
-    idempotency_key = serializers.CharField(max_length=KEY_MAX_LENGTH, trim_whitespace=False)
+    idempotency_key = _ItemKeyField(max_length=KEY_MAX_LENGTH, trim_whitespace=False)
 
     def validate_idempotency_key(self, value: str) -> str:
         if not idempotency_key_valid(value):
@@ -66,10 +72,15 @@ class ChargeBatchItemInput(ChargeInput):
         return priced_usage_validate(attrs, amount_allowed=True)
 
 
+@extend_schema_field(ChargeBatchItemInput(many=True))
+class _Items(serializers.ListField):
+    """Parsed as JSON values, each then validated as a `ChargeBatchItemInput` (errors per item); documented as one."""
+
+
 class ChargeBatchInput(InputSerializer):
     """`items`: 1 to 100 charge bodies, each validated strictly like POST /charges."""
 
-    items = serializers.ListField(child=serializers.JSONField(), allow_empty=False)
+    items = _Items(child=serializers.JSONField(), allow_empty=False)
 
     def validate_items(self, items: list) -> list[dict]:
         if len(items) > services.MAX_BATCH_ITEMS:

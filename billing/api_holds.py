@@ -24,6 +24,7 @@ from billing.exceptions import (
     HoldOwnedByAnotherKey,
     HoldOwnedByService,
     InsufficientCredits,
+    InvalidAmount,
     InvalidExpiresIn,
 )
 from billing.fields import AmountField, MetadataField, check_scale, text_field
@@ -159,13 +160,15 @@ class HoldCreateView(MoneyPostView):
     """Reserve credits for a job: 201 with the hold, or 402 if they are not available."""
 
     input_serializer = HoldCreateInput
-    # `price_key` is priced when given (422 if it cannot be), and is free text until then (400 invalid_price_key).
+    # `price_key` is priced when given (422 if it cannot be), and is free text until then (400 invalid_price_key);
+    # an estimate that prices to zero holds nothing (400 invalid_amount).
     api_errors = (
         AccountNotFound,
         CreditTypeNotFound,
         AccountSuspended,
         InsufficientCredits,
         DailyLimitExceeded,
+        InvalidAmount,
         InvalidExpiresIn,
         InvalidPriceKey,
         PriceNotConfigured,

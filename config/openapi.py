@@ -182,12 +182,19 @@ class AutoSchema(SpectacularAutoSchema):
 
 # --- the contract the views enforce, which the serializers alone cannot say ---
 
+# charge: `amount`, or a price `key` (with `usage`; a key alone is one request)
+_CHARGE_ONE_OF = [
+    {"required": ["amount"], "not": {"anyOf": [{"required": ["key"]}, {"required": ["usage"]}]}},
+    {"required": ["key"], "not": {"required": ["amount"]}},
+]
 # Exactly one way to give the amount, per input component (JSON Schema `oneOf`).
 _ONE_OF = {
-    # charge: `amount`, or a price `key` (with `usage`; a key alone is one request)
-    "ChargeInputRequest": [
-        {"required": ["amount"], "not": {"anyOf": [{"required": ["key"]}, {"required": ["usage"]}]}},
-        {"required": ["key"], "not": {"required": ["amount"]}},
+    "ChargeInputRequest": _CHARGE_ONE_OF,
+    "ChargeBatchItemInputRequest": _CHARGE_ONE_OF,  # each item of a batch is a charge
+    # auto-recharge: a fixed `amount`, or up to a `target` balance
+    "AutoRechargeInputRequest": [
+        {"required": ["amount"], "not": {"required": ["target"]}},
+        {"required": ["target"], "not": {"required": ["amount"]}},
     ],
     # capture: the final `amount`, or the actual `usage`
     "HoldCaptureInputRequest": [
@@ -201,6 +208,10 @@ _ONE_OF = {
     ],
 }
 _REQUIRED = {"QuoteInputRequest": ["key"]}
+# Maximums a service checks against a setting, with its own code (400 invalid_expires_in).
+_SETTING_MAXIMUM = {("HoldCreateInputRequest", "expires_in"): "CREDITLEDGER_HOLD_MAX_EXPIRES_IN_S"}
+# Arrays' bounds the serializer checks itself (with its own code: `too_many_items`).
+_ARRAY_BOUNDS = {("ChargeBatchInputRequest", "items"): {"minItems": 1, "maxItems": 100}}  # billing MAX_BATCH_ITEMS
 ACCOUNT_DESCRIPTION = (
     "The account's id (`acc_…`). Required with a service key (400 `required` without it); "
     "an account key may omit it (its own account) and may name no other."
@@ -226,6 +237,7 @@ _ZERO_CHARGE = {
 # Amounts: plain decimal strings, at most 12 integer digits (below CREDITLEDGER_MAX_AMOUNT, 10^12)
 # and 9 places (the largest scale); the credit type's own scale is checked by value.
 AMOUNT_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,9})?$"
+AMOUNT_FIELD_PATTERN = r"^[0-9]+(\.[0-9]+)?$"  # what billing.fields.AmountField says of itself
 _ZERO_AMOUNT = {"pattern": r"^0+(\.0+)?$"}
 _AMOUNT_DESCRIPTION = (
     'A decimal string ("12.50"): no sign, exponent or whitespace, below 10^12, with at most the credit '
@@ -235,45 +247,50 @@ _AMOUNT_DESCRIPTION = (
 
 PRICE_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$"  # pricing.models.KEY_PATTERN, any case
 NO_NUL = r"^[^\u0000]*$"  # PostgreSQL text cannot hold NUL: 400 null_characters_not_allowed
+# A required text field: DRF trims whitespace (str.strip) and refuses what is left blank.
+NON_BLANK = r"^[^\u0000]*[^\s\u0000\u001c-\u001f\u0085][^\u0000]*$"
 _SCALAR = {
-    "anyOf": [
-        {"type": "string", "pattern": NO_NUL, "maxLength": 1000},
-        {"type": "integer", "minimum": -(2**53), "maximum": 2**53},
-        {"type": "boolean"},
-    ],
+    "anyOf": [{"type": "string", "pattern": NO_NUL}, {"type": "number"}, {"type": "boolean"}],
     "nullable": True,
 }
-# metadata: a JSON object, at most CREDITLEDGER_MAX_METADATA_DEPTH (5) levels and 8 KiB, no NUL anywhere.
-# The schema documents a subset (scalars, and arrays or objects of scalars); the server takes any JSON within the
-# limits. OpenAPI 3.0 has no `propertyNames`: that keys hold no NUL is said in the description only.
-METADATA = {
-    "type": "object",
-    "description": (
-        "Your own JSON object, stored as given: at most 8 KiB and 5 levels deep, no NUL characters in keys or values."
-    ),
-    "maxProperties": 20,
-    "additionalProperties": {
-        "anyOf": [
-            _SCALAR,
-            {"type": "array", "items": _SCALAR, "maxItems": 20},
-            {
-                "type": "object",
-                "additionalProperties": _SCALAR,
-                "maxProperties": 20,
-            },
-        ]
-    },
-}
+METADATA_DESCRIPTION = (
+    "Your own JSON object, stored as given: at most 8 KiB and 5 levels deep, no NUL characters in keys or values."
+)
 
 
-def _strict_strings(properties: dict) -> None:
+def _metadata_ref(level: int) -> dict:
+    return {"$ref": f"#/components/schemas/MetadataValue{level}"}
+
+
+def metadata_components(depth: int) -> dict[str, dict]:
+    """`MetadataValue2` .. `MetadataValue<depth>`: a value of metadata that, as an object or array, sits at that level.
+
+    Exactly what the server takes (billing.fields.MetadataField): any JSON nested at most `depth` levels
+    (CREDITLEDGER_MAX_METADATA_DEPTH; the object itself is level 1), no NUL in strings. Its size (8 KiB of JSON)
+    and NUL-free keys (OpenAPI 3.0 has no `propertyNames`) are in the description only.
+    """
+    components = {}
+    for level in range(2, depth + 1):
+        inner = _metadata_ref(level + 1) if level < depth else _SCALAR
+        components[f"MetadataValue{level}"] = {
+            "anyOf": [_SCALAR, {"type": "array", "items": inner}, {"type": "object", "additionalProperties": inner}]
+        }
+    return components
+
+
+def _metadata(depth: int) -> dict:
+    values = _metadata_ref(2) if depth >= 2 else _SCALAR
+    return {"type": "object", "description": METADATA_DESCRIPTION, "additionalProperties": values}
+
+
+def _strict_strings(properties: dict, *, metadata_depth: int) -> None:
     for name, field in properties.items():
         if name == "metadata" and field.get("type") == "object":
-            properties[name] = dict(METADATA)
+            properties[name] = _metadata(metadata_depth)
         elif name in ("key", "price_key"):
             field["pattern"] = PRICE_KEY_PATTERN
         elif field.get("type") == "string" and not ({"pattern", "format", "enum"} & set(field)):
-            field["pattern"] = NO_NUL
+            field["pattern"] = NON_BLANK if field.get("minLength", 0) >= 1 else NO_NUL
 
 
 def _usage_bounds(usage: dict) -> None:
@@ -317,8 +334,11 @@ _LINKS = {
 
 def postprocess(result: dict, generator, request, public: bool) -> dict:
     """SPECTACULAR_SETTINGS POSTPROCESSING_HOOKS: strict inputs, oneOf rules, query bounds, zero charges."""
+    from django.conf import settings
+
     schemas = result.get("components", {}).get("schemas", {})
-    for name, component in schemas.items():
+    metadata_depth = settings.MAX_METADATA_DEPTH
+    for name, component in list(schemas.items()):
         if not name.endswith("Request") or component.get("type") != "object":
             continue
         # Strict input: a field the endpoint does not know is 400 unknown_field.
@@ -330,17 +350,27 @@ def postprocess(result: dict, generator, request, public: bool) -> dict:
         if name in _REQUIRED:
             component["required"] = sorted(set(component.get("required", [])) | set(_REQUIRED[name]))
         properties = component.get("properties", {})
-        amount = properties.get("amount")
-        if amount is not None and amount.get("type") == "string":
-            amount.update(pattern=AMOUNT_PATTERN, description=_AMOUNT_DESCRIPTION)
-            if name == "HoldCaptureInputRequest":
-                amount["description"] += ' "0" resolves the hold with no charge.'
-            else:
-                amount["not"] = _ZERO_AMOUNT
+        for field_name, field in properties.items():
+            # Every amount (AmountField: `amount`, auto-recharge's `threshold` and `target`) is above zero,
+            # except a capture's.
+            if field.get("type") == "string" and (
+                field_name == "amount" or field.get("pattern") == AMOUNT_FIELD_PATTERN
+            ):
+                field.update(pattern=AMOUNT_PATTERN, description=_AMOUNT_DESCRIPTION)
+                if name == "HoldCaptureInputRequest":
+                    field["description"] += ' "0" resolves the hold with no charge.'
+                else:
+                    field["not"] = _ZERO_AMOUNT
+        for (component_name, field_name), bounds in _ARRAY_BOUNDS.items():
+            if component_name == name and field_name in properties:
+                properties[field_name].update(bounds)
+        for (component_name, field_name), setting in _SETTING_MAXIMUM.items():
+            if component_name == name and field_name in properties:
+                properties[field_name]["maximum"] = getattr(settings, setting)
         low_balance = properties.get("low_balance")
         if low_balance is not None and low_balance.get("type") == "string":
             low_balance.update(pattern=AMOUNT_PATTERN)  # a threshold: an amount, zero allowed
-        _strict_strings(properties)
+        _strict_strings(properties, metadata_depth=metadata_depth)
         for usage_name in ("usage", "estimated_usage"):
             if usage_name in properties:
                 _usage_bounds(properties[usage_name])
@@ -349,6 +379,7 @@ def postprocess(result: dict, generator, request, public: bool) -> dict:
             account["description"] = ACCOUNT_DESCRIPTION
     if "Quote" in schemas:
         schemas["ZeroCharge"] = _ZERO_CHARGE
+    schemas.update(metadata_components(metadata_depth))
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
             for parameter in operation.get("parameters", []):
