@@ -28,6 +28,8 @@ from config.errors import DomainError, ErrorCode
 
 
 class ErrorBody(serializers.Serializer):
+    """The `error` of the envelope. Error-specific details (e.g. `available`) may sit beside code and message."""
+
     code = serializers.CharField(help_text="Stable, machine-readable error code, e.g. insufficient_credits.")
     message = serializers.CharField(help_text="Human-readable explanation; do not parse it.")
     param = serializers.CharField(required=False, help_text="The first offending field, for validation errors.")
@@ -36,12 +38,6 @@ class ErrorBody(serializers.Serializer):
         child=serializers.ListField(child=serializers.DictField()),
         help_text='Validation errors per field: {"field": [{"code", "message"}]}.',
     )
-
-
-class ErrorResponse(serializers.Serializer):
-    """The error envelope. Error-specific details (e.g. `available`) may sit beside code and message."""
-
-    error = ErrorBody()
 
 
 # --- the errors each operation documents ------------------------------------------------
