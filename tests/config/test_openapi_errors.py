@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import re
 
 import pytest
 from django.apps import apps
@@ -197,3 +198,44 @@ def _permissions(view, method: str):
 
 def _headers(operation: dict) -> set[str]:
     return {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+
+
+# The codes docs/api.md's "Errors per operation" gives by group rather than per row.
+_GROUPED = {
+    "bad_request",
+    "authentication_failed",
+    "not_authenticated",
+    "not_acceptable",
+    "service_unavailable",
+    "unknown_field",
+    "duplicate_key",
+    "validation_error",
+    "invalid_cursor",
+    "parse_error",
+    "number_out_of_range",
+    "nesting_too_deep",
+    "invalid_encoding",
+    "not_a_string",
+    "not_an_integer",
+    "request_too_large",
+    "unsupported_media_type",
+    "unsupported_charset",
+    "idempotency_key_required",
+    "invalid_idempotency_key",
+    "idempotency_key_reused",
+    "idempotency_key_in_use",
+}
+
+
+def test_the_api_reference_lists_each_operations_own_codes_as_the_schema_does():
+    from pathlib import Path
+
+    text = Path(__file__).resolve().parents[2].joinpath("docs", "api.md").read_text()
+    section = text.split("### Errors per operation", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        match = re.match(r"\| `(GET|POST|PUT|PATCH|DELETE) (/\S+)` \| [^|]* \| (.*) \|$", line)
+        if match:
+            rows[f"{match[1]} /api/v1{match[2]}"] = set(re.findall(r"`([a-z_]+)`", match[3]))
+    schema = {label: {e.code for e in _documented(op)} - _GROUPED for label, *_, op in _operations()}
+    assert rows == schema
