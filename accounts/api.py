@@ -8,10 +8,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services
+from accounts.exceptions import AccountAlreadyExists, AccountNotFound
 from accounts.models import Account
 from accounts.permissions import IsServiceKey
 from accounts.selectors import account_get_for_key, accounts_visible_to
-from config.lists import LIST_QUERY_PARAMS, ListCursorPagination, query_params_validate
+from config.lists import LIST_ERRORS, LIST_QUERY_PARAMS, QUERY_ERRORS, ListCursorPagination, query_params_validate
+from config.openapi import raises
 from config.serializers import InputSerializer
 
 
@@ -62,6 +64,7 @@ class AccountListCreateView(APIView):
             )
         },
     )
+    @raises(*LIST_ERRORS)
     def get(self, request):
         query_params_validate(request, ("external_id", *LIST_QUERY_PARAMS))
         accounts = accounts_visible_to(request.auth)
@@ -73,6 +76,7 @@ class AccountListCreateView(APIView):
         return paginator.get_paginated_response(AccountOutput(page, many=True).data)
 
     @extend_schema(operation_id="accounts_create", request=AccountInput, responses={201: AccountOutput})
+    @raises(AccountAlreadyExists)
     def post(self, request):
         data = AccountInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -82,6 +86,7 @@ class AccountListCreateView(APIView):
 
 class AccountDetailView(APIView):
     @extend_schema(operation_id="accounts_retrieve", responses={200: AccountOutput})
+    @raises(*QUERY_ERRORS, AccountNotFound)
     def get(self, request, account_id: str):
         query_params_validate(request, ())
         account: Account = account_get_for_key(api_key=request.auth, public_id=account_id)

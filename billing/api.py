@@ -15,12 +15,14 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.exceptions import AccountNotFound, AccountSuspended
 from accounts.models import Account
 from accounts.permissions import IsServiceKey
 from accounts.selectors import account_get_for_key
 from billing import services
 from billing.api_kit import IDEMPOTENCY_HEADER, MoneyPostView, StrictListView, as_time, money, resolve_account
 from billing.balance_cache import balance_display
+from billing.exceptions import AmountTooLarge, DailyLimitExceeded, InsufficientCredits
 from billing.fields import AmountField, MetadataField, check_scale, text_field
 from billing.models import LedgerEntry
 from billing.selectors import (
@@ -28,11 +30,14 @@ from billing.selectors import (
     lots_expiring_for_account,
     wallets_for_account,
 )
+from config.errors import LockTimeout
 from config.filters import UtcIsoDateTimeFilter
-from config.lists import query_params_validate
+from config.lists import QUERY_ERRORS, query_params_validate
 from config.money import decimal_text
+from config.openapi import raises
 from config.serializers import InputSerializer
 from pricing.api import PricedUsageInput, priced_usage_validate
+from pricing.exceptions import CreditTypeNotFound, PriceNotConfigured, PricingAnomaly
 from pricing.selectors import credit_type_get
 from pricing.services import price_quote
 
@@ -170,6 +175,7 @@ class GrantCreateView(MoneyPostView):
 
     permission_classes = [IsServiceKey]
     input_serializer = GrantInput
+    api_errors = (AccountNotFound, CreditTypeNotFound, AmountTooLarge, LockTimeout)
 
     @extend_schema(
         operation_id="grants_create",
@@ -206,6 +212,17 @@ class ChargeCreateView(MoneyPostView):
     """Charge an account for one action: 201 with the ledger entry, or 402."""
 
     input_serializer = ChargeInput
+    # The pricing errors (422) are not declines: nothing is stored, a retry after the catalogue is fixed goes through.
+    api_errors = (
+        AccountNotFound,
+        CreditTypeNotFound,
+        AccountSuspended,
+        InsufficientCredits,
+        DailyLimitExceeded,
+        PriceNotConfigured,
+        PricingAnomaly,
+        LockTimeout,
+    )
     pipelined = True  # four round trips per charge (docs/performance.md, "Round trips")
 
     @extend_schema(
@@ -308,6 +325,7 @@ class AccountBalanceView(APIView):
         ],
         responses={200: BalanceOutput},
     )
+    @raises(*QUERY_ERRORS, AccountNotFound)
     def get(self, request, account_id: str):
         query_params_validate(request, ("refresh",))
         query = BalanceQueryInput(data=request.query_params)
@@ -340,6 +358,7 @@ class AccountTransactionsView(StrictListView):
     serializer_class = LedgerEntryOutput
     filterset_class = LedgerEntryFilter
     queryset = LedgerEntry.objects.none()
+    api_errors = (AccountNotFound,)
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

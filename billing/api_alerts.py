@@ -7,13 +7,17 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.exceptions import AccountNotFound
 from accounts.permissions import IsServiceKey
 from accounts.selectors import account_get_for_key
 from billing.alerts import low_balance_threshold, wallet_alerts_set
 from billing.api_kit import money
+from billing.exceptions import InvalidAmount
 from billing.fields import text_field
-from config.lists import query_params_validate
+from config.lists import QUERY_ERRORS, query_params_validate
+from config.openapi import raises
 from config.serializers import InputSerializer
+from pricing.exceptions import CreditTypeNotFound
 from pricing.selectors import credit_type_get
 
 
@@ -42,6 +46,7 @@ class AccountAlertsView(APIView):
     permission_classes = [IsServiceKey]
 
     @extend_schema(operation_id="accounts_alerts_update", request=AlertsInput, responses={200: AlertsOutput})
+    @raises(*QUERY_ERRORS, AccountNotFound, CreditTypeNotFound, InvalidAmount)  # low_balance: an amount
     def put(self, request, account_id: str):
         query_params_validate(request, ())
         account = account_get_for_key(api_key=request.auth, public_id=account_id)

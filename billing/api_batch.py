@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 
+from accounts.exceptions import AccountNotFound
 from accounts.models import Account
 from accounts.selectors import accounts_get_for_key
 from billing import services
@@ -25,6 +26,7 @@ from billing.api_kit import IDEMPOTENCY_HEADER, MoneyPostView, resolve_account
 from billing.fields import check_scale
 from billing.idempotency import (
     KEY_MAX_LENGTH,
+    KEY_PATTERN,
     ItemKey,
     ItemReplay,
     batch_items_claim,
@@ -33,19 +35,25 @@ from billing.idempotency import (
     render,
     request_fingerprint,
 )
-from config.errors import DomainError, RequestRejected
+from config.errors import DomainError, ErrorCode, LockTimeout, RequestRejected
 from config.serializers import InputSerializer
 from pricing.api import priced_usage_validate
+from pricing.exceptions import CreditTypeNotFound
 from pricing.selectors import credit_type_get
 from pricing.services import price_quote
 
 ITEM_KEY_FIELD = "idempotency_key"
 
 
+@extend_schema_field({"type": "string", "pattern": KEY_PATTERN, "minLength": 1, "maxLength": KEY_MAX_LENGTH})
+class _ItemKeyField(serializers.CharField):
+    """An item's idempotency key: the Idempotency-Key header's rules (checked by `validate_idempotency_key`)."""
+
+
 class ChargeBatchItemInput(ChargeInput):
     """One item: a charge's body (`amount`, or `key` and `usage`) plus its own `idempotency_key`."""
 
-    idempotency_key = serializers.CharField(max_length=KEY_MAX_LENGTH, trim_whitespace=False)
+    idempotency_key = _ItemKeyField(max_length=KEY_MAX_LENGTH, trim_whitespace=False)
 
     def validate_idempotency_key(self, value: str) -> str:
         if not idempotency_key_valid(value):
@@ -64,10 +72,15 @@ class ChargeBatchItemInput(ChargeInput):
         return priced_usage_validate(attrs, amount_allowed=True)
 
 
+@extend_schema_field(ChargeBatchItemInput(many=True))
+class _Items(serializers.ListField):
+    """Parsed as JSON values, each then validated as a `ChargeBatchItemInput` (errors per item); documented as one."""
+
+
 class ChargeBatchInput(InputSerializer):
     """`items`: 1 to 100 charge bodies, each validated strictly like POST /charges."""
 
-    items = serializers.ListField(child=serializers.JSONField(), allow_empty=False)
+    items = _Items(child=serializers.JSONField(), allow_empty=False)
 
     def validate_items(self, items: list) -> list[dict]:
         if len(items) > services.MAX_BATCH_ITEMS:
@@ -134,6 +147,17 @@ class ChargeBatchCreateView(MoneyPostView):
     """Up to 100 charges; 200 with each item's status and body (or error), in request order."""
 
     input_serializer = ChargeBatchInput
+    # Whole-batch errors only: an item's decline or pricing error is that item's answer in the 200.
+    api_errors = (
+        ErrorCode(400, "too_many_items"),
+        ErrorCode(400, "duplicate_idempotency_key"),
+        # an item's field error is the batch's, `param` items[i]...: an item's text and counts are strict too
+        ErrorCode(400, "not_a_string"),
+        ErrorCode(400, "not_an_integer"),
+        AccountNotFound,
+        CreditTypeNotFound,
+        LockTimeout,
+    )
     pipelined = True  # each wallet's posting waits once, for its lock (docs/performance.md, "Round trips")
 
     @extend_schema(

@@ -14,14 +14,28 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.exceptions import AccountNotFound, AccountSuspended
 from billing import services
 from billing.api_kit import IDEMPOTENCY_HEADER, MoneyPostView, StrictListView, as_time, money, resolve_account
+from billing.exceptions import (
+    DailyLimitExceeded,
+    HoldNotFound,
+    HoldNotPending,
+    HoldOwnedByAnotherKey,
+    HoldOwnedByService,
+    InsufficientCredits,
+    InvalidAmount,
+    InvalidExpiresIn,
+)
 from billing.fields import AmountField, MetadataField, check_scale, text_field
 from billing.models import Hold
 from billing.selectors import hold_get_for_key, hold_get_to_resolve, holds_for_account
-from config.lists import query_params_validate
+from config.errors import LockTimeout
+from config.lists import QUERY_ERRORS, query_params_validate
+from config.openapi import raises
 from config.serializers import InputSerializer
 from pricing.api import UsageField
+from pricing.exceptions import CreditTypeNotFound, InvalidPriceKey, PriceNotConfigured, PricingAnomaly
 from pricing.selectors import credit_type_get
 
 
@@ -146,6 +160,21 @@ class HoldCreateView(MoneyPostView):
     """Reserve credits for a job: 201 with the hold, or 402 if they are not available."""
 
     input_serializer = HoldCreateInput
+    # `price_key` is priced when given (422 if it cannot be), and is free text until then (400 invalid_price_key);
+    # an estimate that prices to zero holds nothing (400 invalid_amount).
+    api_errors = (
+        AccountNotFound,
+        CreditTypeNotFound,
+        AccountSuspended,
+        InsufficientCredits,
+        DailyLimitExceeded,
+        InvalidAmount,
+        InvalidExpiresIn,
+        InvalidPriceKey,
+        PriceNotConfigured,
+        PricingAnomaly,
+        LockTimeout,
+    )
 
     @extend_schema(
         operation_id="holds_create",
@@ -177,12 +206,15 @@ class HoldCreateView(MoneyPostView):
 
 class HoldDetailView(APIView):
     @extend_schema(operation_id="holds_retrieve", responses={200: HoldOutput})
+    @raises(*QUERY_ERRORS, HoldNotFound)
     def get(self, request, hold_id: str):
         query_params_validate(request, ())
         return Response(hold_body(hold_get_for_key(api_key=request.auth, public_id=hold_id)))
 
 
 class _HoldTransitionView(MoneyPostView):
+    api_errors = (HoldNotFound, HoldOwnedByService, HoldOwnedByAnotherKey, HoldNotPending, LockTimeout)
+
     def target(self, request, *, hold_id: str) -> Hold:
         # 404 for another account's hold, 403 for one this key did not open.
         return hold_get_to_resolve(api_key=request.auth, public_id=hold_id)
@@ -198,6 +230,7 @@ class HoldCaptureView(_HoldTransitionView):
     """
 
     input_serializer = HoldCaptureInput
+    api_errors = (PriceNotConfigured, PricingAnomaly)  # a capture by usage is priced with the hold's key
 
     @extend_schema(
         operation_id="holds_capture",
@@ -255,6 +288,7 @@ class AccountHoldsView(StrictListView):
     serializer_class = HoldOutput
     filterset_class = HoldFilter
     queryset = Hold.objects.none()
+    api_errors = (AccountNotFound,)
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

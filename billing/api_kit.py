@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from accounts.models import Account, ApiKey
 from accounts.selectors import account_get_for_key
 from billing.core import Actor
+from billing.exceptions import IdempotencyKeyInUse, IdempotencyKeyRequired, IdempotencyKeyReused, InvalidIdempotencyKey
 from billing.fields import check_scale
 from billing.idempotency import HEADER, KEY_MAX_LENGTH, KEY_PATTERN, idempotency_key_from, run_idempotent
 from config.lists import ListCursorPagination
@@ -72,6 +73,8 @@ class MoneyPostView(APIView):
     """
 
     input_serializer: type[serializers.Serializer]
+    # Every money POST (config.openapi.declared_errors); a subclass declares what its `target`, `parse` and `act` add.
+    api_errors = (IdempotencyKeyRequired, InvalidIdempotencyKey, IdempotencyKeyReused, IdempotencyKeyInUse)
     # Run the request's transaction in pipeline mode (billing.idempotency.run_idempotent): only for an `act`
     # whose writes need no answer before the commit (no row count or new key read back: a charge).
     pipelined = False

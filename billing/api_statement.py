@@ -21,13 +21,16 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.exceptions import AccountNotFound
 from accounts.selectors import account_get_for_key
 from billing.account_statement import CSV_COLUMNS, STATEMENT_MAX_ENTRIES, AccountStatement, statement_csv_lines
 from billing.api import LedgerEntryOutput, entry_body
 from billing.api_kit import as_time, money
-from config.errors import RequestRejected
+from config.errors import ErrorCode, RequestRejected
 from config.filters import UtcIsoDateTimeField
-from config.lists import query_params_validate
+from config.lists import QUERY_ERRORS, query_params_validate
+from config.openapi import raises
+from pricing.exceptions import CreditTypeNotFound
 from pricing.selectors import credit_type_get
 
 FORMATS = ("json", "csv")
@@ -120,6 +123,7 @@ class AccountStatementView(APIView):
             ),
         },
     )
+    @raises(*QUERY_ERRORS, ErrorCode(400, "statement_too_large"), AccountNotFound, CreditTypeNotFound)
     def get(self, request, account_id: str):
         query_params_validate(request, ("credit_type", "from", "to", "format"))
         start, end = _time_param(request, "from"), _time_param(request, "to")

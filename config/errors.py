@@ -9,6 +9,7 @@ DRF exception handler below renders every error, ours or the framework's, as
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -41,6 +42,17 @@ class DomainError(Exception):
         error = {"code": self.code, "message": self.message}
         error.update(self.details)
         return {"error": error}
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    """An error an operation may answer with, named by status and code (config.openapi documents them).
+
+    For errors whose code is not a `DomainError` class's: a `RequestRejected`, DRF's own.
+    """
+
+    status: int
+    code: str
 
 
 class NotFound(DomainError):

@@ -28,9 +28,14 @@ from rest_framework.generics import ListAPIView
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.response import Response
 
-from config.errors import RequestRejected
+from config.errors import ErrorCode, RequestRejected
+from config.openapi import raises
 
 LIST_QUERY_PARAMS = ("limit", "cursor")
+# What `query_params_validate` answers (declare them on a view that calls it: config.openapi.raises).
+QUERY_ERRORS = (ErrorCode(400, "unknown_field"), ErrorCode(400, "duplicate_key"), ErrorCode(400, "validation_error"))
+# A paginated list: those, and a cursor we did not issue.
+LIST_ERRORS = (*QUERY_ERRORS, ErrorCode(400, "invalid_cursor"))
 _WHOLE = re.compile(r"[0-9]{1,19}")
 
 
@@ -128,6 +133,10 @@ class StrictListView(ListAPIView):
 
     pagination_class = ListCursorPagination
     extra_query_params: tuple[str, ...] = ()
+
+    @raises(*LIST_ERRORS)
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)
 
     def list(self, request, *args, **kwargs):
         filters = tuple(self.filterset_class.base_filters) if getattr(self, "filterset_class", None) else ()

@@ -1,10 +1,13 @@
-"""Shared OpenAPI pieces: the error envelope, documented on every operation.
+"""Shared OpenAPI pieces: the error envelope and the exact errors of each operation.
 
 Every error the API returns, ours or the framework's, has the shape
 `{"error": {"code": ..., "message": ..., ...}}` (see `config.errors`). The
-schema class below adds that response to each operation for the statuses it
-can answer with, unless the view already declares one for that status, so
-clients (and schemathesis) can rely on every status being documented.
+schema class below documents, per operation, exactly the statuses it can
+answer with and the codes under each: what it derives from the view (its
+authentication, permissions, request body) plus what the view declares
+(`api_errors` on the class, `@raises(...)` on a handler: the DomainError
+classes its selectors and services raise). A status no operation can answer
+(a 500 is a bug, never an answer to what a client sends) is documented nowhere.
 
 `postprocess` (a SPECTACULAR_SETTINGS postprocessing hook) then adds what the
 serializers alone cannot say: closed inputs, the `oneOf` rules, amount,
@@ -15,11 +18,18 @@ price-key and NUL-free patterns, query bounds, the `200 zero_charge` of
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.plumbing import force_instance
 from rest_framework import serializers
+
+from config.errors import DomainError, ErrorCode
 
 
 class ErrorBody(serializers.Serializer):
+    """The `error` of the envelope. Error-specific details (e.g. `available`) may sit beside code and message."""
+
     code = serializers.CharField(help_text="Stable, machine-readable error code, e.g. insufficient_credits.")
     message = serializers.CharField(help_text="Human-readable explanation; do not parse it.")
     param = serializers.CharField(required=False, help_text="The first offending field, for validation errors.")
@@ -30,58 +40,157 @@ class ErrorBody(serializers.Serializer):
     )
 
 
-class ErrorResponse(serializers.Serializer):
-    """The error envelope. Error-specific details (e.g. `available`) may sit beside code and message."""
-
-    error = ErrorBody()
+# --- the errors each operation documents ------------------------------------------------
 
 
-# Statuses any operation may answer with, and those only writes may.
-COMMON_ERRORS = {
-    400: "Invalid input (code validation_error or a more specific one); nothing was changed.",
-    401: "Missing or unknown API key (authentication_failed, not_authenticated).",
-    403: "This API key may not do this (permission_denied).",
+def error_codes(errors: Iterable[type[DomainError] | ErrorCode]) -> set[ErrorCode]:
+    """Declared errors (DomainError classes or ErrorCodes) as (status, code) pairs."""
+    return {e if isinstance(e, ErrorCode) else ErrorCode(e.status, e.code) for e in errors}
+
+
+def raises(*errors: type[DomainError] | ErrorCode):
+    """Declare on a view's handler method the errors it answers with, beyond those the schema derives itself.
+
+    A view class declares errors common to all its methods in `api_errors`
+    (collected along its MRO: `MoneyPostView` declares the Idempotency-Key
+    errors once for every money POST). What the schema class derives by
+    itself, for every operation: 400 `bad_request` (a NUL in the URL), 401,
+    403 `permission_denied` when a permission class can refuse an
+    authenticated key, 406, 503 `service_unavailable`; for an operation with a
+    request body, the strict parser's and input serializer's 400s, 413 and 415.
+    """
+
+    def decorate(handler):
+        handler.api_errors = (*getattr(handler, "api_errors", ()), *errors)
+        return handler
+
+    return decorate
+
+
+def declared_errors(view_class: type, method: str) -> set[ErrorCode]:
+    """What a view declares for one of its methods, along its MRO: `api_errors`, and the handler's `raises`.
+
+    A handler's own declaration adds to those of the handlers it overrides (which it calls: `super().get`).
+    """
+    declared: list = []
+    for klass in view_class.__mro__:
+        declared.extend(klass.__dict__.get("api_errors", ()))
+        declared.extend(getattr(klass.__dict__.get(method.lower()), "api_errors", ()))
+    return error_codes(declared)
+
+
+# Every API operation: the database is behind the key check itself.
+ALWAYS = {
+    ErrorCode(400, "bad_request"),  # a NUL in the path or query (config.middleware.NulCharacterMiddleware)
+    ErrorCode(406, "not_acceptable"),
+    ErrorCode(503, "service_unavailable"),
+}
+AUTHENTICATION = {ErrorCode(401, "authentication_failed"), ErrorCode(401, "not_authenticated")}
+PERMISSION_DENIED = ErrorCode(403, "permission_denied")
+# A request body: the strict JSON parser (config.parsers), the size limit and the input serializer.
+BODY = {
+    ErrorCode(400, code)
+    for code in ("parse_error", "duplicate_key", "number_out_of_range", "nesting_too_deep", "invalid_encoding")
+} | {
+    ErrorCode(400, "validation_error"),
+    ErrorCode(400, "unknown_field"),
+    ErrorCode(413, "request_too_large"),
+    ErrorCode(415, "unsupported_media_type"),
+    ErrorCode(415, "unsupported_charset"),
+}
+
+STATUS_DESCRIPTIONS = {
+    400: "Invalid request; nothing was changed.",
+    401: "Missing, malformed or unknown API key.",
+    402: "Business decline (stored and replayed for the same Idempotency-Key).",
+    403: "This API key may not do this.",
     404: "No such object, or not visible to this API key.",
-    405: "Method not allowed.",
-    406: "Only application/json responses are available.",
-    429: "Rate limited; retry after the Retry-After header.",
-    500: "Internal error; nothing was changed.",
-    503: "A backing service (the database) is unavailable; nothing was changed. Retry with the same Idempotency-Key.",
+    406: "The Accept header allows none of this operation's response types (application/json).",
+    409: "Conflict with the Idempotency-Key or with the object's state.",
+    413: "Request body larger than CREDITLEDGER_MAX_BODY_BYTES.",
+    415: "Request bodies must be UTF-8 application/json.",
+    422: "Well-formed, but it cannot be applied.",
+    429: "A limit was reached (stored and replayed for the same Idempotency-Key).",
+    502: "The payment provider refused or could not be reached; retry with the same Idempotency-Key.",
+    503: "A backing service is unavailable; nothing was changed. Retry after Retry-After (same Idempotency-Key).",
 }
-WRITE_ERRORS = {
-    402: "Business decline, e.g. insufficient_credits (replayed for the same Idempotency-Key).",
-    409: "Idempotency-Key conflict (idempotency_key_reused, idempotency_key_in_use) or a state conflict.",
-    413: "Request body larger than CREDITLEDGER_MAX_BODY_BYTES (request_too_large).",
-    415: "Request bodies must be application/json.",
-    422: "The request is well-formed but cannot be applied (e.g. amount_too_large).",
-}
+
+
+def _contract_codes(serializer) -> set[ErrorCode]:
+    """`not_a_string` / `not_an_integer` where a field of the input can answer them (config.serializers)."""
+    codes = set()
+    for field in getattr(serializer, "fields", {}).values():
+        messages = set(getattr(field, "error_messages", {})) | set(getattr(field, "contract_codes", ()))
+        if isinstance(field, serializers.CharField | serializers.ChoiceField) or "not_a_string" in messages:
+            codes.add(ErrorCode(400, "not_a_string"))
+        if isinstance(field, serializers.IntegerField) or "not_an_integer" in messages:
+            codes.add(ErrorCode(400, "not_an_integer"))
+    return codes
 
 
 class AutoSchema(SpectacularAutoSchema):
-    """drf-spectacular's AutoSchema plus the documented error responses."""
+    """drf-spectacular's AutoSchema plus, per operation, exactly the error responses it can answer with.
+
+    Each documented error status lists its codes in its description and as an
+    `enum` on `error.code`, so a client (and schemathesis's body check) knows
+    every code an operation may answer.
+    """
+
+    def operation_errors(self) -> set[ErrorCode]:
+        errors = set(ALWAYS) | declared_errors(type(self.view), self.method)
+        if self.view.authentication_classes:
+            errors |= AUTHENTICATION
+        for permission in self.view.get_permissions():
+            # A permission that only asks for a key refuses with 401; any other may refuse a key (403).
+            errors |= error_codes(getattr(permission, "api_errors", (PERMISSION_DENIED,)))
+        if self.method in ("PUT", "PATCH", "POST"):
+            body = self.get_request_serializer()
+            if body is not None:
+                errors |= BODY | _contract_codes(force_instance(body))
+        return errors
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
-        errors = dict(COMMON_ERRORS)
-        if self.method in ("POST", "PUT", "PATCH", "DELETE"):
-            errors.update(WRITE_ERRORS)
-        for status, description in sorted(errors.items()):
-            if str(status) in responses:
-                continue
-            response = self._get_response_for_code(ErrorResponse, str(status), direction=direction)
-            response["description"] = description
-            responses[str(status)] = response
+        if direction != "response":
+            return responses
+        by_status: dict[int, set[str]] = {}
+        for error in self.operation_errors():
+            by_status.setdefault(error.status, set()).add(error.code)
+        body = self.resolve_serializer(ErrorBody, direction).ref
+        for status, codes in sorted(by_status.items()):
+            codes = sorted(codes)
+            listed = ", ".join(f"`{code}`" for code in codes)
+            schema = {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": {
+                        "allOf": [body, {"type": "object", "properties": {"code": {"type": "string", "enum": codes}}}]
+                    }
+                },
+            }
+            responses[str(status)] = {
+                "description": f"{STATUS_DESCRIPTIONS.get(status, 'Error.')} Codes: {listed}.",
+                "content": {"application/json": {"schema": schema}},
+            }
         return responses
 
 
 # --- the contract the views enforce, which the serializers alone cannot say ---
 
+# charge: `amount`, or a price `key` (with `usage`; a key alone is one request)
+_CHARGE_ONE_OF = [
+    {"required": ["amount"], "not": {"anyOf": [{"required": ["key"]}, {"required": ["usage"]}]}},
+    {"required": ["key"], "not": {"required": ["amount"]}},
+]
 # Exactly one way to give the amount, per input component (JSON Schema `oneOf`).
 _ONE_OF = {
-    # charge: `amount`, or a price `key` (with `usage`; a key alone is one request)
-    "ChargeInputRequest": [
-        {"required": ["amount"], "not": {"anyOf": [{"required": ["key"]}, {"required": ["usage"]}]}},
-        {"required": ["key"], "not": {"required": ["amount"]}},
+    "ChargeInputRequest": _CHARGE_ONE_OF,
+    "ChargeBatchItemInputRequest": _CHARGE_ONE_OF,  # each item of a batch is a charge
+    # auto-recharge: a fixed `amount`, or up to a `target` balance
+    "AutoRechargeInputRequest": [
+        {"required": ["amount"], "not": {"required": ["target"]}},
+        {"required": ["target"], "not": {"required": ["amount"]}},
     ],
     # capture: the final `amount`, or the actual `usage`
     "HoldCaptureInputRequest": [
@@ -95,6 +204,10 @@ _ONE_OF = {
     ],
 }
 _REQUIRED = {"QuoteInputRequest": ["key"]}
+# Maximums a service checks against a setting, with its own code (400 invalid_expires_in).
+_SETTING_MAXIMUM = {("HoldCreateInputRequest", "expires_in"): "CREDITLEDGER_HOLD_MAX_EXPIRES_IN_S"}
+# Arrays' bounds the serializer checks itself (with its own code: `too_many_items`).
+_ARRAY_BOUNDS = {("ChargeBatchInputRequest", "items"): {"minItems": 1, "maxItems": 100}}  # billing MAX_BATCH_ITEMS
 ACCOUNT_DESCRIPTION = (
     "The account's id (`acc_…`). Required with a service key (400 `required` without it); "
     "an account key may omit it (its own account) and may name no other."
@@ -120,6 +233,7 @@ _ZERO_CHARGE = {
 # Amounts: plain decimal strings, at most 12 integer digits (below CREDITLEDGER_MAX_AMOUNT, 10^12)
 # and 9 places (the largest scale); the credit type's own scale is checked by value.
 AMOUNT_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,9})?$"
+AMOUNT_FIELD_PATTERN = r"^[0-9]+(\.[0-9]+)?$"  # what billing.fields.AmountField says of itself
 _ZERO_AMOUNT = {"pattern": r"^0+(\.0+)?$"}
 _AMOUNT_DESCRIPTION = (
     'A decimal string ("12.50"): no sign, exponent or whitespace, below 10^12, with at most the credit '
@@ -129,45 +243,50 @@ _AMOUNT_DESCRIPTION = (
 
 PRICE_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$"  # pricing.models.KEY_PATTERN, any case
 NO_NUL = r"^[^\u0000]*$"  # PostgreSQL text cannot hold NUL: 400 null_characters_not_allowed
+# A required text field: DRF trims whitespace (str.strip) and refuses what is left blank.
+NON_BLANK = r"^[^\u0000]*[^\s\u0000\u001c-\u001f\u0085][^\u0000]*$"
 _SCALAR = {
-    "anyOf": [
-        {"type": "string", "pattern": NO_NUL, "maxLength": 1000},
-        {"type": "integer", "minimum": -(2**53), "maximum": 2**53},
-        {"type": "boolean"},
-    ],
+    "anyOf": [{"type": "string", "pattern": NO_NUL}, {"type": "number"}, {"type": "boolean"}],
     "nullable": True,
 }
-# metadata: a JSON object, at most CREDITLEDGER_MAX_METADATA_DEPTH (5) levels and 8 KiB, no NUL anywhere.
-# The schema documents a subset (scalars, and arrays or objects of scalars); the server takes any JSON within the
-# limits. OpenAPI 3.0 has no `propertyNames`: that keys hold no NUL is said in the description only.
-METADATA = {
-    "type": "object",
-    "description": (
-        "Your own JSON object, stored as given: at most 8 KiB and 5 levels deep, no NUL characters in keys or values."
-    ),
-    "maxProperties": 20,
-    "additionalProperties": {
-        "anyOf": [
-            _SCALAR,
-            {"type": "array", "items": _SCALAR, "maxItems": 20},
-            {
-                "type": "object",
-                "additionalProperties": _SCALAR,
-                "maxProperties": 20,
-            },
-        ]
-    },
-}
+METADATA_DESCRIPTION = (
+    "Your own JSON object, stored as given: at most 8 KiB and 5 levels deep, no NUL characters in keys or values."
+)
 
 
-def _strict_strings(properties: dict) -> None:
+def _metadata_ref(level: int) -> dict:
+    return {"$ref": f"#/components/schemas/MetadataValue{level}"}
+
+
+def metadata_components(depth: int) -> dict[str, dict]:
+    """`MetadataValue2` .. `MetadataValue<depth>`: a value of metadata that, as an object or array, sits at that level.
+
+    Exactly what the server takes (billing.fields.MetadataField): any JSON nested at most `depth` levels
+    (CREDITLEDGER_MAX_METADATA_DEPTH; the object itself is level 1), no NUL in strings. Its size (8 KiB of JSON)
+    and NUL-free keys (OpenAPI 3.0 has no `propertyNames`) are in the description only.
+    """
+    components = {}
+    for level in range(2, depth + 1):
+        inner = _metadata_ref(level + 1) if level < depth else _SCALAR
+        components[f"MetadataValue{level}"] = {
+            "anyOf": [_SCALAR, {"type": "array", "items": inner}, {"type": "object", "additionalProperties": inner}]
+        }
+    return components
+
+
+def _metadata(depth: int) -> dict:
+    values = _metadata_ref(2) if depth >= 2 else _SCALAR
+    return {"type": "object", "description": METADATA_DESCRIPTION, "additionalProperties": values}
+
+
+def _strict_strings(properties: dict, *, metadata_depth: int) -> None:
     for name, field in properties.items():
         if name == "metadata" and field.get("type") == "object":
-            properties[name] = dict(METADATA)
+            properties[name] = _metadata(metadata_depth)
         elif name in ("key", "price_key"):
             field["pattern"] = PRICE_KEY_PATTERN
         elif field.get("type") == "string" and not ({"pattern", "format", "enum"} & set(field)):
-            field["pattern"] = NO_NUL
+            field["pattern"] = NON_BLANK if field.get("minLength", 0) >= 1 else NO_NUL
 
 
 def _usage_bounds(usage: dict) -> None:
@@ -211,8 +330,11 @@ _LINKS = {
 
 def postprocess(result: dict, generator, request, public: bool) -> dict:
     """SPECTACULAR_SETTINGS POSTPROCESSING_HOOKS: strict inputs, oneOf rules, query bounds, zero charges."""
+    from django.conf import settings
+
     schemas = result.get("components", {}).get("schemas", {})
-    for name, component in schemas.items():
+    metadata_depth = settings.MAX_METADATA_DEPTH
+    for name, component in list(schemas.items()):
         if not name.endswith("Request") or component.get("type") != "object":
             continue
         # Strict input: a field the endpoint does not know is 400 unknown_field.
@@ -224,17 +346,27 @@ def postprocess(result: dict, generator, request, public: bool) -> dict:
         if name in _REQUIRED:
             component["required"] = sorted(set(component.get("required", [])) | set(_REQUIRED[name]))
         properties = component.get("properties", {})
-        amount = properties.get("amount")
-        if amount is not None and amount.get("type") == "string":
-            amount.update(pattern=AMOUNT_PATTERN, description=_AMOUNT_DESCRIPTION)
-            if name == "HoldCaptureInputRequest":
-                amount["description"] += ' "0" resolves the hold with no charge.'
-            else:
-                amount["not"] = _ZERO_AMOUNT
+        for field_name, field in properties.items():
+            # Every amount (AmountField: `amount`, auto-recharge's `threshold` and `target`) is above zero,
+            # except a capture's.
+            if field.get("type") == "string" and (
+                field_name == "amount" or field.get("pattern") == AMOUNT_FIELD_PATTERN
+            ):
+                field.update(pattern=AMOUNT_PATTERN, description=_AMOUNT_DESCRIPTION)
+                if name == "HoldCaptureInputRequest":
+                    field["description"] += ' "0" resolves the hold with no charge.'
+                else:
+                    field["not"] = _ZERO_AMOUNT
+        for (component_name, field_name), bounds in _ARRAY_BOUNDS.items():
+            if component_name == name and field_name in properties:
+                properties[field_name].update(bounds)
+        for (component_name, field_name), setting in _SETTING_MAXIMUM.items():
+            if component_name == name and field_name in properties:
+                properties[field_name]["maximum"] = getattr(settings, setting)
         low_balance = properties.get("low_balance")
         if low_balance is not None and low_balance.get("type") == "string":
             low_balance.update(pattern=AMOUNT_PATTERN)  # a threshold: an amount, zero allowed
-        _strict_strings(properties)
+        _strict_strings(properties, metadata_depth=metadata_depth)
         for usage_name in ("usage", "estimated_usage"):
             if usage_name in properties:
                 _usage_bounds(properties[usage_name])
@@ -243,6 +375,7 @@ def postprocess(result: dict, generator, request, public: bool) -> dict:
             account["description"] = ACCOUNT_DESCRIPTION
     if "Quote" in schemas:
         schemas["ZeroCharge"] = _ZERO_CHARGE
+    schemas.update(metadata_components(metadata_depth))
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
             for parameter in operation.get("parameters", []):

@@ -8,9 +8,12 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.exceptions import AccountNotFound
 from accounts.selectors import account_get_for_key
 from config.filters import UtcIsoDateTimeFilter
-from config.lists import StrictListView, query_params_validate
+from config.lists import QUERY_ERRORS, StrictListView, query_params_validate
+from config.openapi import raises
+from events.exceptions import EventNotFound
 from events.models import Event
 from events.selectors import event_get_for_key, events_for_key
 from events.types import EVENT_TYPES
@@ -61,6 +64,7 @@ class EventListView(StrictListView):
     serializer_class = EventOutput
     filterset_class = EventFilter
     queryset = Event.objects.none()
+    api_errors = (AccountNotFound,)  # the `account` filter
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -86,6 +90,7 @@ class _EventBodies:
 
 class EventDetailView(APIView):
     @extend_schema(operation_id="events_retrieve", responses={200: EventOutput})
+    @raises(*QUERY_ERRORS, EventNotFound)
     def get(self, request, event_id: str):
         query_params_validate(request, ())
         return Response(event_body(event_get_for_key(api_key=request.auth, public_id=event_id)))

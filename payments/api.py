@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.exceptions import AccountNotFound
 from accounts.selectors import account_get_for_key
 from billing.api_kit import IDEMPOTENCY_HEADER, MoneyPostView, as_time, money, resolve_account
 from billing.fields import AmountField, check_scale
 from billing.models import Wallet
-from config.lists import list_body, query_params_validate
-from config.openapi import ErrorResponse
+from config.lists import QUERY_ERRORS, list_body, query_params_validate
+from config.openapi import raises
 from config.serializers import InputSerializer
 from payments import portal
+from payments.exceptions import InvalidAutoRecharge, PackNotFound, PaymentProviderError, PaymentsNotConfigured
 from payments.models import AutoRecharge, CreditPack, Purchase
 from payments.selectors import pack_get_active, packs_active
 from payments.services import auto_recharge, purchases
+from pricing.exceptions import CreditTypeNotFound
 from pricing.selectors import credit_type_get
-
-PROVIDER_ERROR = OpenApiResponse(
-    ErrorResponse, description="Stripe refused or could not be reached (payment_provider_error); retry."
-)
 
 
 class PackOutput(serializers.Serializer):
@@ -55,6 +54,7 @@ class PackListView(APIView):
     """The credit packs on sale, cheapest first."""
 
     @extend_schema(operation_id="packs_list", responses={200: PackListOutput})
+    @raises(*QUERY_ERRORS)
     def get(self, request):
         query_params_validate(request, ())
         return Response(list_body([PackOutput(pack).data for pack in packs_active()]))
@@ -99,11 +99,13 @@ class CheckoutSessionCreateView(MoneyPostView):
     """
 
     input_serializer = CheckoutSessionInput
+    # Stripe refused or could not be reached (502), or is not configured on this server (503).
+    api_errors = (AccountNotFound, PackNotFound, PaymentProviderError, PaymentsNotConfigured)
 
     @extend_schema(
         operation_id="checkout_sessions_create",
         request=CheckoutSessionInput,
-        responses={201: PurchaseOutput, 502: PROVIDER_ERROR},
+        responses={201: PurchaseOutput},
         parameters=[IDEMPOTENCY_HEADER],
     )
     def post(self, request):
@@ -183,6 +185,7 @@ class AutoRechargeView(APIView):
     """An account's auto-recharge settings, per credit type: read them, or set one wallet's."""
 
     @extend_schema(operation_id="accounts_auto_recharge", responses={200: AutoRechargeListOutput})
+    @raises(*QUERY_ERRORS, AccountNotFound)
     def get(self, request, account_id: str):
         query_params_validate(request, ())
         account = account_get_for_key(api_key=request.auth, public_id=account_id)
@@ -192,6 +195,7 @@ class AutoRechargeView(APIView):
     @extend_schema(
         operation_id="accounts_auto_recharge_set", request=AutoRechargeInput, responses={200: AutoRechargeOutput}
     )
+    @raises(AccountNotFound, CreditTypeNotFound, PackNotFound, InvalidAutoRecharge)
     def put(self, request, account_id: str):
         account = account_get_for_key(api_key=request.auth, public_id=account_id)
         data = AutoRechargeInput(data=request.data, context={"request": request})
@@ -229,6 +233,7 @@ class PortalSessionCreateView(APIView):
     """A signed, expiring link to the account's customer portal (balance, usage, history, Buy credits)."""
 
     @extend_schema(operation_id="accounts_portal_sessions_create", request=None, responses={201: PortalSessionOutput})
+    @raises(AccountNotFound)
     def post(self, request, account_id: str):
         account = account_get_for_key(api_key=request.auth, public_id=account_id)
         link = portal.portal_link_create(account=account)

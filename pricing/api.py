@@ -14,10 +14,11 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.lists import list_body, query_params_validate
+from config.lists import QUERY_ERRORS, list_body, query_params_validate
 from config.money import decimal_text
+from config.openapi import raises
 from config.serializers import InputSerializer
-from pricing.exceptions import InvalidUsage
+from pricing.exceptions import CreditTypeNotFound, InvalidUsage, PriceNotConfigured, PricingAnomaly
 from pricing.models import KEY_MAX_LENGTH, KEY_PATTERN
 from pricing.selectors import CatalogueRow, aliases_all, credit_type_get, prices_current
 from pricing.services import USAGE_FIELDS, Usage, price_quote, usage_parse
@@ -36,6 +37,8 @@ class UsageField(serializers.Field):
 
     Each problem is its own field error (`usage.input_tokens`: `negative`, ...).
     """
+
+    contract_codes = ("not_an_integer",)  # a count given as "10" or 1.5 (config.openapi: documented under 400)
 
     def to_internal_value(self, data: Any) -> Usage:
         try:
@@ -152,6 +155,7 @@ class QuoteCreateView(APIView):
     """What a usage of a key would cost now, and by which price version. Charges nothing."""
 
     @extend_schema(operation_id="quotes_create", request=QuoteInput, responses={200: QuoteOutput})
+    @raises(CreditTypeNotFound, PriceNotConfigured, PricingAnomaly)
     def post(self, request):
         data = QuoteInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -220,6 +224,7 @@ class PriceListView(APIView):
         parameters=[OpenApiParameter("credit_type", str, required=False, description="Only this credit type")],
         responses={200: PriceListOutput},
     )
+    @raises(*QUERY_ERRORS, CreditTypeNotFound)
     def get(self, request):
         query_params_validate(request, ("credit_type",))
         rows = prices_current()

@@ -14,15 +14,20 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.exceptions import AccountNotFound
 from accounts.permissions import IsServiceKey
 from accounts.selectors import accounts_visible_to
 from billing.api import LedgerEntryOutput
 from billing.api_kit import IDEMPOTENCY_HEADER, MoneyPostView, StrictListView, money, resolve_account
+from billing.exceptions import AmountTooLarge
 from billing.fields import AmountField, MetadataField, text_field
+from config.errors import LockTimeout
 from config.filters import UtcIsoDateTimeFilter
-from config.lists import query_params_validate
+from config.lists import QUERY_ERRORS, query_params_validate
+from config.openapi import raises
 from config.serializers import InputSerializer
 from refunds import services
+from refunds.exceptions import ChargeFullyRefunded, ChargeNotFound, NotACharge, RefundExceedsCharge
 from refunds.models import RefundLog
 from refunds.selectors import charge_get_for_key, refund_stats, refunds_filtered, refunds_for_account
 
@@ -71,6 +76,7 @@ class ChargeRefundCreateView(MoneyPostView):
 
     permission_classes = [IsServiceKey]
     input_serializer = RefundCreateInput
+    api_errors = (ChargeNotFound, NotACharge, RefundExceedsCharge, ChargeFullyRefunded, AmountTooLarge, LockTimeout)
 
     @extend_schema(
         operation_id="charges_refunds_create",
@@ -116,6 +122,7 @@ class AccountRefundsView(StrictListView):
     serializer_class = RefundOutput
     filterset_class = RefundFilter
     queryset = RefundLog.objects.none()
+    api_errors = (AccountNotFound,)
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -171,6 +178,7 @@ class RefundStatsView(APIView):
         ],
         responses={200: RefundStatsOutput},
     )
+    @raises(*QUERY_ERRORS)
     def get(self, request):
         query_params_validate(request, RefundStatsInput._declared_fields)
         data = RefundStatsInput(data=request.query_params)

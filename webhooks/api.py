@@ -8,10 +8,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsServiceKey
-from config.lists import StrictListView, query_params_validate
+from config.lists import QUERY_ERRORS, StrictListView, query_params_validate
+from config.openapi import raises
 from config.serializers import InputSerializer
 from events.types import EVENT_TYPES
 from webhooks import services
+from webhooks.exceptions import WebhookEndpointNotFound, WebhookUrlRefused
 from webhooks.models import WebhookEndpoint
 from webhooks.selectors import endpoint_get, endpoints_all
 
@@ -115,6 +117,7 @@ class EndpointListCreateView(StrictListView):
         request=EndpointCreateInput,
         responses={201: WebhookEndpointWithSecretOutput},
     )
+    @raises(*QUERY_ERRORS, WebhookUrlRefused)
     def post(self, request):
         query_params_validate(request, ())
         params = _parse(EndpointCreateInput, request)
@@ -129,6 +132,7 @@ class _Bodies:
 
 class EndpointDetailView(APIView):
     permission_classes = [IsServiceKey]
+    api_errors = (*QUERY_ERRORS, WebhookEndpointNotFound)
 
     @extend_schema(operation_id="webhook_endpoints_retrieve", responses={200: WebhookEndpointOutput})
     def get(self, request, endpoint_id: str):
@@ -138,6 +142,7 @@ class EndpointDetailView(APIView):
     @extend_schema(
         operation_id="webhook_endpoints_update", request=EndpointUpdateInput, responses={200: WebhookEndpointOutput}
     )
+    @raises(WebhookUrlRefused)
     def patch(self, request, endpoint_id: str):
         query_params_validate(request, ())
         endpoint = endpoint_get(public_id=endpoint_id)
@@ -153,6 +158,7 @@ class EndpointDetailView(APIView):
 
 class EndpointRotateSecretView(APIView):
     permission_classes = [IsServiceKey]
+    api_errors = (*QUERY_ERRORS, WebhookEndpointNotFound)
 
     @extend_schema(
         operation_id="webhook_endpoints_rotate_secret",

@@ -301,3 +301,17 @@ def test_an_account_key_batches_its_own_account_and_cannot_name_another():
     refused = batch(client, [{"account": other.public_id, "amount": "1.00", "idempotency_key": "c"}], key="b2")
     assert refused.status_code == 404 and refused.json()["error"]["code"] == "account_not_found"
     assert balance(other) == Decimal("10.00")
+
+
+def test_the_schema_documents_each_item_as_a_charge_and_the_batch_bounds():
+    from drf_spectacular.generators import SchemaGenerator
+
+    from billing.services import MAX_BATCH_ITEMS
+
+    schemas = SchemaGenerator().get_schema(request=None, public=True)["components"]["schemas"]
+    items = schemas["ChargeBatchInputRequest"]["properties"]["items"]
+    assert (items["minItems"], items["maxItems"]) == (1, MAX_BATCH_ITEMS)
+    item = schemas[items["items"]["$ref"].rsplit("/", 1)[-1]]
+    assert item["oneOf"] == schemas["ChargeInputRequest"]["oneOf"]
+    assert "idempotency_key" in item["required"]
+    assert set(item["properties"]) == set(schemas["ChargeInputRequest"]["properties"]) | {"idempotency_key"}
