@@ -49,6 +49,35 @@ class NulCharacterMiddleware:
         return self.get_response(request)
 
 
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class WriteQueryParamsMiddleware:
+    """Refuse a query string on an API write (400 unknown_field, naming the parameter).
+
+    A write takes its input from its JSON body alone; no write reads the
+    query string, so a parameter there is a client's mistake (an `amount`
+    sent as `?amount=5` would otherwise be ignored and the body's, or the
+    default, used). Lists validate their own query parameters
+    (`config.lists.query_params_validate`).
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method in _WRITES and request.path.startswith("/api/") and request.META.get("QUERY_STRING"):
+            name = next(iter(request.GET), "") or request.META["QUERY_STRING"].split("=", 1)[0]
+            body = error_response(
+                "unknown_field",
+                f"Unknown query parameter {name!r}: writes take their input from the body.",
+                400,
+                param=name,
+            )
+            return JsonResponse(body, status=400)
+        return self.get_response(request)
+
+
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 

@@ -57,7 +57,8 @@ def raises(*errors: type[DomainError] | ErrorCode):
     itself, for every operation: 400 `bad_request` (a NUL in the URL), 401,
     403 `permission_denied` when a permission class can refuse an
     authenticated key, 406, 503 `service_unavailable`; for an operation with a
-    request body, the strict parser's and input serializer's 400s, 413 and 415.
+    request body, the strict parser's and input serializer's 400s, 413 and 415;
+    for every write, 400 `unknown_field` for a query string.
     """
 
     def decorate(handler):
@@ -85,6 +86,8 @@ ALWAYS = {
     ErrorCode(406, "not_acceptable"),
     ErrorCode(503, "service_unavailable"),
 }
+# Any query parameter on a write (config.middleware.WriteQueryParamsMiddleware).
+WRITE_QUERY = ErrorCode(400, "unknown_field")
 AUTHENTICATION = {ErrorCode(401, "authentication_failed"), ErrorCode(401, "not_authenticated")}
 PERMISSION_DENIED = ErrorCode(403, "permission_denied")
 # A request body: the strict JSON parser (config.parsers), the size limit and the input serializer.
@@ -138,6 +141,8 @@ class AutoSchema(SpectacularAutoSchema):
 
     def operation_errors(self) -> set[ErrorCode]:
         errors = set(ALWAYS) | declared_errors(type(self.view), self.method)
+        if self.method in ("PUT", "PATCH", "POST", "DELETE"):
+            errors.add(WRITE_QUERY)
         if self.view.authentication_classes:
             errors |= AUTHENTICATION
         for permission in self.view.get_permissions():

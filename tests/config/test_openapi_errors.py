@@ -34,6 +34,7 @@ NOT_ANSWERED_BY_THE_API = {
     "invalid_approval_request": "approvals live in the staff console",
     "subscription_conflict": "subscriptions are managed in the console and by commands",
     "invalid_price_sheet": "price sheets are imported in the console and by a command",
+    "anomaly_resolve_permission_required": "pricing anomalies are resolved in the staff console",
     "invalid_grant_terms": "GrantInput bounds priority and expires_at first (400 validation_error)",
     "invalid_refund_reason": "RefundCreateInput's reason is a choice field (400 validation_error)",
     "invalid_usage": "UsageField turns it into field errors (400 validation_error, not_an_integer)",

@@ -294,6 +294,21 @@ def test_unknown_query_parameters_are_refused(service, account, path):
     assert error_of(response)["code"] == "unknown_field"
 
 
+def test_a_query_parameter_on_a_money_post_is_refused_and_changes_nothing(service, account):
+    for path, body in money_posts(account):
+        before = snapshot()
+        response = service.post(f"{path}?amount=5", body, format="json")
+        assert response.status_code == 400, path
+        assert error_of(response)["code"] == "unknown_field" and error_of(response)["param"] == "amount", path
+        assert snapshot() == before
+
+
+def test_a_query_parameter_on_any_write_is_refused(service, account):
+    response = service.post(f"/api/v1/accounts/{account.public_id}/portal-sessions?ttl=99999")
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "unknown_field" and error_of(response)["param"] == "ttl"
+
+
 def test_a_repeated_query_parameter_is_refused(service, account):
     response = service.get(f"/api/v1/accounts/{account.public_id}/transactions?limit=1&limit=2")
     assert response.status_code == 400
