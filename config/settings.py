@@ -524,7 +524,7 @@ CREDITLEDGER_WEBHOOK_SECRET_GRACE_HOURS = env.float("CREDITLEDGER_WEBHOOK_SECRET
 # no subscriber costs no look-up; an endpoint created or changed elsewhere takes effect within it.
 CREDITLEDGER_WEBHOOK_ENDPOINTS_CACHE_S = env.float("CREDITLEDGER_WEBHOOK_ENDPOINTS_CACHE_S", default=2.0)
 # Fan-outs are requested at most once per process per window of this many seconds (the latency it adds).
-CREDITLEDGER_WEBHOOK_FANOUT_WINDOW_S = env.float("CREDITLEDGER_WEBHOOK_FANOUT_WINDOW_S", default=0.2)
+CREDITLEDGER_WEBHOOK_FANOUT_WINDOW_S = env.float("CREDITLEDGER_WEBHOOK_FANOUT_WINDOW_S", default=0.5)
 # Webhook secrets are stored encrypted (Fernet) with a key derived from this value (default: SECRET_KEY).
 CREDITLEDGER_WEBHOOK_SECRET_KEY = env.str("CREDITLEDGER_WEBHOOK_SECRET_KEY", default="")
 # Due deliveries whose enqueue was lost, and retries that are due.
