@@ -189,7 +189,7 @@ def portal_checkout(request: HttpRequest, token: str) -> HttpResponse:
                 pack=pack,
                 success_url=f"{back}?checkout=success",
                 cancel_url=f"{back}?checkout=cancel",
-                idempotency_key=f"portal-{nonce}",
+                idempotency_key=f"portal-{nonce}-{pack.public_id}",  # one page, several packs
             )
     except DomainError as error:
         return _refused(request, PortalLinkRefused(error.status, "Checkout is not available", error.message))

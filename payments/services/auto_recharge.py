@@ -126,6 +126,10 @@ def auto_recharge_observe(posting: Posting, available_before: Decimal, available
     posting.after_commit(partial(auto_recharge_charge.delay, purchase.pk))
 
 
+# Errors after which nobody knows whether Stripe made the payment: never counted as a failure.
+_OUTCOME_UNKNOWN = (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError)
+
+
 def auto_recharge_idempotency_key(purchase: Purchase, wallet_id: int) -> str:
     """One key per wallet and crossing (the purchase the crossing created): a retried task pays once."""
     return f"auto-recharge:{wallet_id}:{purchase.public_id}"
@@ -156,7 +160,13 @@ def auto_recharge_charge(*, purchase: Purchase) -> Purchase:
             },
             options={"idempotency_key": auto_recharge_idempotency_key(purchase, config.wallet_id)},
         )
-    except stripe.StripeError as exc:
+    except _OUTCOME_UNKNOWN as exc:
+        # The payment may have been made (a timeout after Stripe charged): not a failure, and the one
+        # recharge in flight stays pending. The sweep (auto_recharges_stalled_retry) asks again with the
+        # same idempotency key, and Stripe answers with the payment it made, if it made one.
+        logger.warning("auto-recharge %s: Stripe did not answer (%s); will ask again", purchase.public_id, exc)
+        return purchase
+    except stripe.StripeError as exc:  # refused (a declined card, a bad payment method): nothing was charged
         return auto_recharge_failed(purchase=purchase, reason=exc.user_message or str(exc) or type(exc).__name__)
     Purchase.objects.filter(pk=purchase.pk, stripe_payment_intent_id="").update(
         stripe_payment_intent_id=intent.id, updated_at=timezone.now()

@@ -7,13 +7,15 @@ billing's posting protocol.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import string
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 
 import stripe
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Account
@@ -39,17 +41,45 @@ def staff_alert(message: str, **context) -> None:
 # --- checkout -------------------------------------------------------------------------
 
 
+def checkout_purchase_public_id(*, account: Account, idempotency_key: str) -> str:
+    """The purchase id a checkout request makes: derived from the account and the client's key, never random.
+
+    Our id travels to Stripe (metadata, client_reference_id) with an
+    idempotency key derived from the same two; Stripe answers a repeated key
+    with its first session only if every parameter is the same, so a retry
+    must send the same purchase id.
+    """
+    digest = hashlib.sha256(f"{account.public_id}\x00{idempotency_key}".encode()).digest()
+    number = int.from_bytes(digest, "big")
+    chars = []
+    for _ in range(24):
+        number, index = divmod(number, len(_ALPHABET))
+        chars.append(_ALPHABET[index])
+    return "pur_" + "".join(chars)
+
+
+_ALPHABET = string.digits + string.ascii_letters
+
+
 def checkout_session_create(
     *, account: Account, pack: CreditPack, success_url: str, cancel_url: str, idempotency_key: str
 ) -> Purchase:
     """Record a pending purchase and open a Stripe Checkout Session (payment mode) for it.
 
-    Runs inside the API's idempotent transaction. The Stripe call carries an
-    idempotency key derived from the account and the client's key, so if our
-    transaction rolls back after Stripe answered, the client's retry gets the
-    same session back; the webhook then finds the purchase by the session id.
+    Runs inside the caller's transaction (the API's idempotent one, or the
+    portal's). The purchase id and the Stripe idempotency key both derive
+    from the account and the client's key, so a retry after our transaction
+    rolled back sends Stripe the very same request and gets the same session
+    back; a repeat after ours committed (a double-submitted portal form)
+    finds the purchase and its session here. The webhook finds the purchase
+    by our id in the session's metadata.
     """
-    purchase = Purchase(
+    public_id = checkout_purchase_public_id(account=account, idempotency_key=idempotency_key)
+    existing = Purchase.objects.filter(public_id=public_id).first()
+    if existing is not None and existing.stripe_checkout_session_id:
+        return existing
+    purchase = existing or Purchase(
+        public_id=public_id,
         account=account,
         credit_type=pack.credit_type,
         pack=pack,
@@ -58,7 +88,14 @@ def checkout_session_create(
         amount_minor=pack.price_minor,
         currency=pack.currency,
     )
-    purchase.save(force_insert=True)
+    if existing is None:
+        try:
+            with transaction.atomic():  # a savepoint: a concurrent repeat may have inserted it first
+                purchase.save(force_insert=True)
+        except IntegrityError:
+            purchase = Purchase.objects.get(public_id=public_id)
+            if purchase.stripe_checkout_session_id:
+                return purchase
     metadata = {"purchase": purchase.public_id, "account": account.public_id}
     if pack.stripe_price_id:
         line_item = {"price": pack.stripe_price_id, "quantity": 1}
@@ -87,12 +124,9 @@ def checkout_session_create(
     except stripe.StripeError as exc:
         logger.warning("checkout session for %s failed: %s", purchase.public_id, exc)
         raise PaymentProviderError() from exc
-    existing = Purchase.objects.filter(stripe_checkout_session_id=session.id).first()
-    if existing is not None:
-        # Stripe answered a repeated key with the session it made the first
-        # time (a double-submitted portal form): that purchase is the one.
-        purchase.delete()
-        return existing
+    already = Purchase.objects.filter(stripe_checkout_session_id=session.id).exclude(pk=purchase.pk).first()
+    if already is not None:  # a concurrent repeat stored the session first
+        return already
     purchase.stripe_checkout_session_id = session.id
     purchase.checkout_url = session.url or ""
     purchase.save(update_fields=["stripe_checkout_session_id", "checkout_url", "updated_at"])

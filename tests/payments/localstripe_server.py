@@ -7,7 +7,8 @@ starts it on 127.0.0.1 for the session). Two changes to localstripe, both test-s
   test runs share this machine; each server keeps its own store in memory);
 * **a minimal stand-in for Checkout Sessions**, which localstripe does not
   implement: `POST /v1/checkout/sessions` (honouring `Idempotency-Key`, as
-  Stripe does), `GET /v1/checkout/sessions/{id}`, and `GET /_config/checkout/{id}`, the
+  Stripe does: the first answer again for the same parameters, 400
+  `idempotency_error` for others), `GET /v1/checkout/sessions/{id}`, and `GET /_config/checkout/{id}`, the
   page a customer is sent to (a plain "checkout" page for the browser test).
   Paying is simulated by the tests, which post the signed
   `checkout.session.completed` webhook themselves. Nothing else is stood in.
@@ -23,7 +24,7 @@ from localstripe import resources, server
 resources.Store.dump_to_disk = lambda self: None
 
 SESSIONS: dict[str, dict] = {}
-BY_IDEMPOTENCY_KEY: dict[str, str] = {}
+BY_IDEMPOTENCY_KEY: dict[str, tuple[str, dict]] = {}  # key -> (session id, the parameters first sent with it)
 
 
 def _amount_total(data: dict) -> int:
@@ -36,9 +37,16 @@ def _amount_total(data: dict) -> int:
 
 async def checkout_session_create(request: web.Request) -> web.Response:
     key = request.headers.get("Idempotency-Key", "")
-    if key and key in BY_IDEMPOTENCY_KEY:
-        return web.json_response(SESSIONS[BY_IDEMPOTENCY_KEY[key]])
     data = await server.get_post_data(request) or {}
+    if key and key in BY_IDEMPOTENCY_KEY:
+        # As Stripe: a repeated key answers the first response, but only for the same parameters.
+        session_id, first = BY_IDEMPOTENCY_KEY[key]
+        if data != first:
+            message = (
+                "Keys for idempotent requests can only be used with the same parameters they were first used with."
+            )
+            return web.json_response({"error": {"type": "idempotency_error", "message": message}}, status=400)
+        return web.json_response(SESSIONS[session_id])
     if data.get("mode") not in ("payment", "subscription", "setup") or not data.get("success_url"):
         return web.json_response({"error": {"type": "invalid_request_error", "message": "Bad request"}}, status=400)
     session_id = "cs_test_" + resources.random_id(24)
@@ -62,7 +70,7 @@ async def checkout_session_create(request: web.Request) -> web.Response:
     }
     SESSIONS[session_id] = session
     if key:
-        BY_IDEMPOTENCY_KEY[key] = session_id
+        BY_IDEMPOTENCY_KEY[key] = (session_id, data)
     return web.json_response(session)
 
 

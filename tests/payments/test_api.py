@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from django.db import transaction
 
 from payments.models import Purchase
+from payments.services.purchases import checkout_session_create
 from tests.factories import AccountFactory, CreditPackFactory, account_key, service_key
 
 pytestmark = pytest.mark.django_db
@@ -146,3 +148,34 @@ def test_an_account_key_cannot_open_another_accounts_portal(api_client):
     _, secret = account_key(mine)
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     assert api_client.post(f"/api/v1/accounts/{other.public_id}/portal-sessions").status_code == 404
+
+
+def test_a_checkout_retried_after_our_transaction_rolled_back_gets_stripes_first_session(stripe_on):
+    # Stripe (and the stand-in) answer a repeated idempotency key only for the very same parameters:
+    # the retry must send the same purchase id, so it is derived from the account and the client's key.
+    account, pack = AccountFactory(), CreditPackFactory()
+    urls = {"success_url": "https://app.test/ok", "cancel_url": "https://app.test/no"}
+    with transaction.atomic():
+        first = checkout_session_create(account=account, pack=pack, idempotency_key="k-rolled-back", **urls)
+        transaction.set_rollback(True)
+    assert not Purchase.objects.exists()
+    retried = checkout_session_create(account=account, pack=pack, idempotency_key="k-rolled-back", **urls)
+    assert retried.public_id == first.public_id
+    assert retried.stripe_checkout_session_id == first.stripe_checkout_session_id
+
+
+def test_a_repeated_checkout_after_ours_committed_returns_the_same_purchase(stripe_on):
+    account, pack = AccountFactory(), CreditPackFactory()
+    urls = {"success_url": "https://app.test/ok", "cancel_url": "https://app.test/no"}
+    first = checkout_session_create(account=account, pack=pack, idempotency_key="k-twice", **urls)
+    again = checkout_session_create(account=account, pack=pack, idempotency_key="k-twice", **urls)
+    assert again.pk == first.pk and Purchase.objects.count() == 1
+
+
+def test_the_same_client_key_on_two_accounts_makes_two_purchases(stripe_on):
+    pack = CreditPackFactory()
+    urls = {"success_url": "https://app.test/ok", "cancel_url": "https://app.test/no"}
+    one = checkout_session_create(account=AccountFactory(), pack=pack, idempotency_key="k-shared", **urls)
+    two = checkout_session_create(account=AccountFactory(), pack=pack, idempotency_key="k-shared", **urls)
+    assert one.public_id != two.public_id
+    assert one.stripe_checkout_session_id != two.stripe_checkout_session_id

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from billing.core import Actor
 from billing.exceptions import InsufficientCredits
 from billing.models import OutboxMessage, Wallet
-from billing.services import charge_create
+from billing.services import charge_create, grant_create
 from events.models import Event
 from payments.models import AutoRecharge, Purchase
-from payments.services.auto_recharge import auto_recharge_idempotency_key
+from payments.services.auto_recharge import auto_recharge_idempotency_key, auto_recharges_stalled_retry
 from payments.stripe_api import stripe_client
 from payments.tasks import auto_recharge_charge
 from tests.concurrency import run_concurrently
 from tests.factories import AutoRechargeFactory, CreditPackFactory, PurchaseFactory, funded_account
 from tests.payments.helpers import deliver, event
 from tests.payments.stripe_objects import DECLINED_CARD, customer_with_card
+from tests.sdk.server import free_port
 
 
 def _recharging_wallet(balance: str = "100.00", card: str | None = None, **config) -> AutoRecharge:
@@ -199,3 +202,24 @@ def test_a_clawback_or_a_dispute_freeze_below_the_threshold_starts_no_recharge()
     deliver(charge_refunded(purchase, amount_refunded=100))  # claws back 10: available 90, below 95
     deliver(dispute(purchase, "charge.dispute.created", "needs_response"))  # freezes the rest
     assert not _recharges(config).exists()
+
+
+@pytest.mark.django_db
+def test_stripe_unreachable_is_not_a_failure_and_the_sweep_pays_the_same_recharge_once_it_answers(stripe_on, settings):
+    config = _recharging_wallet(card="4242424242424242")
+    _charge(config, "60.00")
+    recharge = _recharges(config).get()
+    reachable = settings.STRIPE_API_BASE
+    settings.STRIPE_API_BASE = f"http://127.0.0.1:{free_port()}"  # nothing listens: whether it paid is unknown
+    auto_recharge_charge(recharge.pk)
+    recharge.refresh_from_db()
+    config.refresh_from_db()
+    assert recharge.status == "pending" and config.consecutive_failures == 0  # still the one in flight
+    grant_create(account=config.wallet.account, credit_type=config.wallet.credit_type, amount="100", actor=Actor())
+    _charge(config, "100.00")  # crossing again (140 -> 40) starts no second recharge while this one is in flight
+    assert _recharges(config).count() == 1
+    settings.STRIPE_API_BASE = reachable
+    Purchase.objects.filter(pk=recharge.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    assert auto_recharges_stalled_retry() == 1
+    recharge.refresh_from_db()
+    assert recharge.stripe_payment_intent_id and recharge.status == "pending"  # paid when its webhook arrives
