@@ -17,6 +17,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import quote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import Sum
 from django.http import Http404, StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -220,15 +221,25 @@ def _panel(template: str, **context) -> str:
 
 
 def _summary_panel(request, account: Account) -> str:
-    """Per credit type: balance, held, available, in lots vs the plain pool, daily limit and today's usage."""
-    wallets = Wallet.objects.filter(account=account).select_related("credit_type").order_by("credit_type__code")
+    """Per credit type: balance, held, available; granted lots, purchased lots, the plain pool; daily limit, usage."""
+    wallets = list(Wallet.objects.filter(account=account).select_related("credit_type").order_by("credit_type__code"))
+    # What is left of bought credits, per wallet: lots tell purchased from granted (CreditLot.source).
+    purchased = dict(
+        CreditLot.objects.filter(wallet__in=wallets, source=CreditLot.Source.PURCHASED)
+        .values("wallet_id")
+        .annotate(left=Sum("remaining"))
+        .values_list("wallet_id", "left")
+    )
     rows = []
     for wallet in wallets:
         limit = daily_limit_get(account=account, credit_type=wallet.credit_type)
+        bought = purchased.get(wallet.pk) or Decimal(0)
         rows.append(
             {
                 "wallet": wallet,
                 "credit_type": wallet.credit_type,
+                "granted_lots": wallet.lot_balance - bought,
+                "purchased": bought,
                 "pool": wallet.balance - wallet.lot_balance,
                 "daily_limit": limit,
                 "used_today": daily_usage_get(wallet=wallet) if limit is not None else None,

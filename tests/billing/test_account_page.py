@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
 
-from billing.services import Actor
+from billing.models import Wallet
+from billing.services import Actor, grant_create
 from refunds.services import refund_issue
 from subscriptions.services import subscription_create
 from tests.billing.test_admin import staff_with
@@ -123,3 +125,17 @@ def test_the_statement_download_needs_view_permission(client):
     client.force_login(staff_with())
     response = client.get(f"/admin/accounts/account/{account.pk}/statement.csv", {"credit_type": "credits"})
     assert response.status_code == 403
+
+
+def test_the_summary_tells_purchased_credits_from_granted_ones(admin_client):
+    account = funded_account("100.00")  # the plain pool
+    credit_type = Wallet.objects.get(account=account).credit_type
+    grant_create(account=account, credit_type=credit_type, amount="30", actor=Actor.system(), priority=5)
+    grant_create(account=account, credit_type=credit_type, amount="1200", actor=Actor.system(), source="purchased")
+
+    page = admin_client.get(f"/admin/accounts/account/{account.pk}/change/").content.decode()
+
+    summary = page[page.index('id="account-summary"') : page.index('id="account-subscription"')]
+    cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r'<td class="money">(.*?)</td>', summary)]
+    # balance, held, available, granted (lots), purchased, pool, daily limit, used today
+    assert cells[:6] == ["1,330.00", "0.00", "1,330.00", "30.00", "1,200.00", "100.00"]
