@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -17,6 +18,7 @@ from billing.admin import CompactColumnsMixin, account_panel_register
 from billing.services import Actor
 from config.admin_money import MoneyFormMixin, money_column
 from config.errors import DomainError
+from config.money import money_display
 from subscriptions.models import AllowanceGrant, Plan, Subscription
 from subscriptions.services import subscription_create, subscription_renew, subscription_status_set
 
@@ -166,7 +168,9 @@ class SubscriptionAdmin(CompactColumnsMixin, admin.ModelAdmin):
                 done += 1
             except DomainError as error:
                 self.message_user(request, f"{subscription}: {error.message}", messages.ERROR)
-        self.message_user(request, f"{done} subscription(s) now {status}.", messages.SUCCESS)
+        if done:
+            label = Subscription.Status(status).label.lower()
+            self.message_user(request, f"{done} subscription{pluralize(done)} now {label}.", messages.SUCCESS)
 
     @admin.action(description="Mark active (a trial converts: new paid period)", permissions=["change"])
     def mark_active(self, request, queryset):
@@ -182,8 +186,19 @@ class SubscriptionAdmin(CompactColumnsMixin, admin.ModelAdmin):
 
     @admin.action(description="Renew ended periods now (grants each allowance once)", permissions=["change"])
     def renew_due(self, request, queryset):
-        granted = sum(subscription_renew(subscription=s, actor=Actor(user=request.user)) is not None for s in queryset)
-        self.message_user(request, f"{granted} allowance(s) granted.", messages.SUCCESS)
+        renewed = []
+        for subscription in queryset.select_related("account", "plan__credit_type"):
+            grant = subscription_renew(subscription=subscription, actor=Actor(user=request.user))
+            if grant is not None:
+                renewed.append(
+                    f"{subscription.account.public_id}: {subscription.plan.name}, "
+                    f"{money_display(grant.amount, subscription.plan.credit_type)}"
+                )
+        if not renewed:
+            self.message_user(request, "No selected subscription had an ended period: nothing granted.")
+            return
+        message = f"Renewed {len(renewed)} subscription{pluralize(len(renewed))}, allowance granted: "
+        self.message_user(request, message + "; ".join(renewed) + ".", messages.SUCCESS)
 
 
 def _subscription_panel(request, account) -> str:

@@ -111,3 +111,18 @@ def test_adding_a_subscription_the_service_would_refuse_is_a_form_error(
     response = _add_subscription(superuser_client, account, plan, status=status)
     assert response.status_code == 200 and message in response.content
     assert Subscription.objects.filter(account=account).count() == before
+
+
+def test_renewing_says_which_accounts_got_which_allowance(superuser_client):
+    account = AccountFactory()
+    subscription = subscription_create(account=account, plan=PlanFactory(name="Gold"))
+    Subscription.objects.filter(pk=subscription.pk).update(
+        current_period_start=timezone.now() - timedelta(days=40), current_period_end=timezone.now() - timedelta(days=10)
+    )
+    response = superuser_client.post(
+        "/admin/subscriptions/subscription/",
+        {"action": "renew_due", "_selected_action": [subscription.pk]},
+        follow=True,
+    )
+    text = " ".join(str(m) for m in response.context["messages"])
+    assert f"{account.public_id}: Gold, 100.00" in text and "Renewed 1 subscription," in text
