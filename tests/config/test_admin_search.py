@@ -12,7 +12,7 @@ from accounts.services import api_key_create
 from billing.models import LedgerEntry
 from billing.services import Actor, charge_create
 from refunds.services import refund_issue
-from tests.factories import AccountFactory, UserFactory, default_credit_type, funded_account
+from tests.factories import AccountFactory, UserFactory, default_credit_type, funded_account, hold_for
 
 pytestmark = pytest.mark.django_db
 
@@ -72,3 +72,8 @@ def test_the_search_box_is_in_the_header_for_staff_only(admin_client, client):
     assert b'id="console-search"' in admin_client.get("/admin/").content
     assert client.get("/admin/search/", {"q": "acc_x"}).status_code == 302  # to the login page
     assert "/login/" in client.get("/admin/search/", {"q": "acc_x"})["Location"]
+
+
+def test_a_hold_id_goes_to_the_hold(admin_client):
+    hold = hold_for(funded_account("10"), "2.00")
+    assert _goes_to(admin_client, hold.public_id) == f"/admin/billing/hold/{hold.pk}/change/"

@@ -88,3 +88,10 @@ def test_an_alias_cycle_cannot_be_saved_in_the_admin(admin_client):
     response = admin_client.post(f"/admin/pricing/modelalias/{b.pk}/change/", {"target": "c", "note": ""})
     assert response.status_code == 200 and "cycle" in str(response.context["adminform"].form.errors)
     assert ModelAlias.objects.get(alias="b").target == "vendor/a"
+
+
+def test_the_price_form_shows_zero_and_prices_at_their_scale_not_nine_decimals(admin_client):
+    price = PriceFactory(key="openai/gpt-4o-mini", per_request=Decimal("0"), per_1k_input_tokens=Decimal("0.25"))
+    page = admin_client.get(f"/admin/pricing/price/{price.pk}/change/").content.decode()
+    assert "0E-9" not in page and ".000000000" not in page
+    assert 'name="per_request" value="0.00"' in page and 'name="per_1k_input_tokens" value="0.25"' in page
