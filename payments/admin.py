@@ -226,7 +226,23 @@ class AutoRechargeAdmin(MoneyFormMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("pack")
 
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+
+        class AutoRechargeForm(form):
+            def clean(self):
+                cleaned = super().clean()
+                wallet, pack = cleaned.get("wallet"), cleaned.get("pack")
+                if wallet is not None and pack is not None and pack.credit_type_id != wallet.credit_type_id:
+                    self.add_error("pack", "This pack sells another credit type than the wallet's.")
+                return cleaned
+
+        return AutoRechargeForm
+
     def save_model(self, request, obj, form, change):
+        if change and "enabled" in form.changed_data and obj.enabled:
+            # Turned back on (as the API's configure does): a fresh start, not one failure from off again.
+            obj.consecutive_failures, obj.disabled_reason = 0, ""
         with transaction.atomic():
             super().save_model(request, obj, form, change)
             auto_recharge_wallet_sync(obj)  # the debit's lock reads the threshold from the wallet row

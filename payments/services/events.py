@@ -143,6 +143,18 @@ def _on_checkout_completed(obj: dict, event: StripeEvent) -> Outcome:
     return PROCESSED, f"{'Granted' if granted else 'Already granted'}: purchase {purchase.public_id}."
 
 
+def _on_checkout_expired(obj: dict, event: StripeEvent) -> Outcome:
+    """An abandoned checkout: its pending purchase fails (a paid one is never un-paid)."""
+    purchase = purchases.purchase_find(
+        public_id=_metadata(obj).get("purchase") or obj.get("client_reference_id") or "",
+        checkout_session_id=obj.get("id", ""),
+    )
+    if purchase is None:
+        return IGNORED, "No purchase matches this session."
+    purchase = purchases.purchase_fail(purchase=purchase, reason="The checkout session expired unpaid.")
+    return PROCESSED, f"Purchase {purchase.public_id} is {purchase.status}."
+
+
 def _on_payment_intent_succeeded(obj: dict, event: StripeEvent) -> Outcome:
     purchase = purchases.purchase_find(public_id=_metadata(obj).get("purchase", ""), payment_intent_id=obj["id"])
     if purchase is None:
@@ -282,6 +294,7 @@ def _on_invoice_paid(obj: dict, event: StripeEvent) -> Outcome:
 HANDLERS: dict[str, Callable[[dict, StripeEvent], Outcome]] = {
     "checkout.session.completed": _on_checkout_completed,
     "checkout.session.async_payment_succeeded": _on_checkout_completed,
+    "checkout.session.expired": _on_checkout_expired,
     "payment_intent.succeeded": _on_payment_intent_succeeded,
     "payment_intent.payment_failed": _on_payment_intent_failed,
     "charge.refunded": _on_charge_refunded,

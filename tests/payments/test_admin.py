@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from billing.models import LedgerEntry
 from payments.models import StripeEvent
-from tests.factories import CreditPackFactory, PurchaseFactory
+from tests.factories import AutoRechargeFactory, CreditPackFactory, CreditTypeFactory, PurchaseFactory
 from tests.payments.helpers import charge_refunded, checkout_completed, deliver, paid_purchase, spend
 
 pytestmark = pytest.mark.django_db
@@ -63,3 +63,32 @@ def test_a_pack_can_be_added_in_the_admin(admin_client):
     )  # fmt: skip
     assert response.status_code == 302
     assert CreditPackFactory._meta.model.objects.get(name="Starter").price_minor == 2500
+
+
+def _auto_recharge_form(config, **overrides) -> dict:
+    data = {
+        "wallet": config.wallet_id, "pack": config.pack_id, "enabled": "on", "threshold": "20.00",
+        "amount": "100.00", "target": "", "monthly_cap_minor": 5000, "stripe_customer_id": "cus_test",
+        "stripe_payment_method_id": "pm_test",
+    }  # fmt: skip
+    data.update(overrides)
+    return data
+
+
+def test_turning_auto_recharge_back_on_in_the_admin_starts_from_no_failures(admin_client):
+    config = AutoRechargeFactory(enabled=False, consecutive_failures=3, disabled_reason="3 failed payments in a row")
+    url = reverse("admin:payments_autorecharge_change", args=[config.pk])
+    response = admin_client.post(url, _auto_recharge_form(config))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    config.refresh_from_db()
+    assert config.enabled and config.consecutive_failures == 0 and config.disabled_reason == ""
+
+
+def test_the_admin_refuses_a_pack_of_another_credit_type_than_the_wallets(admin_client):
+    config = AutoRechargeFactory()
+    other = CreditPackFactory(credit_type=CreditTypeFactory())
+    url = reverse("admin:payments_autorecharge_change", args=[config.pk])
+    response = admin_client.post(url, _auto_recharge_form(config, pack=other.pk))
+    assert response.status_code == 200 and "another credit type" in response.content.decode()
+    config.refresh_from_db()
+    assert config.pack_id != other.pk

@@ -107,6 +107,28 @@ def test_an_unpaid_session_grants_nothing(webhook_secret):
 
 
 @pytest.mark.django_db
+def test_an_expired_checkout_session_fails_its_pending_purchase(webhook_secret):
+    purchase = PurchaseFactory()
+    payload = checkout_completed(purchase)
+    payload["type"] = "checkout.session.expired"
+    payload["data"]["object"].update(status="expired", payment_status="unpaid")
+    assert deliver(payload).status == "processed"
+    purchase.refresh_from_db()
+    assert purchase.status == "failed" and "expired" in purchase.failure_reason
+
+
+@pytest.mark.django_db
+def test_an_expired_session_never_unpays_a_paid_purchase(webhook_secret):
+    purchase = PurchaseFactory()
+    deliver(checkout_completed(purchase))
+    payload = checkout_completed(purchase)
+    payload["type"] = "checkout.session.expired"
+    deliver(payload)
+    purchase.refresh_from_db()
+    assert purchase.status == "paid"
+
+
+@pytest.mark.django_db
 def test_an_event_type_without_a_handler_is_ignored(webhook_secret):
     assert deliver(event("customer.created", {"id": new_id("cus")})).status == "ignored"
 
