@@ -440,7 +440,15 @@ class WalletAdmin(CompactColumnsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                 except DomainError as error:
                     self.message_user(request, f"{wallet.account}: {error.message}", messages.ERROR)
                     continue
-                self.message_user(request, f"Low-balance alert set for {wallet.account} ({wallet.credit_type.code}).")
+                threshold = form.cleaned_data["low_balance"]
+                said = (
+                    f"at {money_display(threshold, wallet.credit_type)}"
+                    if threshold is not None
+                    else "back to the credit type's default"
+                )
+                self.message_user(
+                    request, f"Low-balance alert for {wallet.account} ({wallet.credit_type.code}) {said}."
+                )
             return None
         context = {
             **self.admin_site.each_context(request),

@@ -164,3 +164,17 @@ def test_put_alerts_needs_a_service_key(api_client):
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     response = api_client.put(f"/api/v1/accounts/{account.public_id}/alerts", {"low_balance": "1"}, format="json")
     assert response.status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_wallet_admin_sets_a_threshold_and_says_which(admin_client):
+    wallet = Wallet.objects.get(account=funded_account("100.00"))
+    response = admin_client.post(
+        "/admin/billing/wallet/",
+        {"action": "set_low_balance", "apply": "1", "low_balance": "25", "_selected_action": [wallet.pk]},
+        follow=True,
+    )
+    wallet.refresh_from_db()
+    assert wallet.low_balance == Decimal("25")
+    text = " ".join(str(m) for m in response.context["messages"])
+    assert f"({wallet.credit_type.code}) at 25.00." in text
