@@ -13,7 +13,7 @@ from payments.models import Purchase
 from payments.portal import SALT, portal_link_create
 from refunds.services import refund_issue
 from tests.browser import CHROMIUM_ARGS, chromium_path
-from tests.factories import CreditPackFactory, charge_for, funded_account
+from tests.factories import CreditPackFactory, PurchaseFactory, charge_for, funded_account
 
 pytestmark = pytest.mark.django_db
 
@@ -153,3 +153,12 @@ def test_the_history_shows_customer_labels_and_never_staff_reasons_or_internal_r
     assert "Image render" in page
     assert "Goodwill" not in page and "Bob" not in page
     assert purchase.public_id not in page and "Refund of purchase" not in page
+
+
+def test_the_page_lists_the_accounts_purchases_with_price_and_status(client):
+    account = funded_account("10.00")
+    pack = CreditPackFactory(name="Big pack", price_minor=123456, currency="usd")
+    PurchaseFactory(account=account, pack=pack, amount_minor=123456, status="failed")
+    page = client.get(_link(account)).content.decode()
+    purchases = page[page.index("Purchases") :]
+    assert "$1,234.56" in purchases and "Failed" in purchases and "No purchases yet" not in page
