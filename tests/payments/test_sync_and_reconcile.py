@@ -13,9 +13,10 @@ from billing.reconciliation import reconciliation_run
 from billing.services import grant_create
 from payments.models import Purchase, StripeEvent
 from payments.stripe_api import stripe_client
-from tests.factories import AccountFactory, PurchaseFactory, default_credit_type
+from subscriptions.models import AllowanceGrant, Subscription
+from tests.factories import AccountFactory, PlanFactory, PurchaseFactory, default_credit_type
 from tests.payments.helpers import paid_purchase
-from tests.payments.stripe_objects import customer_with_card
+from tests.payments.stripe_objects import customer_with_card, subscription
 
 pytestmark = pytest.mark.django_db
 
@@ -63,3 +64,14 @@ def test_reconcile_reports_purchased_credits_without_a_paid_purchase():
 def test_reconcile_is_clean_for_paid_and_refunded_purchases():
     purchase = paid_purchase()
     assert reconciliation_run(account=purchase.account).status == "clean"
+
+
+def test_stripe_sync_mirrors_a_subscription_whose_webhooks_never_arrived(stripe_on):
+    account, plan = AccountFactory(), PlanFactory()
+    real = subscription(metadata={"account": account.public_id, "plan": plan.code})
+    call_command("stripe_sync", "--since", "1")
+    local = Subscription.objects.get(stripe_subscription_id=real["id"])
+    assert local.account == account and local.plan == plan and local.status == "active"
+    assert AllowanceGrant.objects.filter(subscription=local).count() == 1
+    call_command("stripe_sync", "--since", "1")  # again: the same state, the allowance still granted once
+    assert AllowanceGrant.objects.filter(subscription=local).count() == 1
