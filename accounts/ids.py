@@ -1,5 +1,6 @@
 """Public identifiers: a short type prefix and a random, URL-safe body (`acc_3kTq…`)."""
 
+import hashlib
 import secrets
 import string
 
@@ -30,3 +31,13 @@ def account_id() -> str:
 
 def api_key_id() -> str:
     return public_id("key")
+
+
+def derived_public_id(prefix: str, seed: str, length: int = 24) -> str:
+    """A public id computed from `seed` (the same seed, the same id): for an object a retry must name again."""
+    number = int.from_bytes(hashlib.sha256(seed.encode()).digest(), "big")
+    chars = []
+    for _ in range(length):
+        number, index = divmod(number, len(_ALPHABET))
+        chars.append(_ALPHABET[index])
+    return f"{prefix}_{''.join(chars)}"

@@ -7,9 +7,7 @@ billing's posting protocol.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import string
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 
@@ -18,6 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.ids import derived_public_id
 from accounts.models import Account
 from accounts.services import account_set_status
 from billing.core import Actor, posting
@@ -49,16 +48,7 @@ def checkout_purchase_public_id(*, account: Account, idempotency_key: str) -> st
     with its first session only if every parameter is the same, so a retry
     must send the same purchase id.
     """
-    digest = hashlib.sha256(f"{account.public_id}\x00{idempotency_key}".encode()).digest()
-    number = int.from_bytes(digest, "big")
-    chars = []
-    for _ in range(24):
-        number, index = divmod(number, len(_ALPHABET))
-        chars.append(_ALPHABET[index])
-    return "pur_" + "".join(chars)
-
-
-_ALPHABET = string.digits + string.ascii_letters
+    return derived_public_id("pur", f"{account.public_id}\x00{idempotency_key}")
 
 
 def checkout_session_create(
