@@ -158,20 +158,20 @@ def events_benchmark(*, duration: float, rounds: int, log) -> dict:
     from django.conf import settings
 
     from billing import core
+    from billing import events as billing_events
     from billing.alerts import balance_alerts_observe
-    from billing.services import charges
     from webhooks.services import endpoint_create, endpoint_delete
 
-    record = charges.entry_event_record
+    rows = billing_events.entry_event_rows
     settings.CREDITLEDGER_WEBHOOK_ALLOW_PRIVATE = True  # the endpoint's URL is never called: no worker runs
 
     def before() -> None:
-        charges.entry_event_record = lambda *args, **kwargs: None
+        billing_events.entry_event_rows = lambda *args, **kwargs: []
         if balance_alerts_observe in core._balance_observers:
             core._balance_observers.remove(balance_alerts_observe)
 
     def events() -> None:
-        charges.entry_event_record = record
+        billing_events.entry_event_rows = rows
         core.balance_observer_register(balance_alerts_observe)
 
     variants = {"before": (before, None), "events": (events, None), "endpoint": (events, "endpoint")}

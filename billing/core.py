@@ -58,6 +58,7 @@ from django.utils import timezone
 
 from accounts.models import Account, ApiKey
 from billing import chain, statements
+from billing import events as billing_events
 from billing.balance_cache import balance_cache_invalidate
 from billing.exceptions import AmountTooLarge, DailyLimitExceeded, InsufficientCredits
 from billing.models import (
@@ -229,6 +230,7 @@ class Posting:
         pricing: dict | None = None,
         metadata: dict | None = None,
         lot_drained: bool = False,
+        event: str | None = None,
         **fields: Any,
     ) -> LedgerEntry:
         """Apply a signed amount to the locked wallet and record it: both in one statement.
@@ -243,7 +245,9 @@ class Posting:
         `fields` are the entry's other columns (task_id, route, description,
         idempotency_key, related_entry). `lot_drained=True`: the caller
         already took this debit from one named lot with `lot_drain` (a
-        purchase's clawback), as an expiry does.
+        purchase's clawback), as an expiry does. `event`: the type of the
+        event reporting the entry (`charge.created`...), written in the same
+        statement with whatever its hooks add (a webhook fan-out message).
         """
         wallet = self.wallet
         before = wallet.available
@@ -275,7 +279,8 @@ class Posting:
         changes: dict[str, Any] = {"balance": new_balance, "updated_at": now, "chain_head": head}
         if held is not None:
             changes["held"] = held
-        row_update_then_insert(Wallet, wallet.pk, changes, entry)
+        also = billing_events.entry_event_rows(event, entry) if event else ()
+        row_update_then_insert(Wallet, wallet.pk, changes, entry, also=also)
         wallet.chain_head = head
         wallet.balance = new_balance
         if held is not None:

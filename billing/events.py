@@ -15,7 +15,7 @@ from accounts.models import Account
 from billing.exceptions import InsufficientCredits
 from billing.models import Hold, LedgerEntry
 from events.models import Event
-from events.services import event_record
+from events.services import event_record, event_rows
 from pricing.models import CreditType
 
 _HOLD_EVENTS = {
@@ -29,6 +29,13 @@ def entry_event_record(type: str, entry: LedgerEntry) -> Event:
     from billing.api import entry_body
 
     return event_record(type=type, account=entry.account, data=entry_body(entry))
+
+
+def entry_event_rows(type: str, entry: LedgerEntry) -> list:
+    """The event `type` reporting a new entry, and its hooks' rows, unsaved: `Posting.post(event=...)` writes them."""
+    from billing.api import entry_body
+
+    return event_rows(type=type, account=entry.account, data=entry_body(entry))
 
 
 def hold_event_record(hold: Hold, *, type: str | None = None) -> Event:

@@ -85,6 +85,13 @@ def _enqueue_dispatch(message_id: int) -> None:
         logger.warning("outbox message %s not enqueued; the sweep will dispatch it", message_id, exc_info=True)
 
 
+def outbox_message_build(*, topic: str, payload: dict) -> OutboxMessage:
+    """An unsaved message for `topic`, for a caller that writes it in its own statement (an event's hook)."""
+    if handler_for(topic) is None:
+        raise ValueError(f"No outbox handler is registered for topic {topic!r}.")
+    return OutboxMessage(topic=topic, payload=payload, available_at=timezone.now())
+
+
 def outbox_enqueue(*, topic: str, payload: dict, dispatch: bool = True) -> OutboxMessage:
     """Write a message in the caller's transaction; dispatch is requested after commit.
 
@@ -92,10 +99,8 @@ def outbox_enqueue(*, topic: str, payload: dict, dispatch: bool = True) -> Outbo
     messages into one request, as webhooks' fan-out does); the sweep still
     dispatches anything left pending.
     """
-    if handler_for(topic) is None:
-        raise ValueError(f"No outbox handler is registered for topic {topic!r}.")
-    # One prepared INSERT (config.rows): webhooks enqueue from inside the charge's posting.
-    message = OutboxMessage(topic=topic, payload=payload, available_at=timezone.now())
+    # One prepared INSERT (config.rows).
+    message = outbox_message_build(topic=topic, payload=payload)
     row_insert(message)
     if dispatch:
         transaction.on_commit(partial(_enqueue_dispatch, message.pk), robust=True)

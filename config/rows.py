@@ -12,6 +12,7 @@ would (Decimal quantising, JSON adaptation, `auto_now`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection, models
@@ -64,15 +65,21 @@ def row_insert(instance: models.Model) -> None:
         _inserted(instance, cursor.fetchone()[0])
 
 
-def _insert_deferred(instance: models.Model, sql: str, params: list[Any]) -> None:
+def _insert_deferred(instance: models.Model, sql: str, params: list[Any], also: Sequence[models.Model] = ()) -> None:
     cursor = connection.cursor()
     cursor.execute(sql, params)
 
     def inserted() -> None:
-        _inserted(instance, cursor.fetchone()[0])
+        _inserted_all(instance, also, cursor.fetchone())
         cursor.close()
 
     after_sync(inserted)
+
+
+def _inserted_all(instance: models.Model, also: Sequence[models.Model], keys: tuple) -> None:
+    _inserted(instance, keys[0])
+    for row, pk in zip(also, keys[1:], strict=True):
+        _inserted(row, pk)
 
 
 def _update_statement(model: type[models.Model], names: tuple, where_names: tuple) -> tuple[str, list, list]:
@@ -113,30 +120,50 @@ def row_update(model: type[models.Model], pk: Any, *, where: dict[str, Any] | No
 _UPDATE_THEN_INSERT: dict[tuple, str] = {}
 
 
-def row_update_then_insert(model: type[models.Model], pk: Any, values: dict[str, Any], instance: models.Model) -> None:
-    """`row_update(model, pk, **values)` then `row_insert(instance)`, in one statement.
+def row_update_then_insert(
+    model: type[models.Model],
+    pk: Any,
+    values: dict[str, Any],
+    instance: models.Model,
+    *,
+    also: Sequence[models.Model] = (),
+) -> None:
+    """`row_update(model, pk, **values)`, `row_insert(instance)` and `row_insert` of each of `also`: one statement.
 
     `WITH u AS (UPDATE ...) INSERT ...`: PostgreSQL runs a data-modifying
     WITH exactly once, whether or not the INSERT reads it, and its
     constraints are checked as usual. Under a wallet lock this saves a round
     trip on every money movement (the wallet's UPDATE and its ledger entry's
-    INSERT).
+    INSERT). `also` are rows written with them, each one more INSERT in the
+    WITH (an entry's event and what its hooks add): one statement to send
+    instead of one each, whose keys come back in the one RETURNING row.
     """
     update_sql, set_fields, where_fields = _update_statement(model, tuple(values), ())
     insert_sql, insert_fields = _insert_statement(type(instance))
-    key = (model, tuple(values), type(instance))
+    key = (model, tuple(values), type(instance), *(type(row) for row in also))
     sql = _UPDATE_THEN_INSERT.get(key)
+    also_statements = [_insert_statement(type(row)) for row in also]
     if sql is None:
-        sql = _UPDATE_THEN_INSERT[key] = f"WITH updated AS ({update_sql}) {insert_sql}"
-    params = _update_params(set_fields, values, pk, where_fields, {}) + _insert_params(instance, insert_fields)
+        withs = [f"updated AS ({update_sql})"]
+        withs += [f"also_{n} AS ({also_sql})" for n, (also_sql, _) in enumerate(also_statements)]
+        # Only the models' own column names, quoted: no input reaches this string.
+        also_keys = "".join(
+            f", (SELECT {_quote(row._meta.pk.column)} FROM also_{n})"  # noqa: S608
+            for n, row in enumerate(also)
+        )
+        sql = _UPDATE_THEN_INSERT[key] = f"WITH {', '.join(withs)} {insert_sql}{also_keys}"
+    params = _update_params(set_fields, values, pk, where_fields, {})
+    for row, (_, row_fields) in zip(also, also_statements, strict=True):
+        params += _insert_params(row, row_fields)
+    params += _insert_params(instance, insert_fields)
     if pipeline_active():
         # In pipeline mode reading the new key now would wait for the server
         # under the wallet lock; it is read with the commit (config/pipeline.py).
-        _insert_deferred(instance, sql, params)
+        _insert_deferred(instance, sql, params, also)
         return
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        _inserted(instance, cursor.fetchone()[0])
+        _inserted_all(instance, also, cursor.fetchone())
 
 
 def row_get(model: type[models.Model], pk: Any) -> models.Model:

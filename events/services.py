@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, models
 from django.utils import timezone
 
 from accounts.models import Account
@@ -14,17 +14,20 @@ from config.rows import row_insert
 from events.models import Event
 from events.types import EVENT_TYPES
 
-EventHook = Callable[[Event], None]
+EventHook = Callable[[Event], Iterable[models.Model] | None]
 _hooks: list[EventHook] = []
 _prepares: list[Callable[[], None]] = []
 
 
 def event_hook_register(fn: EventHook) -> None:
-    """Call `fn(event)` after each event is recorded, in the same transaction (so it may write rows too).
+    """Call `fn(event)` as each event is recorded; it returns the rows to write with the event (or None).
 
     The way an upper app (webhooks) hears of events without this app naming
     it. A hook runs inside the caller's transaction, possibly under a wallet
     lock: it must be quick and touch no network (queue work for after commit).
+    It does not write its rows itself: they go out with the event, in the
+    same statement where the caller writes the event with its change
+    (`event_rows`).
     """
     if fn not in _hooks:
         _hooks.append(fn)
@@ -47,6 +50,25 @@ def events_prepare() -> None:
         fn()
 
 
+def event_rows(*, type: str, account: Account | None, data: dict) -> list[models.Model]:
+    """The event (first) and the rows its hooks add, unsaved: for a caller that writes them in its own statement.
+
+    billing's posting writes them in the statement that writes the ledger
+    entry they report (`config.rows.row_update_then_insert(also=...)`), so an
+    event costs the charge no statement of its own. Must be called inside
+    the transaction that will write them.
+    """
+    if type not in EVENT_TYPES:
+        raise ValueError(f"Unknown event type {type!r}: add it to events/types.py.")
+    if not connection.in_atomic_block:
+        raise RuntimeError("an event must be recorded inside the transaction of the change it reports.")
+    event = Event(type=type, account=account, data=data, created_at=timezone.now())
+    rows: list[models.Model] = [event]
+    for hook in _hooks:
+        rows.extend(hook(event) or ())
+    return rows
+
+
 def event_record(*, type: str, account: Account | None, data: dict) -> Event:
     """Record one event in the caller's transaction: it commits or rolls back with the change it reports.
 
@@ -54,15 +76,10 @@ def event_record(*, type: str, account: Account | None, data: dict) -> Event:
     (amounts as strings at their credit type's scale). Must be called inside
     a transaction (the service's own): outside one it would commit alone.
     """
-    if type not in EVENT_TYPES:
-        raise ValueError(f"Unknown event type {type!r}: add it to events/types.py.")
-    if not connection.in_atomic_block:
-        raise RuntimeError("event_record must run inside the transaction of the change it reports.")
-    event = Event(type=type, account=account, data=data, created_at=timezone.now())
-    row_insert(event)
-    for hook in _hooks:
-        hook(event)
-    return event
+    rows = event_rows(type=type, account=account, data=data)
+    for row in rows:
+        row_insert(row)
+    return rows[0]
 
 
 def events_purge_expired(*, now=None, batch_size: int = 5000) -> int:

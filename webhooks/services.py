@@ -46,7 +46,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from billing.models import OutboxMessage
-from billing.outbox import outbox_enqueue, outbox_handler, outbox_message_dispatch
+from billing.outbox import outbox_enqueue, outbox_handler, outbox_message_build, outbox_message_dispatch
 from events.api import event_body
 from events.models import Event
 from events.types import EVENT_TYPES
@@ -160,11 +160,16 @@ def endpoint_signing_secrets(endpoint: WebhookEndpoint, *, now=None) -> list[str
 # --- from a recorded event to its deliveries ------------------------------------------
 
 
-def event_hook(event: Event) -> None:
-    """In the event's transaction: queue its fan-out if some endpoint may receive it (events.services hook)."""
-    if event.type in subscribed_event_types():
-        outbox_enqueue(topic=FANOUT_TOPIC, payload={"event": event.public_id}, dispatch=False)
-        transaction.on_commit(fanout_kick, robust=True)
+def event_hook(event: Event) -> list[OutboxMessage]:
+    """As an event is recorded: its fan-out message if some endpoint may receive it (events.services hook).
+
+    The message is written with the event, in the caller's statement; the
+    dispatch request follows the commit.
+    """
+    if event.type not in subscribed_event_types():
+        return []
+    transaction.on_commit(fanout_kick, robust=True)
+    return [outbox_message_build(topic=FANOUT_TOPIC, payload={"event": event.public_id})]
 
 
 # One dispatch request per process per window rather than one per event: a

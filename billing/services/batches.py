@@ -37,7 +37,6 @@ from django.db import transaction
 from accounts.exceptions import AccountSuspended
 from accounts.models import Account
 from billing.core import Actor, Posting, posting
-from billing.events import entry_event_record
 from billing.exceptions import InvalidAmount
 from billing.models import LedgerEntry
 from billing.services.amounts import amount_validate, capture_amount_validate
@@ -105,8 +104,8 @@ def _apply(p: Posting, item: BatchCharge, actor: Actor) -> LedgerEntry:
         metadata=item.metadata,
         idempotency_key=item.idempotency_key,
         pricing=item.quote.ledger_fields() if item.quote is not None else None,
+        event="charge.created",
     )
-    entry_event_record("charge.created", entry)
     return entry
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from accounts.exceptions import AccountSuspended
 from accounts.models import Account
 from billing.core import Actor, posting
-from billing.events import charge_declined_attach, entry_event_record, zero_charge_event_record
+from billing.events import charge_declined_attach, zero_charge_event_record
 from billing.exceptions import InsufficientCredits, InvalidAmount
 from billing.models import LedgerEntry
 from billing.services.amounts import amount_validate, capture_amount_validate, signed_amount_validate
@@ -93,8 +93,8 @@ def charge_create(
                 metadata=metadata,
                 idempotency_key=idempotency_key,
                 pricing=quote.ledger_fields() if quote is not None else None,
+                event="charge.created",
             )
-            entry_event_record("charge.created", entry)
             return entry
     except InsufficientCredits as error:
         charge_declined_attach(

@@ -13,7 +13,6 @@ from django.utils import timezone
 
 from accounts.models import Account
 from billing.core import Actor, posting, sweep
-from billing.events import entry_event_record
 from billing.exceptions import InvalidGrantTerms
 from billing.models import CreditLot, LedgerEntry, Wallet
 from billing.services.amounts import amount_validate
@@ -63,9 +62,9 @@ def grant_create(
             task_id=task_id,
             metadata=metadata,
             idempotency_key=idempotency_key,
+            event="grant.created",
         )
         p.lot_add(entry=entry, priority=priority, expires_at=expires_at, source=source)
-        entry_event_record("grant.created", entry)
         return entry
 
 
@@ -93,8 +92,8 @@ def lot_expire(*, lot: CreditLot, now: datetime | None = None) -> LedgerEntry | 
             related_entry=grant_entry,
             description="Unused grant credits expired",
             metadata={"lot": lot.pk, "expires_at": lot.expires_at.isoformat()},
+            event="lot.expired",
         )
-        entry_event_record("lot.expired", entry)
         return entry
 
 

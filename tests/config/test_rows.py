@@ -72,6 +72,34 @@ def test_row_update_then_insert_does_both_in_one_statement():
     assert _values(LedgerEntry.objects.get(pk=entry.pk)) == _values(entry)
 
 
+def test_row_update_then_insert_writes_the_also_rows_in_the_same_statement_and_sets_their_pks():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from events.models import Event
+
+    account = funded_account("10.00")
+    wallet = Wallet.objects.get(account=account)
+    entry = LedgerEntry(
+        wallet=wallet,
+        account=account,
+        credit_type=default_credit_type(),
+        kind="grant",
+        amount=Decimal("1.00"),
+        balance_after=Decimal("11.00"),
+    )
+    first = Event(type="grant.created", account=account, data={"n": 1})
+    second = Event(type="balance.low", account=account, data={"n": 2})
+    with CaptureQueriesContext(connection) as captured:
+        row_update_then_insert(Wallet, wallet.pk, {"balance": Decimal("11.00")}, entry, also=[first, second])
+    assert len(captured.captured_queries) == 1
+    assert Wallet.objects.get(pk=wallet.pk).balance == Decimal("11.00")
+    assert _values(LedgerEntry.objects.get(pk=entry.pk)) == _values(entry)
+    assert _values(Event.objects.get(pk=first.pk)) == _values(first)
+    assert _values(Event.objects.get(pk=second.pk)) == _values(second)
+    assert first.pk != second.pk
+
+
 def test_table_analyze_refreshes_the_planners_row_estimate():
     from django.db import connection
 

@@ -56,3 +56,19 @@ def test_an_endpoint_created_in_this_process_receives_the_next_charge_at_once(
         endpoint_create(url="https://example.com/hook", event_types=["charge.created"])
     _charge(account)
     assert OutboxMessage.objects.filter(topic=FANOUT_TOPIC).count() == 1
+
+
+def test_the_charge_event_and_its_fan_out_message_travel_in_the_statement_that_writes_the_entry(
+    cached_types, django_capture_on_commit_callbacks
+):
+    account = funded_account("10")
+    _charge(account)
+    without_endpoint = _charge(account)
+    with django_capture_on_commit_callbacks(execute=True):
+        endpoint_create(url="https://example.com/hook", event_types=["charge.created"])
+    _charge(account)
+    with_endpoint = _charge(account)
+    assert len(with_endpoint) == len(without_endpoint)
+    posting = next(text for text in with_endpoint if "INSERT INTO \"billing_ledgerentry\"" in text)
+    assert "INSERT INTO \"events_event\"" in posting and "INSERT INTO \"billing_outboxmessage\"" in posting
+    assert OutboxMessage.objects.filter(topic=FANOUT_TOPIC).count() == 2
