@@ -25,12 +25,6 @@ _HOLD_EVENTS = {
 }
 
 
-def entry_event_record(type: str, entry: LedgerEntry) -> Event:
-    from billing.api import entry_body
-
-    return event_record(type=type, account=entry.account, data=entry_body(entry))
-
-
 def entry_event_rows(type: str, entry: LedgerEntry) -> list:
     """The event `type` reporting a new entry, and its hooks' rows, unsaved: `Posting.post(event=...)` writes them."""
     from billing.api import entry_body

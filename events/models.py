@@ -1,7 +1,9 @@
 """Events: what happened, recorded in the transaction of the change that caused it.
 
-An `Event` exists if and only if its change committed: `events.services.event_record`
-is called inside the posting (or other service transaction), never after it.
+An `Event` exists if and only if its change committed: it is written inside the
+posting (a ledger entry's event in the very statement that writes the entry,
+`Posting.post(event=...)`) or other service transaction (`events.services.event_record`),
+never after it.
 The app sits between pricing and billing so billing's services can record
 events; webhook endpoints and deliveries live above billing (`webhooks`),
 which hears of each recorded event through `events.services.event_hook_register`.

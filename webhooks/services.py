@@ -2,10 +2,12 @@
 
 The path of an event to a receiver:
 
-1. A service records the event in its transaction (`events.services.event_record`);
-   `event_hook`, run right there, writes a transactional-outbox message
-   (`billing.outbox`, topic `webhook.fanout`) if some enabled endpoint may
-   receive its type. No endpoint, no row: the charge path pays nothing more.
+1. A service records the event in its transaction (`events.services.event_record`,
+   or, for a ledger entry, in the posting's own statement: `Posting.post(event=...)`);
+   `event_hook`, run right there, returns a transactional-outbox message
+   (`billing.outbox`, topic `webhook.fanout`) to be written with the event if
+   some enabled endpoint may receive its type. No endpoint, no row: the
+   charge path pays nothing more.
    Nothing touches the network inside the transaction (or the wallet lock).
 2. After commit a Celery worker is asked to dispatch the fan-outs due (one
    request per process per short window, `fanout_kick`; the outbox sweep

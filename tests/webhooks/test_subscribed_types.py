@@ -69,6 +69,6 @@ def test_the_charge_event_and_its_fan_out_message_travel_in_the_statement_that_w
     _charge(account)
     with_endpoint = _charge(account)
     assert len(with_endpoint) == len(without_endpoint)
-    posting = next(text for text in with_endpoint if "INSERT INTO \"billing_ledgerentry\"" in text)
-    assert "INSERT INTO \"events_event\"" in posting and "INSERT INTO \"billing_outboxmessage\"" in posting
+    posting = next(text for text in with_endpoint if 'INSERT INTO "billing_ledgerentry"' in text)
+    assert 'INSERT INTO "events_event"' in posting and 'INSERT INTO "billing_outboxmessage"' in posting
     assert OutboxMessage.objects.filter(topic=FANOUT_TOPIC).count() == 2
