@@ -309,7 +309,11 @@ for _name in ("CREDITLEDGER_BALANCE_CACHE_TTL_S", "CREDITLEDGER_OUTBOX_MAX_ATTEM
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
-STRIPE_DASHBOARD_URL = env.str("STRIPE_DASHBOARD_URL", default="https://dashboard.stripe.com")
+# A test-mode key's objects live under the dashboard's /test pages; a live key's at its root.
+_STRIPE_TEST_MODE = STRIPE_SECRET_KEY.startswith(("sk_test_", "rk_test_"))
+STRIPE_DASHBOARD_URL = env.str(
+    "STRIPE_DASHBOARD_URL", default="https://dashboard.stripe.com" + ("/test" if _STRIPE_TEST_MODE else "")
+)
 # A signed webhook older than this (seconds) is refused as a replay.
 STRIPE_WEBHOOK_TOLERANCE_S = env.int("STRIPE_WEBHOOK_TOLERANCE_S", default=300)
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)

@@ -92,3 +92,38 @@ def test_the_admin_refuses_a_pack_of_another_credit_type_than_the_wallets(admin_
     assert response.status_code == 200 and "another credit type" in response.content.decode()
     config.refresh_from_db()
     assert config.pack_id != other.pk
+
+
+def _dashboard_url_at_start_up(**env: str) -> str:
+    """STRIPE_DASHBOARD_URL as a fresh process loads it from these environment variables."""
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    variables = {k: v for k, v in os.environ.items() if not k.startswith("STRIPE_")}
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; "
+         "print(settings.STRIPE_DASHBOARD_URL)"],
+        env={**variables, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "true", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=settings.BASE_DIR,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_a_test_mode_key_links_to_the_dashboards_test_pages():
+    assert _dashboard_url_at_start_up(STRIPE_SECRET_KEY="sk_test_123") == "https://dashboard.stripe.com/test"
+    assert _dashboard_url_at_start_up(STRIPE_SECRET_KEY="rk_test_123") == "https://dashboard.stripe.com/test"
+
+
+def test_a_live_key_links_to_the_dashboards_root_and_the_setting_wins():
+    assert _dashboard_url_at_start_up(STRIPE_SECRET_KEY="sk_live_123") == "https://dashboard.stripe.com"
+    assert (
+        _dashboard_url_at_start_up(STRIPE_SECRET_KEY="sk_test_123", STRIPE_DASHBOARD_URL="https://stripe.example")
+        == "https://stripe.example"
+    )
