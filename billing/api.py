@@ -101,14 +101,24 @@ def unit_prices_text(stored: dict | None) -> dict | None:
     return {name: value if name == "unit_name" else decimal_text(Decimal(value)) for name, value in stored.items()}
 
 
+def entry_body_keep(entry: LedgerEntry, body: dict) -> dict:
+    """Keep `body` on the new `entry` for `entry_body` to return: entries are immutable, their body is too."""
+    entry.__dict__["_api_body"] = body
+    return body
+
+
 def entry_body(entry: LedgerEntry) -> dict:
     """What `LedgerEntryOutput` renders, built directly.
 
     Every charge, grant and refund answers with one of these: instantiating
     the serializer (DRF deep-copies its declared fields per instance) cost
     more than the charge's own SQL (docs/performance.md). The serializer
-    stays the schema (and serves lists); a test holds the two equal.
+    stays the schema (and serves lists); a test holds the two equal. An
+    entry's posting may have built it already for its event (`entry_body_keep`).
     """
+    kept = entry.__dict__.get("_api_body")
+    if kept is not None:
+        return kept
     credit_type = entry.credit_type
     return {
         "id": entry.public_id,

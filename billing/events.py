@@ -27,9 +27,10 @@ _HOLD_EVENTS = {
 
 def entry_event_rows(type: str, entry: LedgerEntry) -> list:
     """The event `type` reporting a new entry, and its hooks' rows, unsaved: `Posting.post(event=...)` writes them."""
-    from billing.api import entry_body
+    from billing.api import entry_body, entry_body_keep
 
-    return event_rows(type=type, account=entry.account, data=entry_body(entry))
+    # The answer to the request that made the entry is this same body: built once, for both.
+    return event_rows(type=type, account=entry.account, data=entry_body_keep(entry, entry_body(entry)))
 
 
 def hold_event_record(hold: Hold, *, type: str | None = None) -> Event:
