@@ -75,3 +75,18 @@ def test_stripe_sync_mirrors_a_subscription_whose_webhooks_never_arrived(stripe_
     assert AllowanceGrant.objects.filter(subscription=local).count() == 1
     call_command("stripe_sync", "--since", "1")  # again: the same state, the allowance still granted once
     assert AllowanceGrant.objects.filter(subscription=local).count() == 1
+
+
+def test_stripe_sync_stamps_a_listed_subscription_with_stripes_clock_not_ours(stripe_on, time_machine):
+    from datetime import UTC, datetime, timedelta
+
+    from payments.models import StripeObjectVersion
+
+    account, plan = AccountFactory(), PlanFactory()
+    real = subscription(metadata={"account": account.public_id, "plan": plan.code})
+    # Our clock an hour ahead: stamped with it, every event of the next hour would count as older.
+    time_machine.move_to(datetime.now(UTC) + timedelta(hours=1), tick=True)
+    call_command("stripe_sync", "--since", "1")
+    version = StripeObjectVersion.objects.get(stripe_id=real["id"]).version
+    assert abs(version - (datetime.now(UTC) - timedelta(hours=1))) < timedelta(seconds=30)
+    assert version.microsecond == 0  # an HTTP Date: whole seconds, as Stripe's `created`
