@@ -55,7 +55,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Account
@@ -294,8 +294,11 @@ def reconciliation_run(
     limit = settings.CREDITLEDGER_RECONCILE_MAX_RECORDED
     counts: Counter[str] = Counter()
     run.alert_message = None  # the drift alert's OutboxMessage, when there is one
+    outermost = not connection.in_atomic_block
     try:
         with transaction.atomic():
+            if outermost:  # inside a caller's transaction (tests) the snapshot is the caller's to choose
+                statements.transaction_snapshot_fix()
             wallets = Wallet.objects.all() if account is None else Wallet.objects.filter(account=account)
             run.wallets_checked = wallets.count()
             batch: list[ReconciliationDiscrepancy] = []

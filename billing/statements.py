@@ -547,6 +547,24 @@ def reconcile_stale_lots(*, account_id: int | None, expired_before: datetime) ->
     return _stream(sql, [expired_before] + ([account_id] if account_id is not None else []))
 
 
+# --- one snapshot for a whole reconciliation --------------------------------------------
+#
+# ORM: Django sets no isolation level per transaction (only per connection,
+# in OPTIONS). Why: reconciliation compares what separate statements read
+# (the chain pass's newest entry per wallet with the wallet's chain head,
+# read later); at READ COMMITTED each statement sees the commits made since
+# the one before, so a charge landing between them looked like tampering.
+# REPEATABLE READ gives every statement of the transaction the snapshot of
+# its first, as pg_dump does; the run only reads the ledger, so it never
+# meets a serialization failure on it.
+
+
+def transaction_snapshot_fix() -> None:
+    """Make the current transaction REPEATABLE READ. Must be its first statement."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+
 # --- the hash chain (billing/chain.py) ------------------------------------------------
 #
 # ORM: none can express it; Python could stream every entry and recompute its

@@ -282,3 +282,32 @@ def test_drift_found_by_the_command_is_reported_to_sentry(sentry_events):  # noq
     assert event["contexts"]["alert"]["counts"] == [{"kind": "balance_mismatch", "count": 1}]
     assert "21.23" not in str(event)  # nor in the SQL breadcrumbs: their parameters are not sent
     assert OutboxMessage.objects.get().status == "dispatched"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_charge_committed_while_reconcile_runs_is_not_drift(monkeypatch):
+    """Every check reads one snapshot: a charge landing between two of them cannot look like tampering."""
+    import threading
+
+    from billing import statements
+
+    account = funded_account("10.00")
+    build = statements.reconcile_chain_build
+
+    def build_then_charge_elsewhere(**kwargs):
+        build(**kwargs)
+        # Another request charges the wallet (its own connection, committed) after the chain pass
+        # and before the checks that read the wallet rows.
+        worker = threading.Thread(
+            target=lambda: (
+                charge_create(account=account, credit_type=default_credit_type(), amount="1", actor=Actor.system()),
+                connection.close(),
+            )
+        )
+        worker.start()
+        worker.join()
+
+    monkeypatch.setattr(statements, "reconcile_chain_build", build_then_charge_elsewhere)
+    run = reconciliation_run()
+    assert run.status == "clean", kinds(run)
+    assert LedgerEntry.objects.filter(wallet__account=account, kind="charge").count() == 1
