@@ -56,17 +56,22 @@ def test_row_update_changes_what_filter_update_would_and_counts_rows():
     assert model_to_dict(Hold.objects.get(pk=hold.pk))["release_reason"] == "why"
 
 
-def test_row_update_then_insert_does_both_in_one_statement():
-    account = funded_account("10.00")
-    wallet = Wallet.objects.get(account=account)
+def _wallet_and_a_grant_of_one() -> tuple[Wallet, LedgerEntry]:
+    """A wallet holding 10.00 and an unsaved grant entry of 1.00 that takes it to 11.00."""
+    wallet = Wallet.objects.select_related("account").get(account=funded_account("10.00"))
     entry = LedgerEntry(
         wallet=wallet,
-        account=account,
+        account=wallet.account,
         credit_type=default_credit_type(),
         kind="grant",
         amount=Decimal("1.00"),
         balance_after=Decimal("11.00"),
     )
+    return wallet, entry
+
+
+def test_row_update_then_insert_does_both_in_one_statement():
+    wallet, entry = _wallet_and_a_grant_of_one()
     row_update_then_insert(Wallet, wallet.pk, {"balance": Decimal("11.00")}, entry)
     assert Wallet.objects.get(pk=wallet.pk).balance == Decimal("11.00")
     assert _values(LedgerEntry.objects.get(pk=entry.pk)) == _values(entry)
@@ -78,16 +83,8 @@ def test_row_update_then_insert_writes_the_also_rows_in_the_same_statement_and_s
 
     from events.models import Event
 
-    account = funded_account("10.00")
-    wallet = Wallet.objects.get(account=account)
-    entry = LedgerEntry(
-        wallet=wallet,
-        account=account,
-        credit_type=default_credit_type(),
-        kind="grant",
-        amount=Decimal("1.00"),
-        balance_after=Decimal("11.00"),
-    )
+    wallet, entry = _wallet_and_a_grant_of_one()
+    account = wallet.account
     first = Event(type="grant.created", account=account, data={"n": 1})
     second = Event(type="balance.low", account=account, data={"n": 2})
     with CaptureQueriesContext(connection) as captured:
