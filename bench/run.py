@@ -438,23 +438,15 @@ def main(argv: list[str] | None = None) -> None:
             (OUT / "soak.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
         sys.exit(0 if report["ok"] else 1)
 
-    if args.events:
-        from bench.events import events_benchmark, seed_events
+    if args.events or args.chain_cost:
+        from bench.events import chain_benchmark, events_benchmark, seed_events
 
+        benchmark, name = (events_benchmark, "events") if args.events else (chain_benchmark, "chain_cost")
         seed_events(log)
         # Many short interleaved rounds: their median is steadier on noisy cores than a few long ones.
-        report = events_benchmark(duration=args.duration or 1.5, rounds=args.events_rounds, log=log)
+        report = benchmark(duration=args.duration or 1.5, rounds=args.events_rounds, log=log)
         if not args.no_write:
-            (OUT / "events.json").write_text(json.dumps(report, indent=2) + "\n")
-        sys.exit(0 if report["ok"] else 1)
-
-    if args.chain_cost:
-        from bench.events import chain_benchmark, seed_events
-
-        seed_events(log)
-        report = chain_benchmark(duration=args.duration or 1.5, rounds=args.events_rounds, log=log)
-        if not args.no_write:
-            (OUT / "chain_cost.json").write_text(json.dumps(report, indent=2) + "\n")
+            (OUT / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
         sys.exit(0 if report["ok"] else 1)
 
     if args.clients:
