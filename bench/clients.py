@@ -207,6 +207,140 @@ class Client:
         if failed:
             raise RuntimeError(f"{len(failed)} items failed: {failed[0]['body']}")
 
+    def batch_floor(self, target: Target, rng: random.Random) -> float:
+        """The least any batch endpoint must do for 100 charges, in bulk SQL on bare psycopg: its ceiling here.
+
+        What each item needs stored, with nothing per item but ids, the
+        running balance and the entry's hash computed in Python: the items'
+        idempotency records with their answers (one INSERT), the wallets
+        locked in id order (one SELECT ... FOR NO KEY UPDATE), their balances
+        and chain heads (one UPDATE), the entries (one INSERT), their
+        `charge.created` events (one INSERT), COMMIT. No validation, pricing,
+        rendering or HTTP: an endpoint cannot beat this on the same machine,
+        so batch floor / raw per-row bounds what the batch target can reach.
+        """
+        import hashlib
+        import hmac
+
+        from billing.models import ledger_entry_id
+        from events.models import event_public_id
+
+        targets = self._batch_targets(target, rng)
+        answer = json.dumps({"object": "ledger_entry", "amount": "-" + AMOUNT_STR, "pad": "x" * 400}).encode()
+        statements = self._floor_statements()
+        conn = self.raw()
+        with conn.cursor() as cur:
+            cur.execute(
+                statements["claims"],
+                [*statements["claims_params"], [uuid.uuid4().hex for _ in targets], [t.account_pk for t in targets]],
+                prepare=True,
+            )
+            wallet_ids = sorted({t.wallet_pk for t in targets})
+            cur.execute(
+                "SELECT id, balance, chain_head FROM billing_wallet WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",
+                (wallet_ids,),
+                prepare=True,
+            )
+            self.locked_at = perf_counter()
+            wallets = {wallet_id: [balance, head] for wallet_id, balance, head in cur.fetchall()}
+            entry_ids, balances_after, hashes = [], [], []
+            for t in targets:
+                wallet = wallets[t.wallet_pk]
+                wallet[0] -= AMOUNT
+                entry_id = ledger_entry_id()
+                message = f"{entry_id}|{t.account_pk}|charge|{-AMOUNT}|{wallet[0]}|{wallet[1]}".encode()
+                wallet[1] = hmac.new(b"bench-floor-key", message, hashlib.sha256).hexdigest()
+                entry_ids.append(entry_id)
+                balances_after.append(wallet[0])
+                hashes.append(wallet[1])
+            cur.execute(
+                "UPDATE billing_wallet w SET balance = u.balance, chain_head = u.head, updated_at = now() "
+                "FROM unnest(%s::bigint[], %s::numeric[], %s::text[]) AS u(id, balance, head) WHERE w.id = u.id",
+                (list(wallets), [w[0] for w in wallets.values()], [w[1] for w in wallets.values()]),
+                prepare=True,
+            )
+            cur.execute(
+                statements["entries"],
+                [
+                    *statements["entries_params"],
+                    entry_ids,
+                    [t.wallet_pk for t in targets],
+                    [t.account_pk for t in targets],
+                    balances_after,
+                    hashes,
+                ],
+                prepare=True,
+            )
+            cur.execute(
+                statements["events"],
+                [
+                    *statements["events_params"],
+                    [event_public_id() for _ in targets],
+                    [t.account_pk for t in targets],
+                    [answer.decode()] * len(targets),
+                ],
+                prepare=True,
+            )
+        conn.commit()
+        return perf_counter() - self.locked_at
+
+    def _floor_statements(self) -> dict:
+        if "floor" not in self._inserts:
+            from bench.rows import insert_select
+            from billing.models import IdempotencyRecord, LedgerEntry
+            from events.models import Event
+
+            credit_type, api_key = STATE["credit_type"].pk, STATE["api_key_pk"]
+            answer = json.dumps({"object": "ledger_entry", "amount": "-" + AMOUNT_STR, "pad": "x" * 400}).encode()
+            claims, claims_params = insert_select(
+                IdempotencyRecord,
+                {
+                    "key": "u.key",
+                    "account": "u.account",
+                    "api_key": ("%s", [api_key]),
+                    "endpoint": ("%s", ["POST /api/v1/charges/batch#item"]),
+                    "request_hash": "md5(u.key)",
+                    "response_status": ("%s", [201]),
+                    "response_raw": ("%s", [answer]),
+                },
+                "unnest(%s::text[], %s::bigint[]) AS u(key, account)",
+            )
+            entries, entries_params = insert_select(
+                LedgerEntry,
+                {
+                    "public_id": "u.public_id",
+                    "wallet": "u.wallet",
+                    "account": "u.account",
+                    "credit_type": ("%s", [credit_type]),
+                    "kind": ("%s", ["charge"]),
+                    "amount": ("%s", [-AMOUNT]),
+                    "balance_after": "u.balance_after",
+                    "entry_hash": "u.entry_hash",
+                    "key_id": ("%s", ["bench"]),
+                },
+                "unnest(%s::text[], %s::bigint[], %s::bigint[], %s::numeric[], %s::text[]) "
+                "AS u(public_id, wallet, account, balance_after, entry_hash)",
+            )
+            events, events_params = insert_select(
+                Event,
+                {
+                    "public_id": "u.public_id",
+                    "type": ("%s", ["charge.created"]),
+                    "account": "u.account",
+                    "data": "u.data",
+                },
+                "unnest(%s::text[], %s::bigint[], %s::jsonb[]) AS u(public_id, account, data)",
+            )
+            self._inserts["floor"] = {
+                "claims": claims,
+                "claims_params": claims_params,
+                "entries": entries,
+                "entries_params": entries_params,
+                "events": events,
+                "events_params": events_params,
+            }
+        return self._inserts["floor"]
+
     # --- hold + capture ---------------------------------------------------
 
     def hold_capture_raw(self, target: Target, rng: random.Random) -> float:

@@ -60,6 +60,23 @@ def database_migrate(name: str) -> None:
     )
 
 
+def static_collect() -> None:
+    """`manage.py collectstatic` once per checkout: gunicorn and the admin's pages (DEBUG off) need its manifest.
+
+    `make run` collects too; a fresh clone that runs `make bench` first has
+    no staticfiles/ yet, and every admin page would fail on its first
+    `{% static %}` ("Missing staticfiles manifest entry").
+    """
+    if (ROOT / "staticfiles" / "staticfiles.json").exists():
+        return
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=child_env(OPS_DB),
+        check=True,
+    )
+
+
 def django_setup(database: str) -> None:
     """Configure this process's Django for `database` (once per process)."""
     os.environ.update(child_env(database))

@@ -25,10 +25,15 @@ its per-round ratios to `before` (`_paired_ratio`):
   delivery itself is off the charge path).
 
 Targets (issue 14, on the api path): events >= 0.95 x before; endpoint >= 0.85 x before.
+
+Beside the rates, each round reads the CPU this process and its PostgreSQL
+backend used (the backend's from /proc when the server runs on this
+machine), so the report says which side an event's cost falls on.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 import uuid
@@ -122,15 +127,32 @@ def _charger(path: str):
     return charge
 
 
-def _charges(path: str, duration: float) -> tuple[int, float, float]:
+def _backend_cpu() -> float | None:
+    """CPU seconds used so far by this process's PostgreSQL backend (Linux /proc, a server on this machine), or None."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    pid = connection.connection.info.backend_pid
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None  # a server elsewhere, or no /proc
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _charges(path: str, duration: float) -> tuple[int, float, float, float | None]:
+    """Charges done, wall seconds, this process's CPU seconds, its PostgreSQL backend's CPU seconds (or None)."""
     charge = _charger(path)
     done = 0
-    started, cpu = time.perf_counter(), time.process_time()
+    started, cpu, backend = time.perf_counter(), time.process_time(), _backend_cpu()
     deadline = started + duration
     while time.perf_counter() < deadline:
         charge(done)
         done += 1
-    return done, time.perf_counter() - started, time.process_time() - cpu
+    backend_after = _backend_cpu()
+    backend_used = None if backend is None or backend_after is None else backend_after - backend
+    return done, time.perf_counter() - started, time.process_time() - cpu, backend_used
 
 
 def _statements_per_charge(path: str) -> float:
@@ -166,6 +188,11 @@ def _paired_ratio(variant: list[float], baseline: list[float]) -> float:
     return round(statistics.median(v / b for v, b in zip(variant, baseline, strict=True)), 3)
 
 
+def _paired_difference(variant: list[float], baseline: list[float]) -> float:
+    """The median over rounds of variant - baseline measured in the same round (as `_paired_ratio`)."""
+    return round(statistics.median(v - b for v, b in zip(variant, baseline, strict=True)), 3)
+
+
 def events_benchmark(*, duration: float, rounds: int, log) -> dict:
     from django.conf import settings
 
@@ -193,6 +220,7 @@ def events_benchmark(*, duration: float, rounds: int, log) -> dict:
         for path in ("api", "service"):
             rates: dict[str, list[float]] = {name: [] for name in variants}
             cpu_ms: dict[str, list[float]] = {name: [] for name in variants}
+            backend_ms: dict[str, list[float]] = {name: [] for name in variants}
             statements: dict[str, float] = {}
             _charges(path, min(duration, 1.0))  # warm-up: statement caches, connections
             for round_no in range(rounds):
@@ -205,12 +233,15 @@ def events_benchmark(*, duration: float, rounds: int, log) -> dict:
                         endpoint = None
                     if name not in statements:
                         statements[name] = _statements_per_charge(path)
-                    done, elapsed, cpu = _charges(path, duration)
+                    done, elapsed, cpu, backend = _charges(path, duration)
                     rates[name].append(done / elapsed)
                     cpu_ms[name].append(cpu * 1000 / done)
+                    if backend is not None:
+                        backend_ms[name].append(backend * 1000 / done)
                     log(
                         f"  {path:7} round {round_no + 1} {name:9} {done / elapsed:8.1f} charges/s, "
                         f"{cpu * 1000 / done:.2f} ms client CPU per charge"
+                        + (f", {backend * 1000 / done:.2f} ms PostgreSQL CPU" if backend is not None else "")
                     )
             medians = {name: statistics.median(values) for name, values in rates.items()}
             base = medians["before"]
@@ -224,6 +255,18 @@ def events_benchmark(*, duration: float, rounds: int, log) -> dict:
                 },
                 "rates": {name: [round(v, 1) for v in values] for name, values in rates.items()},
                 "client_cpu_ms_per_charge": {name: round(statistics.median(v), 3) for name, v in cpu_ms.items()},
+                # Per round, variant minus `before`, median over rounds: what the event adds to each side.
+                "client_cpu_ms_added": {
+                    name: _paired_difference(cpu_ms[name], cpu_ms["before"]) for name in ("events", "endpoint")
+                },
+                "postgres_cpu_ms_per_charge": {
+                    name: round(statistics.median(v), 3) for name, v in backend_ms.items() if v
+                },
+                "postgres_cpu_ms_added": {
+                    name: _paired_difference(backend_ms[name], backend_ms["before"])
+                    for name in ("events", "endpoint")
+                    if backend_ms[name]
+                },
                 "statements_per_charge": {name: round(v, 2) for name, v in statements.items()},
             }
             report[path] = result
@@ -231,6 +274,10 @@ def events_benchmark(*, duration: float, rounds: int, log) -> dict:
                 f"{path}: before {base:.1f}/s, events {medians['events']:.1f}/s (x{result['ratio_events']}), "
                 f"endpoint {medians['endpoint']:.1f}/s (x{result['ratio_endpoint']}); "
                 f"statements per charge {result['statements_per_charge']}"
+            )
+            log(
+                f"{path}: CPU per charge added to the client (ms) {result['client_cpu_ms_added']}, "
+                f"to PostgreSQL {result['postgres_cpu_ms_added'] or 'not measured (no /proc for its backend)'}"
             )
     finally:
         events()
@@ -269,7 +316,7 @@ def chain_benchmark(*, duration: float, rounds: int, log) -> dict:
             for round_no in range(rounds):
                 for name, sign in _in_turn(variants, round_no):
                     chain.entry_sign = sign
-                    done, elapsed, _ = _charges(path, duration)
+                    done, elapsed, _, _ = _charges(path, duration)
                     rates[name].append(done / elapsed)
                     log(f"  {path:7} round {round_no + 1} {name:9} {done / elapsed:8.1f} charges/s")
             medians = {name: statistics.median(values) for name, values in rates.items()}
