@@ -3,9 +3,11 @@
 Charges, holds and limits read the locked wallet row; only the balance
 *display* is served from Redis (Django's default cache) with a TTL.
 
-Staleness: every change to any of an account's wallets calls
-`billing.core.Posting` (after any wallet change), which registers `balance_cache_invalidate`
-with `transaction.on_commit`. Invalidation does not delete the cached body;
+Staleness: every change to any of an account's wallets goes through
+`billing.core.Posting`, which calls `balance_cache_invalidate_on_commit`:
+the account's token is replaced once the transaction commits, together with
+every other account the transaction changed (one Redis round trip for a
+batch of 100 charges, not 100). Invalidation does not delete the cached body;
 it replaces the account's *version token*, and bodies are stored under
 (account, token). A reader takes the token *before* it reads the database,
 so a reader that raced a change stores its (possibly old) body under a token
@@ -22,11 +24,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 
 from config import metrics
 
@@ -90,8 +92,48 @@ def balance_display(*, account: str, load: Callable[[], dict], refresh: bool = F
 
 def balance_cache_invalidate(*, account: str) -> None:
     """Retire the account's cached balance (run after commit). Never raises."""
+    balance_cache_invalidate_many(accounts=[account])
+
+
+def balance_cache_invalidate_many(*, accounts: Iterable[str]) -> None:
+    """Retire these accounts' cached balances in one Redis round trip (run after commit). Never raises."""
+    tokens = {_version_key(account): uuid.uuid4().hex for account in accounts}
+    if not tokens:
+        return
     try:
-        cache.set(_version_key(account), uuid.uuid4().hex, timeout=None)
+        cache.set_many(tokens, timeout=None)
     except Exception:
-        logger.warning("balance cache invalidation failed for account %s", account, exc_info=True)
+        logger.warning("balance cache invalidation failed for accounts %s", sorted(tokens), exc_info=True)
         metrics.BALANCE_CACHE.labels(result="invalidate_error").inc()
+
+
+class _AfterCommit:
+    """The accounts one transaction changed, retired together by one on_commit callback."""
+
+    def __init__(self) -> None:
+        self.accounts: set[str] = set()
+
+    def __call__(self) -> None:
+        balance_cache_invalidate_many(accounts=self.accounts)
+
+
+def balance_cache_invalidate_on_commit(*, account: str) -> None:
+    """Retire the account's cached balance once the current transaction commits (now, outside one).
+
+    The accounts of one transaction share one callback, found among the
+    connection's pending on_commit callbacks. Django drops the callbacks
+    registered inside a savepoint that rolls back; an account added later
+    then starts a new callback, so none is lost. One added to a callback
+    from an enclosing scope and then rolled back with its savepoint is still
+    retired: one read from the database too many, never a stale one.
+    """
+    if not connection.in_atomic_block:
+        balance_cache_invalidate(account=account)
+        return
+    for _, callback, _ in connection.run_on_commit:
+        if isinstance(callback, _AfterCommit):
+            callback.accounts.add(account)
+            return
+    callback = _AfterCommit()
+    callback.accounts.add(account)
+    transaction.on_commit(callback, robust=True)

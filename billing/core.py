@@ -59,7 +59,7 @@ from django.utils import timezone
 from accounts.models import Account, ApiKey
 from billing import chain, statements
 from billing import events as billing_events
-from billing.balance_cache import balance_cache_invalidate
+from billing.balance_cache import balance_cache_invalidate_on_commit
 from billing.exceptions import AmountTooLarge, DailyLimitExceeded, InsufficientCredits
 from billing.models import (
     CreditLot,
@@ -326,8 +326,8 @@ class Posting:
                 fn(self, before, after)
 
     def _changed(self, entry: LedgerEntry | None = None) -> None:
-        """The after-commit side effects of any wallet change: display-cache invalidation, metrics."""
-        self.after_commit(partial(balance_cache_invalidate, account=self.account.public_id))
+        """After-commit side effects of a wallet change: display-cache invalidation (one per transaction), metrics."""
+        balance_cache_invalidate_on_commit(account=self.account.public_id)
         if entry is not None:
             self.after_commit(
                 partial(

@@ -187,3 +187,63 @@ def test_with_no_redis_at_all_charges_and_reads_work(service):
         assert response.status_code == 201
         row, source = balance(service, account)
         assert source == "database" and row["balance"] == "9.00"
+
+
+def _versions(*accounts) -> list:
+    from django.core.cache import cache
+
+    from billing.balance_cache import _version_key
+
+    return [cache.get(_version_key(account.public_id)) for account in accounts]
+
+
+def test_every_account_a_transaction_changed_is_retired_after_its_commit(service):
+    from django.db import transaction
+
+    first, second, third = funded_account("10.00"), funded_account("10.00"), funded_account("10.00")
+    for account in (first, second, third):
+        balance(service, account)
+    before = _versions(first, second, third)
+    with transaction.atomic():
+        for account in (first, second, first):
+            grant_create(account=account, credit_type=default_credit_type(), amount="1.00", actor=Actor.system())
+        assert _versions(first, second, third) == before  # nothing retired before the commit
+    after = _versions(first, second, third)
+    assert after[0] != before[0] and after[1] != before[1]
+    assert after[2] == before[2]
+    assert balance(service, first)[0]["balance"] == "12.00"
+    assert balance(service, second)[0]["balance"] == "11.00"
+
+
+def test_an_account_changed_after_a_rolled_back_savepoint_is_still_retired(service):
+    from django.db import transaction
+
+    first, second = funded_account("10.00"), funded_account("10.00")
+    for account in (first, second):
+        balance(service, account)
+    before = _versions(first, second)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():  # its invalidation callback goes with it
+                grant_create(account=first, credit_type=default_credit_type(), amount="1.00", actor=Actor.system())
+                raise RuntimeError("roll this savepoint back")
+        except RuntimeError:
+            pass
+        grant_create(account=second, credit_type=default_credit_type(), amount="1.00", actor=Actor.system())
+    after = _versions(first, second)
+    assert after[1] != before[1]
+    assert balance(service, second)[0]["balance"] == "11.00"
+    assert balance(service, first)[0]["balance"] == "10.00"
+
+
+def test_a_rolled_back_transaction_retires_nothing(service):
+    from django.db import transaction
+
+    account = funded_account("10.00")
+    balance(service, account)
+    before = _versions(account)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        grant_create(account=account, credit_type=default_credit_type(), amount="1.00", actor=Actor.system())
+        raise RuntimeError("roll back")
+    assert _versions(account) == before
+    assert balance(service, account)[1] == "cache"
