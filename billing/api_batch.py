@@ -16,6 +16,8 @@ import json
 
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
+from rest_framework.settings import api_settings
 
 from accounts.exceptions import AccountNotFound
 from accounts.models import Account
@@ -80,7 +82,8 @@ class _Items(serializers.ListField):
 class ChargeBatchInput(InputSerializer):
     """`items`: 1 to 100 charge bodies, each validated strictly like POST /charges."""
 
-    items = _Items(child=serializers.JSONField(), allow_empty=False)
+    # Null items too: each item, null or not, is answered at `items[i]` by its own validation.
+    items = _Items(child=serializers.JSONField(allow_null=True), allow_empty=False)
 
     def validate_items(self, items: list) -> list[dict]:
         if len(items) > services.MAX_BATCH_ITEMS:
@@ -92,14 +95,15 @@ class ChargeBatchInput(InputSerializer):
         # Every account the items name, looked up in one query (an unknown one is that item's 404 below).
         named = {item.get("account") for item in items if isinstance(item, dict)}
         found = accounts_get_for_key(api_key=self.context["request"].auth, public_ids=named)
-        context = {**self.context, "accounts": found}
+        # One serializer validates every item (its fields built and bound once, not 100 times); its
+        # run_validation keeps no state between calls. The errors are what `is_valid()` + `.errors` give.
+        item_input = ChargeBatchItemInput(context={**self.context, "accounts": found})
         for item in items:
-            data = ChargeBatchItemInput(data=item, context=context)
-            if data.is_valid():
-                validated.append(data.validated_data)
+            try:
+                validated.append(item_input.run_validation(item))
                 errors.append({})
-            else:
-                errors.append(data.errors if isinstance(data.errors, dict) else {"non_field_errors": data.errors})
+            except serializers.ValidationError as error:
+                errors.append(_item_errors(error.detail))
         if any(errors):
             raise serializers.ValidationError(errors)
         seen: set[tuple[int, str]] = set()
@@ -113,6 +117,13 @@ class ChargeBatchInput(InputSerializer):
                 )
             seen.add(scope)
         return validated
+
+
+def _item_errors(detail) -> dict:
+    """An item's validation errors as `Serializer.errors` shows them (a null item: "No data provided")."""
+    if isinstance(detail, list) and len(detail) == 1 and getattr(detail[0], "code", None) == "null":
+        return {api_settings.NON_FIELD_ERRORS_KEY: [ErrorDetail("No data provided", code="null")]}
+    return detail if isinstance(detail, dict) else {api_settings.NON_FIELD_ERRORS_KEY: detail}
 
 
 ChargeBatchOutput = inline_serializer(

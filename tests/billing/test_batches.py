@@ -211,6 +211,17 @@ def test_an_unknown_item_field_is_400_naming_it(service):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("second", [None, "x", 5, []])
+def test_an_item_that_is_not_an_object_is_400_at_its_index(service, second):
+    account = funded_account("10.00")
+    response = batch(service, [{"account": account.public_id, "amount": "1.00", "idempotency_key": "a"}, second])
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "validation_error" and error["param"] == "items[1]"
+    assert balance(account) == Decimal("10.00")
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("items", "code"),
     [
