@@ -14,8 +14,9 @@ and never repeats the sequence itself. `posting()`:
    transaction, or joining the API's request transaction, see config/atomic.py);
 2. locks exactly one wallet row, `SELECT ... FOR NO KEY UPDATE` (for a debit,
    the same statement reads the daily limit in force); every change to that
-   wallet is serialised behind this lock, and several wallets are never locked
-   by one operation;
+   wallet is serialised behind this lock, and one operation never locks a
+   second wallet while it holds one (a batch of charges locks all its wallets
+   together, in one statement and a fixed order: `postings_for_debit`);
 3. hands the operation a `Posting`, whose methods decide from the locked row
    (never from a cache) and write: the wallet's balance and the ledger entry in
    one statement (`post`), the held amount with the row that explains it
@@ -40,7 +41,7 @@ is entered.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -470,6 +471,37 @@ def posting(
         events_prepare()  # what an event's hooks read, refreshed before the lock (webhooks' endpoint types)
         with service_atomic():
             yield _locked_posting(account=account, credit_type=credit_type, debit=debit, create=create)
+    finally:
+        _posting_open.reset(token)
+
+
+@contextmanager
+def postings_for_debit(*, wallets: Sequence[tuple[Account, CreditType]]) -> Iterator[dict[tuple[int, int], Posting]]:
+    """Open a debit posting on each of several wallets, all locked by one statement: for a batch of charges.
+
+    The batch's wallets are locked together, in (account id, credit type id)
+    order (`statements.wallets_lock_for_debit`), each with the daily limit
+    in force read in the same statement, in one transaction. Each Posting
+    (by (account pk, credit type pk)) is still used for its own wallet only,
+    exactly as `posting(debit=True)` yields it; one with no wallet has
+    nothing available. No other posting may open inside the block.
+    """
+    if _posting_open.get():
+        raise RuntimeError("A posting is already open: a money operation locks one wallet (billing/core.py).")
+    token = _posting_open.set(True)
+    try:
+        events_prepare()
+        with service_atomic():
+            named = {(account.pk, credit_type.pk): (account, credit_type) for account, credit_type in wallets}
+            keys = sorted(named)
+            locked = statements.wallets_lock_for_debit(keys=keys)
+            opened: dict[tuple[int, int], Posting] = {}
+            for key in keys:
+                account, credit_type = named[key]
+                wallet, limit_row = locked.get(key, (None, None))
+                daily_limit = daily_limit_from(*limit_row) if limit_row is not None else None
+                opened[key] = Posting(account=account, credit_type=credit_type, wallet=wallet, daily_limit=daily_limit)
+            yield opened
     finally:
         _posting_open.reset(token)
 

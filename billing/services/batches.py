@@ -1,6 +1,6 @@
 """Batches of charges: usage reported after the fact (an LLM gateway's calls), many charges in one call.
 
-A batch is still one posting per wallet, never one posting over several:
+Each wallet of a batch has its own posting; the batch opens them together:
 
 1. every item is checked without any lock (amount format and scale, the
    quote's credit type, the account's status; pricing happened before, in
@@ -9,21 +9,22 @@ A batch is still one posting per wallet, never one posting over several:
    groups are taken in a fixed order, account id then credit type id: two
    batches naming the same wallets in opposite orders lock them in the same
    order, so they cannot deadlock;
-3. each group is ONE `posting(debit=True)`: its items are applied in request
-   order, each deciding from the locked row (`require_available`,
-   `count_daily_usage`, `post`), so the third of three items on a wallet
-   funded for two is the one declined;
+3. every group's wallet is locked by ONE statement (`postings_for_debit`,
+   one round trip for the whole batch), and each group is that wallet's
+   posting: its items are applied in request order, each deciding from the
+   locked row (`require_available`, `count_daily_usage`, `post`), so the
+   third of three items on a wallet funded for two is the one declined;
 4. a declined item (402 insufficient credits, 429 daily limit) is that item's
    outcome and the group goes on. `require_available` refuses before
    anything is written; `count_daily_usage` writes the day's usage before it
    refuses, so while a daily limit applies each item runs in a savepoint.
 
-Transaction scope: called on its own, each group is its own transaction
-(`posting()` opens it), so one wallet's failure leaves the others' charges
-committed. The API (`billing.api_batch`) calls it inside its idempotent
-request transaction: the groups then join it and the whole batch, its items'
-idempotency records and its stored answer commit together (see
-docs/api.md, "Batch charges", for why).
+Transaction scope: the batch is one transaction (`postings_for_debit` opens
+it); an error that is not a decline (a lock timeout, a database error) rolls
+back every item. The API (`billing.api_batch`) calls it inside its
+idempotent request transaction, which it joins: the whole batch, its items'
+idempotency records and its stored answer commit together (see docs/api.md,
+"Batch charges", for why).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from django.db import transaction
 
 from accounts.exceptions import AccountSuspended
 from accounts.models import Account
-from billing.core import Actor, Posting, posting
+from billing.core import Actor, Posting, postings_for_debit
 from billing.exceptions import InvalidAmount
 from billing.models import LedgerEntry
 from billing.services.amounts import amount_validate, capture_amount_validate
@@ -113,8 +114,7 @@ def charges_batch_apply(*, charges: Sequence[BatchCharge], actor: Actor) -> list
     """Apply each charge; per item (same order) its entry, its `ZeroCharge`, or the `DomainError` that declined it.
 
     Only domain errors are outcomes; anything else (a database error) raises
-    and rolls back the group it happened in (the whole batch, inside a
-    caller's transaction).
+    and rolls back the whole batch.
     """
     outcomes: list[BatchOutcome | None] = [None] * len(charges)
     groups: dict[tuple[int, int], list[int]] = {}
@@ -125,12 +125,15 @@ def charges_batch_apply(*, charges: Sequence[BatchCharge], actor: Actor) -> list
             outcomes[index] = error
         if outcomes[index] is None:
             groups.setdefault((item.account.pk, item.credit_type.pk), []).append(index)
-    # A fixed order of wallets (account id, then credit type id): no two batches wait on each other in a cycle.
-    for wallet_key in sorted(groups):
-        indices = groups[wallet_key]
-        first = charges[indices[0]]
-        with posting(account=first.account, credit_type=first.credit_type, debit=True) as p:
-            for index in indices:
+    if not groups:
+        return outcomes  # type: ignore[return-value]  # every item ended before any lock
+    # Every wallet locked by one statement, in a fixed order (account id, then credit type id): no two
+    # batches wait on each other in a cycle.
+    wallets = [(charges[indices[0]].account, charges[indices[0]].credit_type) for indices in groups.values()]
+    with postings_for_debit(wallets=wallets) as opened:
+        for wallet_key in sorted(groups):
+            p = opened[wallet_key]
+            for index in groups[wallet_key]:
                 try:
                     if p.daily_limit is None:
                         outcomes[index] = _apply(p, charges[index], actor)  # a decline writes nothing

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 
-from billing.core import BALANCE_CEILING, Actor, posting
+from billing.core import BALANCE_CEILING, Actor, posting, postings_for_debit
 from billing.exceptions import AmountTooLarge, InsufficientCredits
 from billing.models import LedgerEntry, Wallet
 from tests.factories import AccountFactory, default_credit_type, funded_account
@@ -150,7 +150,45 @@ def test_a_posting_inside_a_posting_is_refused_so_no_operation_locks_two_wallets
         assert p.wallet is not None
 
 
-LOCKING_STATEMENTS = {"wallet_lock", "wallet_lock_for_debit", "daily_usage_add"}
+def _locked_elsewhere(wallet: Wallet) -> bool:
+    """Whether another connection (a thread's) finds the wallet row locked; NOWAIT, so it does not wait to find out."""
+    from django.db import OperationalError
+
+    found: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT 1 FROM billing_wallet WHERE id = %s FOR NO KEY UPDATE NOWAIT", [wallet.pk])
+            found.append(False)
+        except OperationalError:
+            found.append(True)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    thread.join(10)
+    return found[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_postings_for_debit_locks_every_wallet_of_a_batch_at_once():
+    credit_type = default_credit_type()
+    alice, bob, carol = funded_account("5.00"), funded_account("5.00"), AccountFactory()
+    wallets = {a.pk: Wallet.objects.get(account=a) for a in (alice, bob)}
+    with postings_for_debit(wallets=[(bob, credit_type), (alice, credit_type), (carol, credit_type)]) as opened:
+        assert all(_locked_elsewhere(w) for w in wallets.values())
+        assert list(opened) == sorted(opened)  # the fixed order: account id, credit type id
+        assert opened[(carol.pk, credit_type.pk)].wallet is None  # no wallet: nothing available
+        opened[(bob.pk, credit_type.pk)].post(kind="charge", amount=Decimal("-2.00"), actor=ACTOR)
+        with pytest.raises(RuntimeError, match="already open"), posting(account=alice, credit_type=credit_type):
+            pass  # pragma: no cover - never reached
+    assert not any(_locked_elsewhere(w) for w in wallets.values())
+    assert (balance_of(alice), balance_of(bob)) == (Decimal("5.00"), Decimal("3.00"))
+
+
+LOCKING_STATEMENTS = {"wallet_lock", "wallet_lock_for_debit", "wallets_lock_for_debit", "daily_usage_add"}
 
 
 def test_only_the_core_runs_the_wallet_locking_and_usage_statements():

@@ -107,6 +107,26 @@ def test_wallet_lock_for_debit_returns_the_locked_row_and_the_same_limit_columns
     assert "FOR NO KEY UPDATE OF w" in statements._wallet_lock_for_debit_sql()
 
 
+def test_wallets_lock_for_debit_returns_what_the_single_lock_returns_for_each_wallet():
+    credit_type, accounts = _limit_cases()
+    without_wallet = AccountFactory()
+    keys = [(a.pk, credit_type.pk) for a in [*accounts, without_wallet]]
+    with transaction.atomic():
+        singles = {
+            (a.pk, credit_type.pk): statements.wallet_lock_for_debit(account_id=a.pk, credit_type_id=credit_type.pk)
+            for a in accounts
+        }
+    with transaction.atomic():
+        locked = statements.wallets_lock_for_debit(keys=list(reversed(keys)))
+    assert set(locked) == set(singles)  # the account without a wallet is absent
+    for key, (wallet, limit_row) in locked.items():
+        assert _fields(wallet) == _fields(singles[key][0])
+        assert limit_row == singles[key][1]
+    sql = statements._wallets_lock_for_debit_sql()
+    assert "ORDER BY w.account_id, w.credit_type_id FOR NO KEY UPDATE OF w" in sql
+    assert statements._wallet_lock_for_debit_sql().split(" FROM ")[0] == sql.split(" FROM ")[0]  # same columns
+
+
 def test_billing_alone_has_no_plan_limits_only_overrides(monkeypatch):
     """Without a registered plan limit source the fragment is a NULL row: the same accounts, no plan limit."""
     credit_type, accounts = _limit_cases()
