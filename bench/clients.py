@@ -218,6 +218,8 @@ class Client:
         `charge.created` events (one INSERT), COMMIT. No validation, pricing,
         rendering or HTTP: an endpoint cannot beat this on the same machine,
         so batch floor / raw per-row bounds what the batch target can reach.
+        Its entries are hashed with a key of its own (the cost, not the
+        chain): the bench database's chains do not verify after it.
         """
         import hashlib
         import hmac
@@ -317,6 +319,7 @@ class Client:
                     "balance_after": "u.balance_after",
                     "entry_hash": "u.entry_hash",
                     "key_id": ("%s", ["bench"]),
+                    "created_at": "now()",
                 },
                 "unnest(%s::text[], %s::bigint[], %s::bigint[], %s::numeric[], %s::text[]) "
                 "AS u(public_id, wallet, account, balance_after, entry_hash)",
@@ -328,6 +331,7 @@ class Client:
                     "type": ("%s", ["charge.created"]),
                     "account": "u.account",
                     "data": "u.data",
+                    "created_at": "now()",
                 },
                 "unnest(%s::text[], %s::bigint[], %s::jsonb[]) AS u(public_id, account, data)",
             )
@@ -505,8 +509,9 @@ class Client:
 def _patch_lock_timer(client: Client) -> None:
     """Record when each service call is granted its wallet lock and when it commits.
 
-    Both wallet-locking statements of the service layer are wrapped (the plain
-    lock and the debit lock that also reads the daily limit). The commit time
+    The wallet-locking statements of the service layer are wrapped (the plain
+    lock, the debit lock that also reads the daily limit, and a batch's lock
+    of all its wallets; a batch reports no lock hold). The commit time
     comes from an on-commit callback registered as the lock is taken, so it
     runs first after COMMIT returns, before the service's own after-commit
     work (cache invalidation, metrics), which holds no lock.
@@ -529,6 +534,7 @@ def _patch_lock_timer(client: Client) -> None:
 
     statements.wallet_lock = timed(statements.wallet_lock)
     statements.wallet_lock_for_debit = timed(statements.wallet_lock_for_debit)
+    statements.wallets_lock_for_debit = timed(statements.wallets_lock_for_debit)
 
 
 def _child(pipe) -> None:

@@ -127,18 +127,26 @@ def _charger(path: str):
     return charge
 
 
-def _backend_cpu() -> float | None:
-    """CPU seconds used so far by this process's PostgreSQL backend (Linux /proc, a server on this machine), or None."""
+def _backend_cpu() -> tuple[int, float] | None:
+    """This process's PostgreSQL backend: (its pid, the CPU seconds it used so far), or None where /proc cannot say.
+
+    Read from Linux's /proc, so only for a server on this machine and in its
+    process namespace: a pid that is not a postgres process there (a server
+    in a container, another host) gives None rather than someone else's time.
+    """
     from django.db import connection
 
     connection.ensure_connection()
     pid = connection.connection.info.backend_pid
     try:
+        with open(f"/proc/{pid}/comm") as comm:
+            if "postgres" not in comm.read():
+                return None
         with open(f"/proc/{pid}/stat") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
     except OSError:
-        return None  # a server elsewhere, or no /proc
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return None  # no /proc, or no such process here
+    return pid, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _charges(path: str, duration: float) -> tuple[int, float, float, float | None]:
@@ -151,7 +159,9 @@ def _charges(path: str, duration: float) -> tuple[int, float, float, float | Non
         charge(done)
         done += 1
     backend_after = _backend_cpu()
-    backend_used = None if backend is None or backend_after is None else backend_after - backend
+    # The same backend before and after (a reconnect in between would compare two processes).
+    same = backend is not None and backend_after is not None and backend[0] == backend_after[0]
+    backend_used = backend_after[1] - backend[1] if same else None
     return done, time.perf_counter() - started, time.process_time() - cpu, backend_used
 
 
