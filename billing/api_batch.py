@@ -169,7 +169,7 @@ class ChargeBatchCreateView(MoneyPostView):
         CreditTypeNotFound,
         LockTimeout,
     )
-    pipelined = True  # each wallet's posting waits once, for its lock (docs/performance.md, "Round trips")
+    pipelined = True  # one wait for all the wallets' locks, one for the bulk writes (docs/performance.md)
 
     @extend_schema(
         operation_id="charges_batch_create",

@@ -71,7 +71,7 @@ from billing.models import (
 from config import metrics
 from config.atomic import service_atomic
 from config.money import MONEY_CEILING
-from config.rows import row_update, row_update_then_insert
+from config.rows import row_buffer, row_buffer_current, row_update, row_update_then_insert
 from events.services import events_prepare
 from pricing.models import CreditType
 
@@ -281,7 +281,14 @@ class Posting:
         if held is not None:
             changes["held"] = held
         also = billing_events.entry_event_rows(event, entry) if event else ()
-        row_update_then_insert(Wallet, wallet.pk, changes, entry, also=also)
+        buffer = row_buffer_current()
+        if buffer is None:
+            row_update_then_insert(Wallet, wallet.pk, changes, entry, also=also)
+        else:
+            # A batch's posting (`postings_for_debit`): written in bulk with the batch's other rows before its
+            # commit, still under its locks; the entry's key is set then.
+            buffer.update(Wallet, wallet.pk, changes)
+            buffer.insert(entry, *also)
         wallet.chain_head = head
         wallet.balance = new_balance
         if held is not None:
@@ -485,13 +492,19 @@ def postings_for_debit(*, wallets: Sequence[tuple[Account, CreditType]]) -> Iter
     (by (account pk, credit type pk)) is still used for its own wallet only,
     exactly as `posting(debit=True)` yields it; one with no wallet has
     nothing available. No other posting may open inside the block.
+
+    What `post` writes (the wallet's new balance and head, the entry, its
+    event and hooks' rows) and the events recorded meanwhile go to a
+    `config.rows.RowBuffer` and are written in bulk when the block ends,
+    before the commit and under the same locks: a few statements for the
+    batch instead of one per item. Until then a new entry's `pk` is None.
     """
     if _posting_open.get():
         raise RuntimeError("A posting is already open: a money operation locks one wallet (billing/core.py).")
     token = _posting_open.set(True)
     try:
         events_prepare()
-        with service_atomic():
+        with service_atomic(), row_buffer():
             named = {(account.pk, credit_type.pk): (account, credit_type) for account, credit_type in wallets}
             keys = sorted(named)
             locked = statements.wallets_lock_for_debit(keys=keys)

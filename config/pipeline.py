@@ -19,8 +19,8 @@ What changes for code inside `pipelined()`:
   that decides on a row count reads the result first (`fetchone`), or does
   not run pipelined;
 * `config.rows` does not read back the primary key of a row it inserts with
-  an UPDATE (`row_update_then_insert`): the key is filled in by
-  `commit_now()`; until then `instance.pk` is None.
+  an UPDATE (`row_update_then_insert`) or in bulk (`RowBuffer`): the key is
+  filled in by `commit_now()`; until then `instance.pk` is None.
 
 Only a caller that knows its whole transaction opts in (the charge view,
 `billing.api_kit.MoneyPostView.pipelined`).

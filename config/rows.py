@@ -12,7 +12,9 @@ would (Decimal quantising, JSON adaptation, `auto_now`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.db import connection, models
@@ -284,3 +286,122 @@ def table_analyze(model: type[models.Model]) -> None:
     with connection.cursor() as cursor:
         # Only the model's own table name, quoted: no input reaches this string.
         cursor.execute(f"ANALYZE {_quote(model._meta.db_table)}")
+
+
+# --- writes buffered for a batch ------------------------------------------------------
+
+
+class RowBuffer:
+    """Rows a batch of postings writes, sent in bulk before its commit rather than one statement per row.
+
+    `update` keeps each row's latest values, `insert` keeps rows in the order
+    they were added. `flush` writes them: per model and set of columns, one
+    `UPDATE ... FROM unnest(...)`; then per model, in order of first use, one
+    `INSERT ... SELECT FROM unnest(...) RETURNING pk`, whose keys come back
+    in insertion order (as Django's own bulk_create relies on) and are set
+    on the instances. Constraints are checked as for single rows: a CHECK at
+    its statement, deferred foreign keys at COMMIT. In pipeline mode the
+    keys are read after the next sync, like `row_update_then_insert`'s.
+    """
+
+    def __init__(self) -> None:
+        self._updates: dict[tuple[type[models.Model], Any], dict[str, Any]] = {}
+        self._inserts: list[models.Model] = []
+
+    def update(self, model: type[models.Model], pk: Any, values: dict[str, Any]) -> None:
+        self._updates.setdefault((model, pk), {}).update(values)
+
+    def insert(self, *rows: models.Model) -> None:
+        self._inserts.extend(rows)
+
+    def flush(self) -> None:
+        updates: dict[tuple[type[models.Model], tuple[str, ...]], list[tuple[Any, dict[str, Any]]]] = {}
+        for (model, pk), values in self._updates.items():
+            updates.setdefault((model, tuple(sorted(values))), []).append((pk, values))
+        for (model, names), rows in updates.items():
+            _bulk_update(model, names, rows)
+        inserts: dict[type[models.Model], list[models.Model]] = {}
+        for row in self._inserts:
+            inserts.setdefault(type(row), []).append(row)
+        for model, rows in inserts.items():
+            _bulk_insert(model, rows)
+        self._updates, self._inserts = {}, []
+
+
+_buffer: ContextVar[RowBuffer | None] = ContextVar("row_buffer", default=None)
+
+
+@contextmanager
+def row_buffer() -> Iterator[RowBuffer]:
+    """Open a `RowBuffer` for the block (`row_buffer_current()` returns it), flushed when the block ends normally."""
+    if _buffer.get() is not None:
+        raise RuntimeError("A row buffer is already open.")
+    buffer = RowBuffer()
+    token = _buffer.set(buffer)
+    try:
+        yield buffer
+        buffer.flush()
+    finally:
+        _buffer.reset(token)
+
+
+def row_buffer_current() -> RowBuffer | None:
+    """The open buffer, if any: a writer whose rows must keep their order among a batch's rows adds them there."""
+    return _buffer.get()
+
+
+_BULK: dict[tuple, str] = {}
+
+
+def _array_type(field: models.Field) -> str:
+    return f"{field.db_type(connection)}[]"
+
+
+def _bulk_update(model: type[models.Model], names: tuple[str, ...], rows: list[tuple[Any, dict[str, Any]]]) -> None:
+    meta = model._meta
+    fields = [meta.get_field(name) for name in names]
+    key = ("update", model, names)
+    sql = _BULK.get(key)
+    if sql is None:
+        pk = meta.pk
+        arrays = ", ".join(f"%s::{_array_type(f)}" for f in [pk, *fields])
+        columns = ", ".join(_quote(f.column) for f in fields)
+        assignments = ", ".join(f"{_quote(f.column)} = v.{_quote(f.column)}" for f in fields)
+        # Only the model's own table and column names and types: no input reaches this string.
+        sql = _BULK[key] = (
+            f"UPDATE {_quote(meta.db_table)} AS t SET {assignments} "  # noqa: S608
+            f"FROM unnest({arrays}) AS v(pk, {columns}) WHERE t.{_quote(pk.column)} = v.pk"
+        )
+    params = [[pk for pk, _ in rows]]
+    params += [[_prep(field, values[name]) for _, values in rows] for field, name in zip(fields, names, strict=True)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _bulk_insert(model: type[models.Model], rows: list[models.Model]) -> None:
+    _, fields = _insert_statement(model)
+    key = ("insert", model)
+    sql = _BULK.get(key)
+    if sql is None:
+        meta = model._meta
+        columns = ", ".join(_quote(f.column) for f in fields)
+        arrays = ", ".join(f"%s::{_array_type(f)}" for f in fields)
+        # Only the model's own table and column names and types: no input reaches this string.
+        sql = _BULK[key] = (
+            f"INSERT INTO {_quote(meta.db_table)} ({columns}) "  # noqa: S608
+            f"SELECT * FROM unnest({arrays}) RETURNING {_quote(meta.pk.column)}"
+        )
+    values = [_insert_params(row, fields) for row in rows]
+    params = [list(column) for column in zip(*values, strict=True)]
+    cursor = connection.cursor()
+    cursor.execute(sql, params)
+
+    def inserted() -> None:
+        for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
+            _inserted(row, pk)
+        cursor.close()
+
+    if pipeline_active():
+        after_sync(inserted)  # read with the commit, as row_update_then_insert's keys
+    else:
+        inserted()

@@ -10,7 +10,7 @@ from django.db import connection, models
 from django.utils import timezone
 
 from accounts.models import Account
-from config.rows import row_insert
+from config.rows import row_buffer_current, row_insert
 from events.models import Event
 from events.types import EVENT_TYPES
 
@@ -77,6 +77,12 @@ def event_record(*, type: str, account: Account | None, data: dict) -> Event:
     a transaction (the service's own): outside one it would commit alone.
     """
     rows = event_rows(type=type, account=account, data=data)
+    buffer = row_buffer_current()
+    if buffer is not None:
+        # Inside a batch's postings (billing.core.postings_for_debit): written with the batch's rows, in
+        # order, so an alert's event follows the charge that caused it.
+        buffer.insert(*rows)
+        return rows[0]
     for row in rows:
         row_insert(row)
     return rows[0]

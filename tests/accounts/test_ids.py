@@ -13,9 +13,9 @@ def test_a_token_has_the_length_asked_and_only_letters_and_digits():
 
 def test_every_character_of_the_alphabet_is_equally_likely():
     # 1,240,000 draws over 62 characters: 20,000 expected each (standard deviation
-    # about 140). Modulo bias (bytes 248-255 folded onto the first 8 characters)
-    # would raise those 8 to about 20,645 on average; a fair draw keeps their mean
-    # within 20,000 ± 250 (5 standard deviations of that mean).
+    # about 140). Modulo bias (bytes 248-255 folded onto the first 8 characters,
+    # 5/256 each against 4/256) would raise those 8 to about 24,200; a fair draw
+    # keeps their mean within 20,000 ± 250 (5 standard deviations of that mean).
     counts = Counter(random_token(1_240_000))
     assert len(counts) == 62
     first_eight = [counts[c] for c in string.ascii_letters[:8]]

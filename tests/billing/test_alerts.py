@@ -35,6 +35,21 @@ def test_a_charge_crossing_the_threshold_fires_balance_low_once():
     assert event.data["low_balance"] == "10.00" and event.data["credit_type"] == "credits"
 
 
+def test_in_a_batch_the_alert_follows_the_charge_that_crossed_the_threshold():
+    from billing.services import BatchCharge, charges_batch_apply
+
+    account = with_threshold("10.00", "5.00")
+    items = [BatchCharge(account=account, credit_type=default_credit_type(), amount="3.00") for _ in range(3)]
+    outcomes = charges_batch_apply(charges=items, actor=Actor.system())
+    assert all(outcome.pk is not None for outcome in outcomes)  # every entry written, its key set
+    types = list(Event.objects.filter(account=account).order_by("id").values_list("type", flat=True))
+    # 10 -> 7 -> 4 (crosses 5) -> 1: the grant, two charges, the alert, the third charge.
+    assert types == ["grant.created", "charge.created", "charge.created", "balance.low", "charge.created"]
+    [event] = low_events(account)
+    assert (event.data["available_before"], event.data["available"]) == ("7.00", "4.00")
+    assert Wallet.objects.get(account=account).balance == Decimal("1.00")
+
+
 def test_landing_exactly_on_the_threshold_fires():
     account = with_threshold("20.00", "10.00")
     charge_for(account, "10.00")

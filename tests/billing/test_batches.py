@@ -100,6 +100,24 @@ def test_items_on_one_wallet_are_applied_in_request_order(service):
 
 
 @pytest.mark.django_db
+def test_a_batch_written_in_bulk_leaves_a_ledger_that_reconciles_clean(service):
+    from billing.reconciliation import reconciliation_run
+
+    accounts = [funded_account("10.00") for _ in range(3)]
+    items = [{"account": accounts[n % 3].public_id, "amount": "0.75", "idempotency_key": f"k-{n}"} for n in range(10)]
+    response = batch(service, items)
+    assert response.status_code == 200 and {item["status"] for item in response.json()["data"]} == {201}
+    # Each wallet's entries chain in request order, balance_after runs on, the wallet ends where they say.
+    for account in accounts:
+        entries = list(LedgerEntry.objects.filter(account=account, kind="charge").order_by("id"))
+        assert [e.balance_after for e in entries] == [
+            Decimal("10.00") - Decimal("0.75") * (n + 1) for n in range(len(entries))
+        ]
+        assert balance(account) == entries[-1].balance_after
+    assert reconciliation_run().status == "clean"
+
+
+@pytest.mark.django_db
 def test_a_daily_limit_decline_in_a_group_keeps_the_others_and_counts_nothing():
     from billing.models import DailyLimitOverride, DailyUsage
 

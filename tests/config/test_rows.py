@@ -97,6 +97,46 @@ def test_row_update_then_insert_writes_the_also_rows_in_the_same_statement_and_s
     assert first.pk != second.pk
 
 
+def test_a_row_buffer_writes_its_rows_in_bulk_when_it_closes_with_their_pks_in_order():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from config.rows import row_buffer, row_buffer_current
+    from events.models import Event
+
+    wallets, entries = zip(*[_wallet_and_a_grant_of_one() for _ in range(3)], strict=True)
+    events = [Event(type="grant.created", account=w.account, data={"n": n}) for n, w in enumerate(wallets)]
+    now = timezone.now()
+    with CaptureQueriesContext(connection) as captured, row_buffer() as buffer:
+        assert row_buffer_current() is buffer
+        for wallet, entry, event in zip(wallets, entries, events, strict=True):
+            buffer.update(Wallet, wallet.pk, {"balance": Decimal("10.50"), "updated_at": now})
+            buffer.update(Wallet, wallet.pk, {"balance": Decimal("11.00")})  # the latest value wins
+            buffer.insert(entry, event)
+        assert captured.captured_queries == [] and entries[0].pk is None  # nothing written yet
+    assert row_buffer_current() is None
+    assert len(captured.captured_queries) == 3  # one UPDATE, one INSERT per model
+    for wallet, entry, event in zip(wallets, entries, events, strict=True):
+        stored = Wallet.objects.get(pk=wallet.pk)
+        assert (stored.balance, stored.updated_at) == (Decimal("11.00"), now)
+        assert _values(LedgerEntry.objects.get(pk=entry.pk)) == _values(entry)
+        assert _values(Event.objects.get(pk=event.pk)) == _values(event)
+    assert [e.pk for e in entries] == sorted(e.pk for e in entries)  # keys in the order the rows were added
+
+
+def test_a_row_buffer_left_by_an_exception_writes_nothing():
+    from config.rows import row_buffer
+
+    wallet, entry = _wallet_and_a_grant_of_one()
+    with pytest.raises(RuntimeError), row_buffer() as buffer:
+        buffer.update(Wallet, wallet.pk, {"balance": Decimal("11.00")})
+        buffer.insert(entry)
+        raise RuntimeError("the batch failed")
+    assert Wallet.objects.get(pk=wallet.pk).balance == Decimal("10.00")
+    assert entry.pk is None
+
+
 def test_table_analyze_refreshes_the_planners_row_estimate():
     from django.db import connection
 
