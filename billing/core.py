@@ -70,6 +70,7 @@ from billing.models import (
 )
 from config import metrics
 from config.atomic import service_atomic
+from config.errors import DomainError
 from config.money import MONEY_CEILING
 from config.rows import row_buffer, row_buffer_current, row_update, row_update_then_insert
 from events.services import events_prepare
@@ -301,6 +302,7 @@ class Posting:
 
     def hold_reserve(self, hold: Any) -> None:
         """Reserve `hold.amount` of the available balance: the wallet's held and the new hold row, one statement."""
+        self._unbuffered("hold_reserve")
         now = timezone.now()
         before = self.wallet.available
         new_held = self.wallet.held + hold.amount
@@ -313,6 +315,7 @@ class Posting:
 
     def held_set(self, held: Decimal) -> None:
         """Set the wallet's held amount alone (a hold resolved without a charge)."""
+        self._unbuffered("held_set")
         now = timezone.now()
         before = self.wallet.available
         row_update(Wallet, self.wallet.pk, held=held, updated_at=now)
@@ -331,7 +334,19 @@ class Posting:
         after = self.wallet.available
         if after != before:
             for fn in _balance_observers:
-                fn(self, before, after)
+                try:
+                    fn(self, before, after)
+                except DomainError as error:
+                    if row_buffer_current() is not None:
+                        # In a batch the change is already in the buffer: a refusal now cannot be that
+                        # item's answer alone. The whole batch rolls back instead.
+                        raise RuntimeError(f"A balance observer refused a change inside a batch: {error}") from error
+                    raise
+
+    def _unbuffered(self, operation: str) -> None:
+        """Refuse an operation a batch's postings do not buffer (`postings_for_debit` charges only)."""
+        if row_buffer_current() is not None:
+            raise RuntimeError(f"{operation} is not available inside a batch's postings; only charges are.")
 
     def _changed(self, entry: LedgerEntry | None = None) -> None:
         """After-commit side effects of a wallet change: display-cache invalidation (one per transaction), metrics."""
@@ -367,6 +382,7 @@ class Posting:
         source: str = CreditLot.Source.GRANTED,
     ) -> CreditLot | None:
         """Give a just-posted grant its own lot if it has a priority or an expiry, or was purchased."""
+        self._unbuffered("lot_add")
         if priority == 0 and expires_at is None and source == CreditLot.Source.GRANTED:
             return None
         lot = CreditLot(
@@ -391,6 +407,7 @@ class Posting:
         the wallet lock. The caller posts the matching debit (an `expiry`, or
         any debit with `lot_drained=True`).
         """
+        self._unbuffered("lot_drain")
         remaining = CreditLot.objects.filter(pk=lot.pk).values_list("remaining", flat=True).get()
         amount = min(remaining, self.available) if limit is None else min(remaining, self.available, limit)
         if amount <= 0:

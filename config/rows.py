@@ -354,7 +354,13 @@ _BULK: dict[tuple, str] = {}
 
 
 def _array_type(field: models.Field) -> str:
-    return f"{field.db_type(connection)}[]"
+    """The column's type without its length or precision, as an array: `varchar(255)` -> `varchar[]`.
+
+    An explicit cast to `varchar(n)` cuts a longer value to n characters
+    where an INSERT or UPDATE refuses it (as Django's own unnest insert
+    notes); casting to the bare type leaves the column's limit to refuse it.
+    """
+    return f"{field.db_type(connection).split('(')[0]}[]"
 
 
 def _bulk_update(model: type[models.Model], names: tuple[str, ...], rows: list[tuple[Any, dict[str, Any]]]) -> None:

@@ -118,6 +118,20 @@ def test_a_batch_written_in_bulk_leaves_a_ledger_that_reconciles_clean(service):
 
 
 @pytest.mark.django_db
+def test_a_field_too_long_for_its_column_is_refused_in_bulk_as_it_is_alone_never_cut_short():
+    from django.db import DataError, transaction
+
+    account = funded_account("10.00")
+    items = [
+        BatchCharge(account=account, credit_type=default_credit_type(), amount="1.00", task_id="t" * 300),
+    ]
+    with pytest.raises(DataError), transaction.atomic():
+        charges_batch_apply(charges=items, actor=Actor.system())
+    assert balance(account) == Decimal("10.00")
+    assert not LedgerEntry.objects.filter(account=account, kind="charge").exists()
+
+
+@pytest.mark.django_db
 def test_a_daily_limit_decline_in_a_group_keeps_the_others_and_counts_nothing():
     from billing.models import DailyLimitOverride, DailyUsage
 

@@ -187,6 +187,34 @@ def test_postings_for_debit_locks_every_wallet_of_a_batch_at_once():
     assert (balance_of(alice), balance_of(bob)) == (Decimal("5.00"), Decimal("3.00"))
 
 
+@pytest.mark.django_db
+def test_inside_a_batch_only_charges_are_posted_holds_and_lots_are_refused():
+    credit_type = default_credit_type()
+    account = funded_account("5.00")
+    with pytest.raises(RuntimeError, match="hold_reserve is not available inside a batch"):
+        with postings_for_debit(wallets=[(account, credit_type)]) as opened:
+            opened[(account.pk, credit_type.pk)].hold_reserve(object())
+    assert balance_of(account) == Decimal("5.00")
+
+
+@pytest.mark.django_db
+def test_an_observer_refusing_inside_a_batch_rolls_the_whole_batch_back(monkeypatch):
+    from billing import core
+    from billing.exceptions import InsufficientCredits
+
+    def refuse(p, before, after):
+        raise InsufficientCredits(available=after, required=Decimal(1), scale=2)
+
+    credit_type = default_credit_type()
+    account = funded_account("5.00")
+    entries = LedgerEntry.objects.count()
+    monkeypatch.setattr(core, "_balance_observers", [refuse])
+    with pytest.raises(RuntimeError, match="refused a change inside a batch"):
+        with postings_for_debit(wallets=[(account, credit_type)]) as opened:
+            opened[(account.pk, credit_type.pk)].post(kind="charge", amount=Decimal("-1.00"), actor=ACTOR)
+    assert balance_of(account) == Decimal("5.00") and LedgerEntry.objects.count() == entries
+
+
 LOCKING_STATEMENTS = {"wallet_lock", "wallet_lock_for_debit", "wallets_lock_for_debit", "daily_usage_add"}
 
 
