@@ -145,6 +145,12 @@ def _limit_joins() -> str:
     return f"\n{override}\n{plan_limits}\n"
 
 
+def _wallets_with_limits_select() -> str:
+    """`SELECT` every wallet column and the limit columns `FROM` the wallets `w` with the limit joins; no WHERE."""
+    columns = ", ".join(f"w.{_quote(f.column)}" for f in Wallet._meta.concrete_fields)
+    return f"SELECT {columns}, {_LIMIT_COLUMNS} FROM {_quote(Wallet._meta.db_table)} w {_limit_joins()}"  # noqa: S608
+
+
 # ORM: the wallet lock above, then `daily_limit_row` below.
 # Why: the debit paths (charges, holds) need both; one statement makes one
 # round trip before the writes instead of two. `FOR NO KEY UPDATE OF w` locks
@@ -152,11 +158,7 @@ def _limit_joins() -> str:
 # snapshot.
 @_once
 def _wallet_lock_for_debit_sql() -> str:
-    columns = ", ".join(f"w.{_quote(f.column)}" for f in Wallet._meta.concrete_fields)
-    return (
-        f"SELECT {columns}, {_LIMIT_COLUMNS} FROM {_quote(Wallet._meta.db_table)} w {_limit_joins()}"  # noqa: S608
-        "WHERE w.account_id = %s AND w.credit_type_id = %s FOR NO KEY UPDATE OF w"
-    )
+    return f"{_wallets_with_limits_select()}WHERE w.account_id = %s AND w.credit_type_id = %s FOR NO KEY UPDATE OF w"
 
 
 def wallet_lock_for_debit(*, account_id: int, credit_type_id: int) -> tuple[Wallet | None, tuple | None]:
@@ -178,9 +180,8 @@ def wallet_lock_for_debit(*, account_id: int, credit_type_id: int) -> tuple[Wall
 # so two batches over the same wallets cannot wait on each other in a cycle.
 @_once
 def _wallets_lock_for_debit_sql() -> str:
-    columns = ", ".join(f"w.{_quote(f.column)}" for f in Wallet._meta.concrete_fields)
     return (
-        f"SELECT {columns}, {_LIMIT_COLUMNS} FROM {_quote(Wallet._meta.db_table)} w {_limit_joins()}"  # noqa: S608
+        f"{_wallets_with_limits_select()}"  # noqa: S608 - our names only
         "WHERE (w.account_id, w.credit_type_id) IN (SELECT * FROM unnest(%s::bigint[], %s::bigint[])) "
         "ORDER BY w.account_id, w.credit_type_id FOR NO KEY UPDATE OF w"
     )
