@@ -214,8 +214,8 @@ class Client:
         running balance and the entry's hash computed in Python: the items'
         idempotency records with their answers (one INSERT), the wallets
         locked in id order (one SELECT ... FOR NO KEY UPDATE), their balances
-        and chain heads (one UPDATE), the entries (one INSERT), their
-        `charge.created` events (one INSERT), COMMIT. No validation, pricing,
+        and chain heads (one UPDATE), the entries with their `charge.created`
+        event type (one INSERT: an entry's event is its column), COMMIT. No validation, pricing,
         rendering or HTTP: an endpoint cannot beat this on the same machine,
         so batch floor / raw per-row bounds what the batch target can reach.
         Its entries are hashed with a key of its own (the cost, not the
@@ -225,10 +225,8 @@ class Client:
         import hmac
 
         from billing.models import ledger_entry_id
-        from events.models import event_public_id
 
         targets = self._batch_targets(target, rng)
-        answer = json.dumps({"object": "ledger_entry", "amount": "-" + AMOUNT_STR, "pad": "x" * 400}).encode()
         statements = self._floor_statements()
         conn = self.raw()
         with conn.cursor() as cur:
@@ -273,16 +271,6 @@ class Client:
                 ],
                 prepare=True,
             )
-            cur.execute(
-                statements["events"],
-                [
-                    *statements["events_params"],
-                    [event_public_id() for _ in targets],
-                    [t.account_pk for t in targets],
-                    [answer.decode()] * len(targets),
-                ],
-                prepare=True,
-            )
         conn.commit()
         return perf_counter() - self.locked_at
 
@@ -290,7 +278,6 @@ class Client:
         if "floor" not in self._inserts:
             from bench.rows import insert_select
             from billing.models import IdempotencyRecord, LedgerEntry
-            from events.models import Event
 
             credit_type, api_key = STATE["credit_type"].pk, STATE["api_key_pk"]
             answer = json.dumps({"object": "ledger_entry", "amount": "-" + AMOUNT_STR, "pad": "x" * 400}).encode()
@@ -319,29 +306,17 @@ class Client:
                     "balance_after": "u.balance_after",
                     "entry_hash": "u.entry_hash",
                     "key_id": ("%s", ["bench"]),
+                    "event_type": ("%s", ["charge.created"]),
                     "created_at": "now()",
                 },
                 "unnest(%s::text[], %s::bigint[], %s::bigint[], %s::numeric[], %s::text[]) "
                 "AS u(public_id, wallet, account, balance_after, entry_hash)",
-            )
-            events, events_params = insert_select(
-                Event,
-                {
-                    "public_id": "u.public_id",
-                    "type": ("%s", ["charge.created"]),
-                    "account": "u.account",
-                    "data": "u.data",
-                    "created_at": "now()",
-                },
-                "unnest(%s::text[], %s::bigint[], %s::jsonb[]) AS u(public_id, account, data)",
             )
             self._inserts["floor"] = {
                 "claims": claims,
                 "claims_params": claims_params,
                 "entries": entries,
                 "entries_params": entries_params,
-                "events": events,
-                "events_params": events_params,
             }
         return self._inserts["floor"]
 

@@ -17,7 +17,8 @@ its per-round ratios to `before` (`_paired_ratio`):
 
 * **before**: no event recorded and no balance observer (the charge path as
   it was before events: the bench switches both off in this process);
-* **events**: `charge.created` recorded in the charge's transaction, the
+* **events**: `charge.created` recorded in the charge's transaction (the
+  entry's `event_type` column: an entry's event is the entry), the
   balance-alert observer on, no webhook endpoint;
 * **endpoint**: as events, plus one enabled endpoint subscribed to
   `charge.created`: each charge also writes its outbox message (in the same

@@ -15,7 +15,8 @@ from accounts.models import Account
 from billing.exceptions import InsufficientCredits
 from billing.models import Hold, LedgerEntry
 from events.models import Event
-from events.services import event_record, event_rows
+from events.services import entry_event_renderer_register, event_record
+from events.services import entry_event_rows as events_entry_event_rows
 from pricing.models import CreditType
 
 _HOLD_EVENTS = {
@@ -26,11 +27,29 @@ _HOLD_EVENTS = {
 
 
 def entry_event_rows(type: str, entry: LedgerEntry) -> list:
-    """The event `type` reporting a new entry, and its hooks' rows, unsaved: `Posting.post(event=...)` writes them."""
-    from billing.api import entry_body, entry_body_keep
+    """Make the new `entry` the event `type`; the rows its hooks add, unsaved: `Posting.post(event=...)` writes them.
 
-    # The answer to the request that made the entry is this same body: built once, for both.
-    return event_rows(type=type, account=entry.account, data=entry_body_keep(entry, entry_body(entry)))
+    The event is the entry's `event_type` column, written with the entry: no
+    row of its own (events.models). A hook's row (a webhook fan-out message)
+    goes out in the same statement.
+    """
+    entry.event_type = type
+    return events_entry_event_rows(type=type, account=entry.account, entry_public_id=entry.public_id)
+
+
+def entries_event_data(entry_ids: list[int]) -> dict[int, dict]:
+    """Ledger entries' events' data by entry id: each entry's API body (the events feed renders them with this)."""
+    from billing.api import entry_body
+
+    entries = LedgerEntry.objects.filter(pk__in=entry_ids).select_related(
+        "account", "credit_type", "related_entry", "price_version"
+    )
+    return {entry.pk: entry_body(entry) for entry in entries}
+
+
+def entry_events_register() -> None:
+    """Billing's AppConfig.ready: the events app renders ledger entries' events with `entries_event_data`."""
+    entry_event_renderer_register(entries_event_data)
 
 
 def hold_event_record(hold: Hold, *, type: str | None = None) -> Event:

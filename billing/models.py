@@ -141,6 +141,9 @@ class LedgerEntry(models.Model):
     # canonical fields and the previous entry's hash in the same wallet.
     key_id = models.CharField(max_length=16, blank=True, default="", editable=False)
     entry_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
+    # The event this entry is (`charge.created`, `grant.created`, `lot.expired`), if any: a ledger entry's
+    # event is a column of the entry, listed by the events feed (events.models), not a row of its own.
+    event_type = models.CharField(max_length=64, null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name_plural = "ledger entries"

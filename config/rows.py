@@ -323,12 +323,55 @@ class RowBuffer:
         inserts: dict[type[models.Model], list[models.Model]] = {}
         for row in self._inserts:
             inserts.setdefault(type(row), []).append(row)
+        for group in _shared_ids:
+            if sum(model in inserts for model in group) > 1:
+                # One INSERT per table would number one table's rows all before the other's: draw the keys
+                # in buffered order instead, so ids order the rows across the tables as they happened.
+                _ids_draw(group, [row for row in self._inserts if type(row) in group])
         for model, rows in inserts.items():
-            _bulk_insert(model, rows)
+            _bulk_insert(model, rows, with_pk=rows[0].pk is not None)
         self._updates, self._inserts = {}, []
 
 
 _buffer: ContextVar[RowBuffer | None] = ContextVar("row_buffer", default=None)
+_shared_ids: list[frozenset[type[models.Model]]] = []
+
+
+def row_ids_shared(*models_: type[models.Model]) -> None:
+    """Declare that these models' tables draw their primary keys from one sequence (a migration made it so).
+
+    Their ids then order their rows across the tables (billing's ledger
+    entries and the stored events: the events feed). A `RowBuffer` holding
+    rows of more than one of them draws their keys first, in the order the
+    rows were buffered (`_ids_draw`), so a bulk write keeps that order too.
+    """
+    group = frozenset(models_)
+    if group not in _shared_ids:
+        _shared_ids.append(group)
+
+
+_sequences: dict[frozenset[type[models.Model]], str] = {}
+
+
+def _ids_draw(group: frozenset[type[models.Model]], rows: list[models.Model]) -> None:
+    """Give `rows` the next keys of their group's sequence, in order (one statement; it waits for its answer)."""
+    with connection.cursor() as cursor:
+        sequence = _sequences.get(group)
+        if sequence is None:
+            # The sequence is owned by one of the tables (its identity column); the others only default to it.
+            for model in sorted(group, key=lambda m: m._meta.db_table):
+                cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [model._meta.db_table, model._meta.pk.column])
+                sequence = cursor.fetchone()[0]
+                if sequence:
+                    break
+            if not sequence:
+                raise RuntimeError(f"No sequence owned by any of {sorted(m._meta.db_table for m in group)}.")
+            _sequences[group] = sequence
+        cursor.execute(
+            "SELECT nextval(%s::regclass) AS id FROM generate_series(1, %s) ORDER BY id", [sequence, len(rows)]
+        )
+        for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
+            row.pk = pk
 
 
 @contextmanager
@@ -384,9 +427,11 @@ def _bulk_update(model: type[models.Model], names: tuple[str, ...], rows: list[t
         cursor.execute(sql, params)
 
 
-def _bulk_insert(model: type[models.Model], rows: list[models.Model]) -> None:
+def _bulk_insert(model: type[models.Model], rows: list[models.Model], *, with_pk: bool = False) -> None:
     _, fields = _insert_statement(model)
-    key = ("insert", model)
+    if with_pk:  # keys drawn beforehand (`_ids_draw`)
+        fields = [model._meta.pk, *fields]
+    key = ("insert", model, with_pk)
     sql = _BULK.get(key)
     if sql is None:
         meta = model._meta

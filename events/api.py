@@ -14,8 +14,9 @@ from config.filters import UtcIsoDateTimeFilter
 from config.lists import QUERY_ERRORS, StrictListView, query_params_validate
 from config.openapi import raises
 from events.exceptions import EventNotFound
-from events.models import Event
+from events.models import Event, FeedEvent
 from events.selectors import event_get_for_key, events_for_key
+from events.services import entry_event_data
 from events.types import EVENT_TYPES
 
 
@@ -29,8 +30,8 @@ class EventOutput(serializers.Serializer):
     data = serializers.DictField(help_text="A snapshot of the object, the same body the API returns for it.")
 
 
-def event_body(event: Event) -> dict:
-    """An event as the API and the webhooks send it."""
+def event_body(event: Event | FeedEvent) -> dict:
+    """An event as the API and the webhooks send it (a stored event, a copy, or the feed's row)."""
     return {
         "id": event.public_id,
         "object": "event",
@@ -49,7 +50,7 @@ class EventFilter(django_filters.FilterSet):
     created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
-        model = Event
+        model = FeedEvent
         fields = ["type", "account", "created_after", "created_before"]
 
     def filter_account(self, queryset, name, value):
@@ -63,12 +64,12 @@ class EventListView(StrictListView):
 
     serializer_class = EventOutput
     filterset_class = EventFilter
-    queryset = Event.objects.none()
+    queryset = FeedEvent.objects.none()
     api_errors = (AccountNotFound,)  # the `account` filter
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
-            return Event.objects.none()
+            return FeedEvent.objects.none()
         return events_for_key(api_key=self.request.auth)
 
     def get_serializer(self, *args, **kwargs):
@@ -85,7 +86,13 @@ class _EventBodies:
     """The page's events rendered by `event_body` (the serializer stays the schema)."""
 
     def __init__(self, instance, many: bool = False, **kwargs) -> None:
-        self.data = [event_body(e) for e in instance] if many else event_body(instance)
+        events = list(instance) if many else [instance]
+        # The page's ledger entries' events rendered with one query, not one per event.
+        rendered = entry_event_data([e.entry_id for e in events if e.entry_id is not None])
+        for event in events:
+            if event.entry_id is not None:
+                event.__dict__["_rendered"] = rendered[event.entry_id]
+        self.data = [event_body(e) for e in events] if many else event_body(events[0])
 
 
 class EventDetailView(APIView):

@@ -1,9 +1,24 @@
 """Events: what happened, recorded in the transaction of the change that caused it.
 
-An `Event` exists if and only if its change committed: it is written inside the
-posting (a ledger entry's event in the very statement that writes the entry,
-`Posting.post(event=...)`) or other service transaction (`events.services.event_record`),
-never after it.
+An event exists if and only if its change committed. Two kinds, one feed:
+
+* **A ledger entry's event** (`grant.created`, `charge.created`,
+  `lot.expired`) is the entry itself: the posting writes the event's type on
+  the entry (`LedgerEntry.event_type`), in the statement that writes the
+  entry, and nothing else. Entries are immutable (the append-only trigger),
+  so the entry's API body rendered when the event is read is the snapshot.
+  Its id is `evt_` + the entry's id (`evt_txn_...`). This keeps a charge's
+  event to a column rather than a second row (docs/performance.md, "Events
+  and webhooks on the charge path").
+* **Every other event** is an `Event` row, written in its service's
+  transaction (`events.services.event_record`).
+
+`FeedEvent` reads both as one list (the `events_feed` view, created by
+billing's migration 0019 because it reads the ledger): events share the
+ledger's id sequence, so one integer ordering covers both.
+An `Event` row with `entry_id` set is a copy of an entry's event, made when
+a webhook delivery needs a row to point at (`events.services.event_materialize`);
+the feed shows the entry, never the copy.
 The app sits between pricing and billing so billing's services can record
 events; webhook endpoints and deliveries live above billing (`webhooks`),
 which hears of each recorded event through `events.services.event_hook_register`.
@@ -36,6 +51,9 @@ class Event(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     api_version = models.CharField(max_length=16, default="v1")
     data = models.JSONField(default=dict)
+    # Set on a copy of a ledger entry's event (its id is the entry's id too): no foreign key, the ledger is
+    # above this app.
+    entry_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [
@@ -51,3 +69,48 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.public_id} {self.type}"
+
+
+def entry_event_public_id(entry_public_id: str) -> str:
+    """A ledger entry's event id: `evt_` + the entry's (`evt_txn_...`); the entry is found from it again."""
+    return "evt_" + entry_public_id
+
+
+class FeedEvent(models.Model):
+    """Every event, stored or a ledger entry's: the `events_feed` view (read-only).
+
+    `stored_data` is the snapshot of a stored event; a ledger entry's event
+    (`entry_id` set) renders its entry's API body when read (`data`).
+    """
+
+    id = models.BigIntegerField(primary_key=True)
+    public_id = models.CharField(max_length=40)
+    entry_public_id = models.CharField(max_length=32, null=True)
+    type = models.CharField(max_length=64)
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
+    created_at = models.DateTimeField()
+    api_version = models.CharField(max_length=16)
+    stored_data = models.JSONField(null=True)
+    entry_id = models.BigIntegerField(null=True)
+
+    class Meta:
+        managed = False
+        db_table = "events_feed"
+        verbose_name = "event"
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.type}"
+
+    @property
+    def data(self) -> dict:
+        """The snapshot: stored, or the entry's API body (entries never change)."""
+        if self.entry_id is None:
+            return self.stored_data
+        rendered = self.__dict__.get("_rendered")
+        if rendered is None:
+            from events.services import entry_event_data
+
+            rendered = self.__dict__["_rendered"] = entry_event_data([self.entry_id])[self.entry_id]
+        return rendered

@@ -11,15 +11,22 @@ from django.utils import timezone
 
 from accounts.models import Account
 from config.rows import row_buffer_current, row_insert
-from events.models import Event
+from events.models import Event, FeedEvent, entry_event_public_id
 from events.types import EVENT_TYPES
 
 EventHook = Callable[[Event], Iterable[models.Model] | None]
+EntryRenderer = Callable[[list[int]], dict[int, dict]]
 _hooks: list[EventHook] = []
+_hook_wants: list[Callable[[str], bool]] = []
 _prepares: list[Callable[[], None]] = []
+_entry_renderers: list[EntryRenderer] = []
 
 
-def event_hook_register(fn: EventHook) -> None:
+def _always(type: str) -> bool:
+    return True
+
+
+def event_hook_register(fn: EventHook, *, wants: Callable[[str], bool] | None = None) -> None:
     """Call `fn(event)` as each event is recorded; it returns the rows to write with the event (or None).
 
     The way an upper app (webhooks) hears of events without this app naming
@@ -27,10 +34,29 @@ def event_hook_register(fn: EventHook) -> None:
     lock: it must be quick and touch no network (queue work for after commit).
     It does not write its rows itself: they go out with the event, in the
     same statement where the caller writes the event with its change
-    (`event_rows`).
+    (`event_rows`). `wants(type)`, if given, says cheaply whether the hook
+    would add anything for an event of that type: a ledger entry's event,
+    which is a column of the entry, builds no `Event` for hooks that want
+    none (`entry_event_rows`).
     """
     if fn not in _hooks:
         _hooks.append(fn)
+        _hook_wants.append(wants or _always)
+
+
+def entry_event_renderer_register(fn: EntryRenderer) -> None:
+    """`fn(entry_ids)` returns each ledger entry's API body by id, its event's data (billing registers it)."""
+    if fn not in _entry_renderers:
+        _entry_renderers.append(fn)
+
+
+def entry_event_data(entry_ids: list[int]) -> dict[int, dict]:
+    """Ledger entries' events' data by entry id: their entries' API bodies, rendered now (entries never change)."""
+    if not entry_ids:
+        return {}
+    if not _entry_renderers:  # pragma: no cover - billing registers one when its app is ready
+        raise RuntimeError("no renderer for ledger entries' events is registered (billing's AppConfig.ready).")
+    return _entry_renderers[0](list(entry_ids))
 
 
 def event_hook_prepare_register(fn: Callable[[], None]) -> None:
@@ -69,6 +95,59 @@ def event_rows(*, type: str, account: Account | None, data: dict) -> list[models
     return rows
 
 
+def entry_event_rows(*, type: str, account: Account, entry_public_id: str) -> list[models.Model]:
+    """The rows hooks add for a ledger entry's event (`type` is written on the entry itself), unsaved.
+
+    Billing's posting calls this for an entry with an event and writes what it
+    returns in the entry's own statement. Most of the time no hook wants the
+    type and this builds nothing: the event costs the charge one column.
+    """
+    if type not in EVENT_TYPES:
+        raise ValueError(f"Unknown event type {type!r}: add it to events/types.py.")
+    hooks = [hook for hook, wants in zip(_hooks, _hook_wants, strict=True) if wants(type)]
+    if not hooks:
+        return []
+    event = Event(
+        public_id=entry_event_public_id(entry_public_id), type=type, account=account, created_at=timezone.now()
+    )
+    rows: list[models.Model] = []
+    for hook in hooks:
+        rows.extend(hook(event) or ())
+    return rows
+
+
+def event_materialize(public_id: str) -> Event | None:
+    """The stored `Event` for an event id, copying a ledger entry's event into a row if needed; None if none.
+
+    A webhook delivery points at a row; a ledger entry's event has none until
+    its first delivery needs one (after commit, in the worker). The copy takes
+    the entry's id, time and body, so it is the same event wherever it is read;
+    two workers copying at once make one row.
+    """
+    event = Event.objects.select_related("account").filter(public_id=public_id).first()
+    if event is not None:
+        return event
+    feed = FeedEvent.objects.filter(entry_public_id=public_id.removeprefix("evt_"), entry_id__isnull=False).first()
+    if feed is None or feed.public_id != public_id:
+        return None
+    Event.objects.bulk_create(
+        [
+            Event(
+                id=feed.entry_id,
+                entry_id=feed.entry_id,
+                public_id=feed.public_id,
+                type=feed.type,
+                account_id=feed.account_id,
+                created_at=feed.created_at,
+                api_version=feed.api_version,
+                data=feed.data,
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    return Event.objects.select_related("account").filter(public_id=public_id).first()
+
+
 def event_record(*, type: str, account: Account | None, data: dict) -> Event:
     """Record one event in the caller's transaction: it commits or rolls back with the change it reports.
 
@@ -89,7 +168,11 @@ def event_record(*, type: str, account: Account | None, data: dict) -> Event:
 
 
 def events_purge_expired(*, now=None, batch_size: int = 5000) -> int:
-    """Delete events older than the retention period, in batches; how many were deleted."""
+    """Delete stored events older than the retention period, in batches; how many were deleted.
+
+    A ledger entry's event is the entry, which is kept: the feed stops
+    showing it after the retention period (`events.selectors`).
+    """
     cutoff = (now or timezone.now()) - timedelta(days=settings.CREDITLEDGER_EVENTS_RETENTION_DAYS)
     deleted = 0
     while True:

@@ -51,6 +51,7 @@ from billing.models import OutboxMessage
 from billing.outbox import outbox_enqueue, outbox_handler, outbox_message_build, outbox_message_dispatch
 from events.api import event_body
 from events.models import Event
+from events.services import event_materialize
 from events.types import EVENT_TYPES
 from webhooks.exceptions import UnknownEventType, WebhookUrlRefused
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -216,7 +217,8 @@ def fanouts_dispatch(*, limit: int = 500) -> int:
 @outbox_handler(FANOUT_TOPIC)
 def event_fanout(message: OutboxMessage) -> None:
     """A delivery per receiving endpoint (idempotent: one per endpoint and event), then their first attempts."""
-    event = Event.objects.filter(public_id=message.payload["event"]).first()
+    # A ledger entry's event gets its row (a copy) here, for its deliveries to point at.
+    event = event_materialize(message.payload["event"])
     if event is None:  # purged past retention before it was dispatched
         return
     endpoints = list(endpoints_for_event(event).values_list("pk", flat=True))

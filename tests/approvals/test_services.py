@@ -294,10 +294,10 @@ def test_amounts_are_kept_at_the_credit_types_scale():
 
 
 def test_a_request_records_an_approval_requested_event_with_its_amount_at_scale():
-    from events.models import Event
+    from events.models import FeedEvent
 
     account = funded_account("1.00")
     approval = grant_request(account, amount="5000.5")
-    (event,) = Event.objects.filter(type="approval.requested")
+    (event,) = FeedEvent.objects.filter(type="approval.requested")
     assert event.account == account
     assert event.data["id"] == approval.public_id and event.data["amount"] == "5000.50"

@@ -9,15 +9,15 @@ from billing.core import Actor
 from billing.exceptions import InvalidAmount
 from billing.models import Wallet
 from billing.services import grant_create, hold_release
-from events.models import Event
+from events.models import FeedEvent
 from tests.concurrency import run_concurrently
 from tests.factories import charge_for, default_credit_type, funded_account, hold_for, service_key
 
 pytestmark = pytest.mark.django_db
 
 
-def low_events(account) -> list[Event]:
-    return list(Event.objects.filter(account=account, type="balance.low").order_by("id"))
+def low_events(account) -> list[FeedEvent]:
+    return list(FeedEvent.objects.filter(account=account, type="balance.low").order_by("id"))
 
 
 def with_threshold(amount: str, threshold: str):
@@ -42,7 +42,7 @@ def test_in_a_batch_the_alert_follows_the_charge_that_crossed_the_threshold():
     items = [BatchCharge(account=account, credit_type=default_credit_type(), amount="3.00") for _ in range(3)]
     outcomes = charges_batch_apply(charges=items, actor=Actor.system())
     assert all(outcome.pk is not None for outcome in outcomes)  # every entry written, its key set
-    types = list(Event.objects.filter(account=account).order_by("id").values_list("type", flat=True))
+    types = list(FeedEvent.objects.filter(account=account).order_by("id").values_list("type", flat=True))
     # 10 -> 7 -> 4 (crosses 5) -> 1: the grant, two charges, the alert, the third charge.
     assert types == ["grant.created", "charge.created", "charge.created", "balance.low", "charge.created"]
     [event] = low_events(account)
@@ -86,7 +86,7 @@ def test_a_hold_reserving_past_the_threshold_fires_and_its_release_rearms():
 def test_reaching_zero_fires_balance_depleted():
     account = funded_account("5.00")
     charge_for(account, "5.00")
-    [event] = Event.objects.filter(account=account, type="balance.depleted")
+    [event] = FeedEvent.objects.filter(account=account, type="balance.depleted")
     assert event.data["available"] == "0.00" and event.data["available_before"] == "5.00"
 
 

@@ -102,27 +102,51 @@ def test_a_row_buffer_writes_its_rows_in_bulk_when_it_closes_with_their_pks_in_o
     from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
+    from billing.models import OutboxMessage
+    from billing.outbox import outbox_message_build
     from config.rows import row_buffer, row_buffer_current
-    from events.models import Event
 
     wallets, entries = zip(*[_wallet_and_a_grant_of_one() for _ in range(3)], strict=True)
-    events = [Event(type="grant.created", account=w.account, data={"n": n}) for n, w in enumerate(wallets)]
+    messages = [outbox_message_build(topic="webhook.fanout", payload={"n": n}) for n in range(3)]
     now = timezone.now()
     with CaptureQueriesContext(connection) as captured, row_buffer() as buffer:
         assert row_buffer_current() is buffer
-        for wallet, entry, event in zip(wallets, entries, events, strict=True):
+        for wallet, entry, message in zip(wallets, entries, messages, strict=True):
             buffer.update(Wallet, wallet.pk, {"balance": Decimal("10.50"), "updated_at": now})
             buffer.update(Wallet, wallet.pk, {"balance": Decimal("11.00")})  # the latest value wins
-            buffer.insert(entry, event)
+            buffer.insert(entry, message)
         assert captured.captured_queries == [] and entries[0].pk is None  # nothing written yet
     assert row_buffer_current() is None
     assert len(captured.captured_queries) == 3  # one UPDATE, one INSERT per model
-    for wallet, entry, event in zip(wallets, entries, events, strict=True):
+    for wallet, entry, message in zip(wallets, entries, messages, strict=True):
         stored = Wallet.objects.get(pk=wallet.pk)
         assert (stored.balance, stored.updated_at) == (Decimal("11.00"), now)
         assert _values(LedgerEntry.objects.get(pk=entry.pk)) == _values(entry)
-        assert _values(Event.objects.get(pk=event.pk)) == _values(event)
+        assert _values(OutboxMessage.objects.get(pk=message.pk)) == _values(message)
     assert [e.pk for e in entries] == sorted(e.pk for e in entries)  # keys in the order the rows were added
+
+
+def test_rows_of_tables_sharing_a_sequence_get_their_keys_in_the_order_they_were_buffered():
+    # Ledger entries and stored events share the ledger's id sequence (billing migration 0019): the events
+    # feed orders them by id, so a batch's alert must follow the charge that caused it.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from config.rows import row_buffer
+    from events.models import Event
+
+    wallets, entries = zip(*[_wallet_and_a_grant_of_one() for _ in range(3)], strict=True)
+    events = [Event(type="balance.low", account=w.account, data={"n": n}) for n, w in enumerate(wallets)]
+    with CaptureQueriesContext(connection) as captured, row_buffer() as buffer:
+        for entry, event in zip(entries, events, strict=True):
+            buffer.insert(entry, event)
+    statements = [q["sql"] for q in captured.captured_queries if "pg_get_serial_sequence" not in q["sql"]]
+    assert len(statements) == 3  # the keys drawn, then one INSERT per model (the sequence is looked up once)
+    keys = [row.pk for pair in zip(entries, events, strict=True) for row in pair]
+    assert keys == sorted(keys) and len(set(keys)) == 6
+    for entry, event in zip(entries, events, strict=True):
+        assert _values(LedgerEntry.objects.get(pk=entry.pk)) == _values(entry)
+        assert _values(Event.objects.get(pk=event.pk)) == _values(event)
 
 
 def test_a_row_buffer_left_by_an_exception_writes_nothing():

@@ -10,7 +10,7 @@ from django.utils import timezone
 from billing.core import Actor
 from billing.reconciliation import reconciliation_run
 from billing.services import grant_create, grants_expire_due, holds_expire_due
-from events.models import Event
+from events.models import FeedEvent
 from events.types import EVENT_TYPES, OFF_BY_DEFAULT
 from subscriptions.services import subscription_create, subscription_renew, subscription_status_set
 from tests.factories import AccountFactory, PlanFactory, PriceFactory, default_credit_type, funded_account, hold_for
@@ -22,7 +22,7 @@ def test_an_expired_hold_records_hold_expired():
     account = funded_account("10.00")
     hold = hold_for(account, "2.00")
     holds_expire_due(now=hold.expires_at + timedelta(seconds=1))
-    event = Event.objects.get(type="hold.expired", account=account)
+    event = FeedEvent.objects.get(type="hold.expired", account=account)
     assert event.data["id"] == hold.public_id and event.data["status"] == "expired"
 
 
@@ -37,7 +37,7 @@ def test_an_expired_grant_records_lot_expired():
         expires_at=now + timedelta(days=1),
     )
     grants_expire_due(now=now + timedelta(days=1, minutes=1))
-    event = Event.objects.get(type="lot.expired", account=account)
+    event = FeedEvent.objects.get(type="lot.expired", account=account)
     assert event.data["kind"] == "expiry" and event.data["amount"] == "-5.00"
 
 
@@ -48,7 +48,7 @@ def test_a_renewal_and_a_status_change_record_subscription_updated():
     )
     subscription_renew(subscription=subscription, now=timezone.now())
     subscription_status_set(subscription=subscription, status="canceled")
-    events = list(Event.objects.filter(type="subscription.updated", account=account).order_by("id"))
+    events = list(FeedEvent.objects.filter(type="subscription.updated", account=account).order_by("id"))
     assert [e.data["status"] for e in events] == ["active", "canceled"]
     assert events[0].data["plan"] == subscription.plan.code
 
@@ -58,14 +58,14 @@ def test_reconciliation_drift_records_reconciliation_drift():
     with connection.cursor() as cursor:
         cursor.execute("UPDATE billing_wallet SET balance = balance + 5 WHERE account_id = %s", [account.pk])
     run = reconciliation_run()
-    event = Event.objects.get(type="reconciliation.drift")
+    event = FeedEvent.objects.get(type="reconciliation.drift")
     assert event.account is None and event.data["id"] == run.pk and event.data["discrepancy_count"] == 1
 
 
 def test_a_clean_reconciliation_records_nothing():
     funded_account("20.00")
     reconciliation_run()
-    assert not Event.objects.filter(type="reconciliation.drift").exists()
+    assert not FeedEvent.objects.filter(type="reconciliation.drift").exists()
 
 
 def test_a_paid_key_settled_at_zero_records_pricing_anomaly(api_client):
@@ -81,7 +81,7 @@ def test_a_paid_key_settled_at_zero_records_pricing_anomaly(api_client):
         format="json",
     )
     assert response.status_code == 200
-    event = Event.objects.get(type="pricing.anomaly", account=account)
+    event = FeedEvent.objects.get(type="pricing.anomaly", account=account)
     assert event.data == response.json()
 
 

@@ -9,10 +9,10 @@ from django.utils import timezone
 
 from billing.core import Actor
 from billing.exceptions import InsufficientCredits
-from billing.models import OutboxMessage
+from billing.models import LedgerEntry, OutboxMessage
 from billing.services import hold_capture, hold_release
-from events.models import Event
-from events.services import event_record, events_purge_expired
+from events.models import Event, FeedEvent
+from events.services import event_materialize, event_record, events_purge_expired
 from refunds.services import refund_issue
 from tests.factories import (
     AccountFactory,
@@ -35,21 +35,43 @@ def service(api_client):
 
 
 def types_of(account) -> list[str]:
-    return list(Event.objects.filter(account=account).order_by("id").values_list("type", flat=True))
+    return list(FeedEvent.objects.filter(account=account).order_by("id").values_list("type", flat=True))
 
 
 def test_a_charge_records_charge_created_with_the_entry_as_the_api_shows_it(service):
     account = funded_account("10.00")
     response = service.post("/api/v1/charges", {"account": account.public_id, "amount": "2.50"}, format="json")
-    event = Event.objects.get(type="charge.created", account=account)
+    event = FeedEvent.objects.get(type="charge.created", account=account)
     assert event.data == response.json()
     assert event.public_id.startswith("evt_") and event.api_version == "v1"
+
+
+def test_a_charges_event_is_its_ledger_entry_not_a_row_of_its_own(service):
+    account = funded_account("10.00")
+    response = service.post("/api/v1/charges", {"account": account.public_id, "amount": "2.50"}, format="json")
+    entry_id = response.json()["id"]
+    assert LedgerEntry.objects.get(public_id=entry_id).event_type == "charge.created"
+    assert not Event.objects.exists()  # no stored event: the entry is the event
+    event = FeedEvent.objects.get(type="charge.created", account=account)
+    assert event.public_id == f"evt_{entry_id}" and event.entry_public_id == entry_id
+
+
+def test_stored_events_and_entries_events_share_one_order(service):
+    account = funded_account("10.00")
+    hold = hold_for(account, "1.00")
+    charge_for(account, "1.00")
+    entry_ids = list(LedgerEntry.objects.filter(account=account).order_by("id").values_list("id", flat=True))
+    stored = Event.objects.get(type="hold.created")
+    assert entry_ids[0] < stored.id < entry_ids[1]  # one sequence numbers both
+    listed = service.get("/api/v1/events", {"account": account.public_id}).json()["data"]
+    assert [e["type"] for e in listed] == ["charge.created", "hold.created", "grant.created"]
+    assert listed[1]["data"]["id"] == hold.public_id
 
 
 def test_a_grant_records_grant_created():
     account = funded_account("10.00")
     assert types_of(account) == ["grant.created"]
-    assert Event.objects.get(account=account).data["amount"] == "10.00"
+    assert FeedEvent.objects.get(account=account).data["amount"] == "10.00"
 
 
 def test_holds_record_created_captured_and_released():
@@ -59,7 +81,7 @@ def test_holds_record_created_captured_and_released():
     released = hold_for(account, "1.00")
     hold_release(hold=released, actor=Actor.system())
     assert types_of(account) == ["grant.created", "hold.created", "hold.captured", "hold.created", "hold.released"]
-    captured_event = Event.objects.get(type="hold.captured", account=account)
+    captured_event = FeedEvent.objects.get(type="hold.captured", account=account)
     assert captured_event.data["status"] == "captured" and captured_event.data["captured_amount"] == "2.00"
 
 
@@ -67,7 +89,7 @@ def test_a_refund_records_refund_created():
     account = funded_account("10.00")
     charge = charge_for(account, "4.00")
     refund_issue(charge=charge, amount=Decimal("1.00"), reason="api_error", actor=Actor.system())
-    event = Event.objects.get(type="refund.created", account=account)
+    event = FeedEvent.objects.get(type="refund.created", account=account)
     assert event.data["amount"] == "1.00" and event.data["charge"] == charge.public_id
 
 
@@ -75,9 +97,9 @@ def test_a_declined_charge_records_charge_declined_through_the_api(service):
     account = funded_account("1.00")
     response = service.post("/api/v1/charges", {"account": account.public_id, "amount": "5.00"}, format="json")
     assert response.status_code == 402
-    event = Event.objects.get(type="charge.declined", account=account)
+    event = FeedEvent.objects.get(type="charge.declined", account=account)
     assert event.data["amount"] == "5.00" and event.data["code"] == "insufficient_credits"
-    assert not Event.objects.filter(type="charge.created", account=account).exists()
+    assert not FeedEvent.objects.filter(type="charge.created", account=account).exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -85,7 +107,7 @@ def test_a_declined_charge_called_on_its_own_records_charge_declined():
     account = funded_account("1.00")
     with pytest.raises(InsufficientCredits):
         charge_for(account, "5.00")
-    assert Event.objects.filter(type="charge.declined", account=account).count() == 1
+    assert FeedEvent.objects.filter(type="charge.declined", account=account).count() == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -98,7 +120,7 @@ def test_a_rolled_back_transaction_leaves_no_event_and_nothing_to_deliver(servic
     with pytest.raises(RuntimeError), transaction.atomic():
         charge_for(account, "2.00")
         raise RuntimeError("the caller fails after the charge")
-    assert not Event.objects.filter(type="charge.created").exists()
+    assert not FeedEvent.objects.filter(type="charge.created").exists()
     assert OutboxMessage.objects.count() == before
     assert not WebhookDelivery.objects.exists()
 
@@ -131,9 +153,8 @@ def test_the_list_is_newest_first_and_filters_by_type_and_account(service):
 
 def test_the_list_filters_by_created_range(service):
     account = funded_account("10.00")
-    Event.objects.filter(account=account).update(created_at=timezone.now() - timedelta(days=2))
+    since = timezone.now().isoformat()
     charge_for(account, "1.00")
-    since = (timezone.now() - timedelta(days=1)).isoformat()
     recent = service.get("/api/v1/events", {"account": account.public_id, "created_after": since}).json()["data"]
     assert [e["type"] for e in recent] == ["charge.created"]
     older = service.get("/api/v1/events", {"account": account.public_id, "created_before": since}).json()["data"]
@@ -156,17 +177,34 @@ def test_an_account_key_sees_only_its_own_events(api_client):
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     listed = api_client.get("/api/v1/events").json()["data"]
     assert {e["account"] for e in listed} == {mine.public_id}
-    other_event = Event.objects.get(account=other)
+    other_event = FeedEvent.objects.get(account=other)
     assert api_client.get(f"/api/v1/events/{other_event.public_id}").status_code == 404
     assert api_client.get("/api/v1/events", {"account": other.public_id}).status_code == 404
 
 
 def test_an_event_is_read_by_its_id(service):
     account = funded_account("10.00")
-    event = Event.objects.get(account=account)
+    event = FeedEvent.objects.get(account=account)
     body = service.get(f"/api/v1/events/{event.public_id}").json()
     assert body["id"] == event.public_id and body["type"] == "grant.created" and body["account"] == account.public_id
     assert body["data"]["amount"] == "10.00"
+
+
+def test_a_charges_event_is_read_by_its_id_with_the_entry_as_the_api_shows_it(service):
+    account = funded_account("10.00")
+    charged = service.post("/api/v1/charges", {"account": account.public_id, "amount": "2.50"}, format="json").json()
+    body = service.get(f"/api/v1/events/evt_{charged['id']}").json()
+    assert body["id"] == f"evt_{charged['id']}" and body["type"] == "charge.created"
+    assert body["data"] == charged
+
+
+def test_an_entry_without_an_event_has_no_event_id(service):
+    account = funded_account("10.00")
+    hold = hold_for(account, "3.00")
+    hold_capture(hold=hold, amount=Decimal("2.00"), actor=Actor.system())  # reported by hold.captured
+    capture = LedgerEntry.objects.get(account=account, kind="charge")
+    assert capture.event_type is None
+    assert service.get(f"/api/v1/events/evt_{capture.public_id}").status_code == 404
 
 
 def test_an_unknown_event_is_404_event_not_found(service):
@@ -179,6 +217,33 @@ def test_an_unknown_type_filter_is_400(service):
 
 
 # --- retention ---------------------------------------------------------------------
+
+
+def test_entries_events_past_retention_are_no_longer_listed_or_read(service, settings):
+    account = funded_account("10.00")
+    event = FeedEvent.objects.get(account=account)
+    assert service.get(f"/api/v1/events/{event.public_id}").status_code == 200
+    settings.CREDITLEDGER_EVENTS_RETENTION_DAYS = 0  # everything recorded before now is past retention
+    assert service.get("/api/v1/events", {"account": account.public_id}).json()["data"] == []
+    assert service.get(f"/api/v1/events/{event.public_id}").status_code == 404
+
+
+def test_an_entrys_event_copied_for_a_delivery_is_the_same_event_and_listed_once():
+    account = funded_account("10.00")
+    feed = FeedEvent.objects.get(account=account)
+    copy = event_materialize(feed.public_id)
+    assert event_materialize(feed.public_id) == copy  # a second call finds the copy
+    fields = ("pk", "public_id", "type", "created_at", "account_id", "entry_id", "data")
+    assert [getattr(copy, f) for f in fields] == [getattr(feed, f) for f in fields]
+    assert Event.objects.count() == 1 and FeedEvent.objects.filter(account=account).count() == 1
+
+
+def test_a_stored_event_is_found_by_its_id_for_a_delivery():
+    account = AccountFactory()
+    with transaction.atomic():
+        stored = event_record(type="balance.low", account=account, data={"n": 1})
+    assert event_materialize(stored.public_id) == stored
+    assert event_materialize("evt_txn_nope") is None and event_materialize("evt_nope") is None
 
 
 def test_events_older_than_thirty_days_are_purged():

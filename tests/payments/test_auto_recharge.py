@@ -12,7 +12,7 @@ from billing.core import Actor
 from billing.exceptions import InsufficientCredits
 from billing.models import OutboxMessage, Wallet
 from billing.services import charge_create, grant_create
-from events.models import Event
+from events.models import FeedEvent
 from payments.models import AutoRecharge, Purchase
 from payments.services.auto_recharge import auto_recharge_idempotency_key, auto_recharges_stalled_retry
 from payments.stripe_api import stripe_client
@@ -110,7 +110,7 @@ def test_three_failed_payments_in_a_row_turn_auto_recharge_off_with_an_alert(str
     assert not config.enabled and config.consecutive_failures == 3
     assert "3 failed payments" in config.disabled_reason and "declined" in config.disabled_reason.lower()
     assert OutboxMessage.objects.filter(topic="alert.payments", payload__wallet=config.wallet_id).exists()
-    (failed,) = Event.objects.filter(type="auto_recharge.failed", account=config.wallet.account)
+    (failed,) = FeedEvent.objects.filter(type="auto_recharge.failed", account=config.wallet.account)
     assert failed.data["consecutive_failures"] == 3 and "declined" in failed.data["reason"].lower()
     _charge(config, "5.00")
     assert _recharges(config).count() == 3  # off: no fourth attempt

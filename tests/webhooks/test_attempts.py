@@ -9,7 +9,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from billing.models import OutboxMessage
-from events.models import Event
+from events.models import entry_event_public_id
+from events.services import event_materialize
 from tests.factories import charge_for, funded_account
 from tests.webhooks.receiver import Receiver
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -38,7 +39,7 @@ def delivery_to(url: str, receiver: Receiver | None = None) -> WebhookDelivery:
         receiver.secrets.append(secret)
     account = funded_account("10.00")
     entry = charge_for(account, "1.00")
-    event = Event.objects.get(type="charge.created", data__id=entry.public_id)
+    event = event_materialize(entry_event_public_id(entry.public_id))
     return WebhookDelivery.objects.create(endpoint=endpoint, event=event)
 
 

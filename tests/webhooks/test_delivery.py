@@ -17,7 +17,7 @@ from django.db import transaction
 from billing.alerts import wallet_alerts_set
 from billing.core import Actor
 from billing.services import grant_create
-from events.models import Event
+from events.models import FeedEvent
 from tests.concurrency import run_concurrently
 from tests.factories import charge_for, default_credit_type, funded_account
 from tests.processes import celery_worker, child_database_url
@@ -122,7 +122,7 @@ def test_a_receiver_down_for_the_first_attempts_gets_the_event_once_with_its_ori
     endpoint = subscribe(down, "charge.created")
     account = funded_account("10.00")
     entry = charge_for(account, "1.00")
-    event = Event.objects.get(type="charge.created", data__id=entry.public_id)
+    event = FeedEvent.objects.get(type="charge.created", entry_public_id=entry.public_id)
     settled(
         worker,
         lambda: WebhookAttempt.objects.filter(delivery__endpoint=endpoint).count() >= 2,
@@ -177,7 +177,7 @@ def test_a_rolled_back_transaction_delivers_nothing(worker, receiver):
     settled(worker, lambda: len(receiver.of_type("charge.created")) >= 1, "the committed charge")
     quiet()
     assert [p["data"]["id"] for p in receiver.of_type("charge.created")] == [committed.public_id]
-    assert Event.objects.filter(type="charge.created").count() == 1
+    assert FeedEvent.objects.filter(type="charge.created").count() == 1
 
 
 def test_an_endpoint_created_later_does_not_receive_earlier_events(worker, receiver):
