@@ -20,6 +20,8 @@ its per-round ratios to `before` (`_paired_ratio`):
 * **events**: `charge.created` recorded in the charge's transaction (the
   entry's `event_type` column: an entry's event is the entry), the
   balance-alert observer on, no webhook endpoint;
+* **control**: `before` again, an A/A comparison: how far the machine's
+  noise alone moves a ratio in this run (reported, not a target);
 * **endpoint**: as events, plus one enabled endpoint subscribed to
   `charge.created`: each charge also writes its outbox message (in the same
   statement) and, after commit, enqueues its dispatch (no worker runs:
@@ -224,7 +226,14 @@ def events_benchmark(*, duration: float, rounds: int, log) -> dict:
         billing_events.entry_event_rows = rows
         core.balance_observer_register(balance_alerts_observe)
 
-    variants = {"before": (before, None), "events": (events, None), "endpoint": (events, "endpoint")}
+    # `control` is `before` again: its ratio to `before` (an A/A comparison) is how far this run's noise alone
+    # moves a ratio, the resolution the other two are read at.
+    variants = {
+        "before": (before, None),
+        "control": (before, None),
+        "events": (events, None),
+        "endpoint": (events, "endpoint"),
+    }
     report: dict = {"duration_s": duration, "rounds": rounds}
     endpoint = None
     try:
@@ -260,6 +269,7 @@ def events_benchmark(*, duration: float, rounds: int, log) -> dict:
                 "charges_per_s": {name: round(value, 1) for name, value in medians.items()},
                 "ratio_events": _paired_ratio(rates["events"], rates["before"]),
                 "ratio_endpoint": _paired_ratio(rates["endpoint"], rates["before"]),
+                "ratio_control": _paired_ratio(rates["control"], rates["before"]),
                 "ratio_of_medians": {
                     "events": round(medians["events"] / base, 3),
                     "endpoint": round(medians["endpoint"] / base, 3),
@@ -283,7 +293,8 @@ def events_benchmark(*, duration: float, rounds: int, log) -> dict:
             report[path] = result
             log(
                 f"{path}: before {base:.1f}/s, events {medians['events']:.1f}/s (x{result['ratio_events']}), "
-                f"endpoint {medians['endpoint']:.1f}/s (x{result['ratio_endpoint']}); "
+                f"endpoint {medians['endpoint']:.1f}/s (x{result['ratio_endpoint']}), "
+                f"control (before again) x{result['ratio_control']}; "
                 f"statements per charge {result['statements_per_charge']}"
             )
             log(
