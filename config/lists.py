@@ -69,6 +69,10 @@ class ListCursorPagination(CursorPagination):
     page_size_query_param = "limit"
     max_page_size = 200
 
+    @staticmethod
+    def invalid_cursor() -> RequestRejected:
+        return _invalid_cursor()
+
     def get_page_size(self, request) -> int:
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:

@@ -334,41 +334,32 @@ class RowBuffer:
 
 
 _buffer: ContextVar[RowBuffer | None] = ContextVar("row_buffer", default=None)
-_shared_ids: list[frozenset[type[models.Model]]] = []
+_shared_ids: list[tuple[type[models.Model], ...]] = []
 
 
-def row_ids_shared(*models_: type[models.Model]) -> None:
-    """Declare that these models' tables draw their primary keys from one sequence (a migration made it so).
+def row_ids_shared(owner: type[models.Model], *others: type[models.Model]) -> None:
+    """Declare that `others` draw their primary keys from `owner`'s sequence (a migration made it so).
 
     Their ids then order their rows across the tables (billing's ledger
     entries and the stored events: the events feed). A `RowBuffer` holding
     rows of more than one of them draws their keys first, in the order the
     rows were buffered (`_ids_draw`), so a bulk write keeps that order too.
+    That costs the flush one statement that waits for its answer (in a
+    pipeline, one more round trip): only a batch whose charges also record a
+    stored event (an alert) pays it.
     """
-    group = frozenset(models_)
+    group = (owner, *others)
     if group not in _shared_ids:
         _shared_ids.append(group)
 
 
-_sequences: dict[frozenset[type[models.Model]], str] = {}
-
-
-def _ids_draw(group: frozenset[type[models.Model]], rows: list[models.Model]) -> None:
-    """Give `rows` the next keys of their group's sequence, in order (one statement; it waits for its answer)."""
+def _ids_draw(group: tuple[type[models.Model], ...], rows: list[models.Model]) -> None:
+    """Give `rows` the next keys of their group's sequence (its owner's), in order: one statement."""
+    owner = group[0]._meta
     with connection.cursor() as cursor:
-        sequence = _sequences.get(group)
-        if sequence is None:
-            # The sequence is owned by one of the tables (its identity column); the others only default to it.
-            for model in sorted(group, key=lambda m: m._meta.db_table):
-                cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [model._meta.db_table, model._meta.pk.column])
-                sequence = cursor.fetchone()[0]
-                if sequence:
-                    break
-            if not sequence:
-                raise RuntimeError(f"No sequence owned by any of {sorted(m._meta.db_table for m in group)}.")
-            _sequences[group] = sequence
         cursor.execute(
-            "SELECT nextval(%s::regclass) AS id FROM generate_series(1, %s) ORDER BY id", [sequence, len(rows)]
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)::regclass) AS id FROM generate_series(1, %s) ORDER BY id",
+            [owner.db_table, owner.pk.column, len(rows)],
         )
         for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
             row.pk = pk

@@ -1,36 +1,40 @@
 """Events in the console: read-only, filterable by type, searchable by event or account id.
 
-The list is the events feed (`FeedEvent`): stored events and ledger entries'
-events together, as the API lists them.
+The list holds the stored events (holds, refunds, alerts, subscriptions...)
+and the copies of ledger entries' events made for webhook deliveries. A
+ledger entry's event is the entry itself (events.models): searching for its
+id (`evt_txn_...`) opens the entry in the ledger's list.
 """
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import admin
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 
-from events.models import FeedEvent
-from events.selectors import event_get
+from events.models import Event
 
 
-@admin.register(FeedEvent)
+@admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
     list_display = ["public_id", "type", "account", "created_at"]
     list_filter = ["type", ("created_at", admin.DateFieldListFilter)]
     list_select_related = ["account"]
-    search_fields = ["=account__public_id"]
-    search_help_text = "An event id (evt_...) or an account id (acct_...)."
+    search_fields = ["=public_id", "=account__public_id"]
+    search_help_text = "An event id (evt_...) or an account id. A ledger entry's event (evt_txn_...) opens its entry."
     fields = ["public_id", "type", "account", "created_at", "api_version", "data"]
     readonly_fields = fields
     show_full_result_count = False
 
-    def get_search_results(self, request, queryset, search_term):
-        # An event id is found where an index finds it (events.selectors.event_get), never by scanning the
-        # feed's computed ids.
-        term = search_term.strip()
-        if term.startswith("evt_"):
-            event = event_get(term)
-            return queryset.filter(pk=event.pk if event else None), False
-        return super().get_search_results(request, queryset, search_term)
+    def changelist_view(self, request, extra_context=None):
+        term = request.GET.get("q", "").strip()
+        if term.startswith("evt_txn_") and not Event.objects.filter(public_id=term).exists():
+            # The billing app's ledger list, by URL name: this app sits below billing and imports nothing of it.
+            url = reverse("admin:billing_ledgerentry_changelist")
+            return HttpResponseRedirect(f"{url}?{urlencode({'q': term.removeprefix('evt_')})}")
+        return super().changelist_view(request, extra_context)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import django_filters
+from django_filters.utils import translate_validation
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.pagination import Cursor
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.exceptions import AccountNotFound
 from accounts.selectors import account_get_for_key
 from config.filters import UtcIsoDateTimeFilter
-from config.lists import QUERY_ERRORS, StrictListView, query_params_validate
+from config.lists import LIST_QUERY_PARAMS, QUERY_ERRORS, StrictListView, list_body, query_params_validate
 from config.openapi import raises
 from events.exceptions import EventNotFound
 from events.models import Event, FeedEvent
-from events.selectors import event_get_for_key, events_for_key
+from events.selectors import event_get_for_key, events_page
 from events.services import entry_event_data
 from events.types import EVENT_TYPES
 
@@ -67,10 +69,34 @@ class EventListView(StrictListView):
     queryset = FeedEvent.objects.none()
     api_errors = (AccountNotFound,)  # the `account` filter
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return FeedEvent.objects.none()
-        return events_for_key(api_key=self.request.auth)
+    def get_queryset(self):  # the schema's (the list itself is `events_page`)
+        return FeedEvent.objects.none()
+
+    def list(self, request, *args, **kwargs):
+        query_params_validate(request, (*EventFilter.base_filters, *LIST_QUERY_PARAMS))
+
+        def filtered(queryset):
+            filterset = EventFilter(request.query_params, queryset=queryset, request=request)
+            if not filterset.is_valid():
+                raise translate_validation(filterset.errors)
+            return filterset.qs
+
+        paginator = self.paginator
+        limit = paginator.get_page_size(request)
+        cursor = paginator.decode_cursor(request)
+        if cursor is not None and (cursor.reverse or cursor.offset or cursor.position is None):
+            raise paginator.invalid_cursor()  # this list issues forward cursors by id only
+        events, has_more = events_page(
+            api_key=request.auth,
+            filtered=filtered,
+            type=request.query_params.get("type"),
+            before=int(cursor.position) if cursor is not None else None,
+            limit=limit,
+        )
+        next_cursor = None
+        if has_more:
+            next_cursor = paginator.encode_cursor(Cursor(offset=0, reverse=False, position=str(events[-1].id)))
+        return Response(list_body(_EventBodies(events, many=True).data, has_more=has_more, next_cursor=next_cursor))
 
     def get_serializer(self, *args, **kwargs):
         if getattr(self, "swagger_fake_view", False):  # the schema: the serializer

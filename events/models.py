@@ -13,9 +13,13 @@ An event exists if and only if its change committed. Two kinds, one feed:
 * **Every other event** is an `Event` row, written in its service's
   transaction (`events.services.event_record`).
 
-`FeedEvent` reads both as one list (the `events_feed` view, created by
-billing's migration 0019 because it reads the ledger): events share the
-ledger's id sequence, so one integer ordering covers both.
+Stored events draw their ids from the ledger's id sequence (billing's
+migration 0019), so one integer ordering covers both kinds. The events API
+reads each kind where its indexes serve it (`Event`; `EntryEvent`, a
+read-only view of the ledger's rows that are events) and merges the two
+pages (`events.selectors.events_page`). `FeedEvent` (the `events_feed`
+view) unions them for reading one event or a few (it cannot be paged by id
+without sorting the whole window, so the API and the admin never page over it).
 An `Event` row with `entry_id` set is a copy of an entry's event, made when
 a webhook delivery needs a row to point at (`events.services.event_materialize`);
 the feed shows the entry, never the copy.
@@ -23,9 +27,10 @@ The app sits between pricing and billing so billing's services can record
 events; webhook endpoints and deliveries live above billing (`webhooks`),
 which hears of each recorded event through `events.services.event_hook_register`.
 
-Events are kept `CREDITLEDGER_EVENTS_RETENTION_DAYS` (30): a client that was
-down catches up with `GET /api/v1/events`; the `purge_events` task deletes
-older ones.
+Events are listed for `CREDITLEDGER_EVENTS_RETENTION_DAYS` (30): a client that
+was down catches up with `GET /api/v1/events`; the `purge_events` task deletes
+older `Event` rows. Ledger entries are kept: past retention their events are
+no longer listed or read.
 """
 
 from __future__ import annotations
@@ -74,6 +79,50 @@ class Event(models.Model):
 def entry_event_public_id(entry_public_id: str) -> str:
     """A ledger entry's event id: `evt_` + the entry's (`evt_txn_...`); the entry is found from it again."""
     return "evt_" + entry_public_id
+
+
+class EntryEvent(models.Model):
+    """A ledger entry that is an event, read where it lives: billing's ledger table (read-only; billing writes it).
+
+    Only the columns an event needs. The events app sits below billing, so it
+    names the table, not billing's model; billing's migration 0019 added the
+    `event_type` column this reads.
+    """
+
+    id = models.BigIntegerField(primary_key=True)
+    entry_public_id = models.CharField(max_length=32, db_column="public_id")
+    type = models.CharField(max_length=64, null=True, db_column="event_type")
+    account = models.ForeignKey(
+        Account, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        managed = False
+        db_table = "billing_ledgerentry"
+        default_permissions = ()
+
+    api_version = "v1"
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.type}"
+
+    @property
+    def public_id(self) -> str:
+        return entry_event_public_id(self.entry_public_id)
+
+    @property
+    def entry_id(self) -> int:
+        return self.id
+
+    @property
+    def data(self) -> dict:
+        rendered = self.__dict__.get("_rendered")
+        if rendered is None:
+            from events.services import entry_event_data
+
+            rendered = self.__dict__["_rendered"] = entry_event_data([self.id])[self.id]
+        return rendered
 
 
 class FeedEvent(models.Model):

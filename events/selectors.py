@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -10,7 +11,8 @@ from django.utils import timezone
 
 from accounts.models import ApiKey
 from events.exceptions import EventNotFound
-from events.models import Event, FeedEvent
+from events.models import EntryEvent, Event, FeedEvent
+from events.types import ENTRY_EVENT_TYPES
 
 
 def events_retention_cutoff(*, now: datetime | None = None) -> datetime:
@@ -19,37 +21,80 @@ def events_retention_cutoff(*, now: datetime | None = None) -> datetime:
 
 
 def events_feed() -> QuerySet[FeedEvent]:
-    """Every event within retention, stored and ledger entries' alike (`FeedEvent`)."""
+    """Every event within retention, stored and ledger entries' alike (`FeedEvent`): to read one or a few.
+
+    Not to page through: the view cannot be read newest first by id without
+    sorting the whole window (`events_page` reads the two tables instead).
+    """
     return FeedEvent.objects.filter(created_at__gte=events_retention_cutoff())
 
 
-def events_for_key(*, api_key: ApiKey) -> QuerySet[FeedEvent]:
-    """Every event a service key may see; an account key sees its own account's only."""
-    events = events_feed().select_related("account")
-    if not api_key.is_service:
-        events = events.filter(account_id=api_key.account_id)
-    return events
+def events_page(
+    *,
+    api_key: ApiKey,
+    filtered: Callable[[QuerySet], QuerySet],
+    type: str | None,
+    before: int | None,
+    limit: int,
+) -> tuple[list[Event | EntryEvent], bool]:
+    """One page of the events a key may see, newest first, below id `before`; and whether more follow.
+
+    Each kind is read from its own table with its own indexes, newest first,
+    `limit + 1` rows at most, and the two are merged: the stored events
+    (`Event`, without the copies of entries' events) and the ledger's entries
+    that are events (`EntryEvent`), bounded below by the first entry inside
+    retention so that a short last page never walks older history. A type
+    no entry can have skips the ledger. `filtered` applies
+    the request's filters (type, account, created range) to a queryset of
+    either kind.
+    """
+    cutoff = events_retention_cutoff()
+    pages: list[Event | EntryEvent] = []
+    # Stored events of every type (those recorded before billing's migration 0019 include entries' types).
+    stored = Event.objects.filter(entry_id__isnull=True, created_at__gte=cutoff).select_related("account")
+    pages += _newest(filtered(_scoped(stored, api_key)), before, limit)
+    if type is None or type in ENTRY_EVENT_TYPES:
+        first = EntryEvent.objects.filter(created_at__gte=cutoff).order_by("created_at").values_list("id", flat=True)
+        first_id = first.first()
+        if first_id is not None:
+            entries = EntryEvent.objects.filter(type__isnull=False, id__gte=first_id, created_at__gte=cutoff)
+            pages += _newest(filtered(_scoped(entries.select_related("account"), api_key)), before, limit)
+    pages.sort(key=lambda event: event.id, reverse=True)
+    return pages[:limit], len(pages) > limit
 
 
-def event_get(public_id: str) -> FeedEvent | None:
+def _scoped(events: QuerySet, api_key: ApiKey) -> QuerySet:
+    return events if api_key.is_service else events.filter(account_id=api_key.account_id)
+
+
+def _newest(events: QuerySet, before: int | None, limit: int) -> list:
+    if before is not None:
+        events = events.filter(id__lt=before)
+    return list(events.order_by("-id")[: limit + 1])
+
+
+def event_get(public_id: str) -> Event | EntryEvent | None:
     """The event with this id within retention, or None.
 
-    Looked up where an index finds it: a ledger entry's event by its entry's
-    id (`evt_txn_...` is `evt_` + the entry's), any other by its own id in
-    the stored events; never by the feed's computed id, which would scan the
-    ledger.
+    A ledger entry's event is found by its entry's id (`evt_txn_...` is
+    `evt_` + the entry's), any other by its own id among the stored events:
+    each by its unique index.
     """
     if not isinstance(public_id, str) or not public_id.startswith("evt_") or len(public_id) > 64:
         return None
-    feed = events_feed().select_related("account")
-    found = feed.filter(entry_public_id=public_id.removeprefix("evt_")).first()
-    if found is not None:
-        return found
-    stored = Event.objects.filter(public_id=public_id, entry_id__isnull=True).values_list("pk", flat=True).first()
-    return None if stored is None else feed.filter(pk=stored).first()
+    cutoff = events_retention_cutoff()
+    entry = (
+        EntryEvent.objects.select_related("account")
+        .filter(entry_public_id=public_id.removeprefix("evt_"), type__isnull=False, created_at__gte=cutoff)
+        .first()
+    )
+    if entry is not None:
+        return entry
+    stored = Event.objects.select_related("account")
+    return stored.filter(public_id=public_id, entry_id__isnull=True, created_at__gte=cutoff).first()
 
 
-def event_get_for_key(*, api_key: ApiKey, public_id: str) -> FeedEvent:
+def event_get_for_key(*, api_key: ApiKey, public_id: str) -> Event | EntryEvent:
     """The event, or EventNotFound if it does not exist, is past retention or this key may not see it."""
     event = event_get(public_id)
     if event is None or (not api_key.is_service and event.account_id != api_key.account_id):

@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.models import Account
 from config.rows import row_buffer_current, row_insert
 from events.models import Event, FeedEvent, entry_event_public_id
-from events.types import EVENT_TYPES
+from events.types import ENTRY_EVENT_TYPES, EVENT_TYPES
 
 EventHook = Callable[[Event], Iterable[models.Model] | None]
 EntryRenderer = Callable[[list[int]], dict[int, dict]]
@@ -102,8 +102,8 @@ def entry_event_rows(*, type: str, account: Account, entry_public_id: str) -> li
     returns in the entry's own statement. Most of the time no hook wants the
     type and this builds nothing: the event costs the charge one column.
     """
-    if type not in EVENT_TYPES:
-        raise ValueError(f"Unknown event type {type!r}: add it to events/types.py.")
+    if type not in ENTRY_EVENT_TYPES:
+        raise ValueError(f"{type!r} is not a ledger entry's event type: add it to ENTRY_EVENT_TYPES (events/types.py).")
     hooks = [hook for hook, wants in zip(_hooks, _hook_wants, strict=True) if wants(type)]
     if not hooks:
         return []

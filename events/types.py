@@ -28,5 +28,9 @@ EVENT_TYPES: dict[str, str] = {
 
 OFF_BY_DEFAULT: frozenset[str] = frozenset({"charge.declined"})
 
+# The types a ledger entry is (the entry's `event_type` column, events.models.EntryEvent); every other type is
+# a stored `Event`.
+ENTRY_EVENT_TYPES: frozenset[str] = frozenset({"grant.created", "charge.created", "lot.expired"})
+
 # One enum in the OpenAPI schema wherever a type is named (settings.SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]).
 EVENT_TYPE_CHOICES: list[tuple[str, str]] = [(name, name) for name in sorted(EVENT_TYPES)]

@@ -11,6 +11,20 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
+            name='EntryEvent',
+            fields=[
+                ('id', models.BigIntegerField(primary_key=True, serialize=False)),
+                ('entry_public_id', models.CharField(db_column='public_id', max_length=32)),
+                ('type', models.CharField(db_column='event_type', max_length=64, null=True)),
+                ('created_at', models.DateTimeField()),
+            ],
+            options={
+                'db_table': 'billing_ledgerentry',
+                'managed': False,
+                'default_permissions': (),
+            },
+        ),
+        migrations.CreateModel(
             name='FeedEvent',
             fields=[
                 ('id', models.BigIntegerField(primary_key=True, serialize=False)),

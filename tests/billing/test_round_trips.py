@@ -135,3 +135,29 @@ def test_a_batch_over_ten_wallets_makes_six_round_trips_whatever_its_wallets(per
     # The key, the accounts, BEGIN, the claims (the batch's own with its items'), one lock for every
     # wallet (billing.core.postings_for_debit), then every posting with every answer and COMMIT.
     assert len(trips) <= 6, trips.describe()
+
+
+def test_a_batch_whose_charges_fire_an_alert_makes_one_round_trip_more(persistent_connection, service):
+    # The alert is a stored event; its key and the entries' are drawn from their shared sequence in the
+    # order they happened (config.rows.row_ids_shared): one statement that waits for its answer.
+    from billing.alerts import wallet_alerts_set
+    from events.models import FeedEvent
+    from tests.factories import default_credit_type
+
+    accounts = [funded_account("10.00") for _ in range(10)]
+    for account in accounts:
+        wallet_alerts_set(account=account, credit_type=default_credit_type(), low_balance=Decimal("9.98"))
+
+    def batch(amount: str):
+        items = [{"account": a.public_id, "amount": amount, "idempotency_key": uuid.uuid4().hex} for a in accounts]
+        close_old_connections()
+        return service.post(
+            "/api/v1/charges/batch", {"items": items}, format="json", HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex
+        )
+
+    assert batch("0.01").status_code == 200  # warm: the key's last use, the credit type; no alert (9.99 left)
+    with count_round_trips() as trips:
+        response = batch("0.01")  # 9.98: on the threshold, every wallet's balance.low fires
+    assert {item["status"] for item in response.json()["data"]} == {201}
+    assert FeedEvent.objects.filter(type="balance.low").count() == 10
+    assert len(trips) <= 7, trips.describe()
