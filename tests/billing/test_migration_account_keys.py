@@ -4,29 +4,16 @@ from datetime import date, timedelta
 
 import pytest
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from billing.models import CreditLot, DailyUsage
 from billing.services import Actor, grant_create
 from tests.factories import default_credit_type, funded_account
+from tests.migrations import migrate, migrate_to_latest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE = [("billing", "0008_idempotency_key_per_account")]
 AFTER = [("billing", "0009_lots_and_daily_usage_keyed_by_account")]
-
-
-def migrate(targets) -> None:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-
-
-def migrate_to_latest() -> None:
-    """Going back to BEFORE also unapplied the later migrations that depend on it: reapply them all."""
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 def test_existing_lots_and_usage_get_their_wallets_account():

@@ -12,7 +12,6 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, connection, transaction
-from django.db.migrations.executor import MigrationExecutor
 
 from billing.models import Hold, LedgerEntry, Wallet
 from billing.services import Actor
@@ -20,6 +19,7 @@ from pricing.models import CreditType, Price
 from refunds.models import RefundLog
 from refunds.services import refund_issue
 from tests.factories import CreditTypeFactory, PriceFactory, UserFactory, charge_for, funded_account, hold_for
+from tests.migrations import migrate, migrate_to_latest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,18 +50,6 @@ REFERENCES_NOW = (
     | {("console_walletwindow", "credit_type_id")}
     | {("payments_creditpack", "credit_type_id"), ("payments_purchase", "credit_type_id")}
 )
-
-
-def migrate(targets) -> None:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-
-
-def migrate_to_latest() -> None:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 def rows(sql: str, params=()) -> list[tuple]:

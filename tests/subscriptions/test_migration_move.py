@@ -14,7 +14,6 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, connection, transaction
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from billing.models import LedgerEntry, Wallet
@@ -22,24 +21,13 @@ from billing.services import daily_limit_get
 from subscriptions.models import AllowanceGrant, Plan, Subscription
 from subscriptions.services import subscription_create, subscription_status_set
 from tests.factories import AccountFactory, PlanFactory, UserFactory, default_credit_type
+from tests.migrations import migrate, migrate_to_latest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # Going back to billing 0010 unapplies subscriptions 0001 too (it depends on billing 0011).
 BEFORE = [("billing", "0010_credittype_moved_to_pricing")]
 TABLES = {"plan", "subscription", "allowancegrant"}
-
-
-def migrate(targets) -> None:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-
-
-def migrate_to_latest() -> None:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 def rows(sql: str, params=()) -> list[tuple]:
