@@ -11,22 +11,13 @@ from django.utils import timezone
 
 from accounts.models import ApiKey
 from events.exceptions import EventNotFound
-from events.models import EntryEvent, Event, FeedEvent
+from events.models import EntryEvent, Event
 from events.types import ENTRY_EVENT_TYPES
 
 
 def events_retention_cutoff(*, now: datetime | None = None) -> datetime:
     """Events older than this are past retention: stored ones are purged, ledger entries' ones no longer listed."""
     return (now or timezone.now()) - timedelta(days=settings.CREDITLEDGER_EVENTS_RETENTION_DAYS)
-
-
-def events_feed() -> QuerySet[FeedEvent]:
-    """Every event within retention, stored and ledger entries' alike (`FeedEvent`): to read one or a few.
-
-    Not to page through: the view cannot be read newest first by id without
-    sorting the whole window (`events_page` reads the two tables instead).
-    """
-    return FeedEvent.objects.filter(created_at__gte=events_retention_cutoff())
 
 
 def events_page(

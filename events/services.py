@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import timedelta
 
-from django.conf import settings
 from django.db import connection, models
 from django.utils import timezone
 
 from accounts.models import Account
 from config.rows import row_buffer_current, row_insert
 from events.models import Event, FeedEvent, entry_event_public_id
+from events.selectors import events_retention_cutoff
 from events.types import ENTRY_EVENT_TYPES, EVENT_TYPES
 
 EventHook = Callable[[Event], Iterable[models.Model] | None]
@@ -173,7 +172,7 @@ def events_purge_expired(*, now=None, batch_size: int = 5000) -> int:
     A ledger entry's event is the entry, which is kept: the feed stops
     showing it after the retention period (`events.selectors`).
     """
-    cutoff = (now or timezone.now()) - timedelta(days=settings.CREDITLEDGER_EVENTS_RETENTION_DAYS)
+    cutoff = events_retention_cutoff(now=now)
     deleted = 0
     while True:
         ids = list(Event.objects.filter(created_at__lt=cutoff).order_by("id").values_list("id", flat=True)[:batch_size])
