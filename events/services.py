@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from accounts.models import Account
 from config.rows import row_buffer_current, row_insert
-from events.models import Event, FeedEvent, entry_event_public_id
-from events.selectors import events_retention_cutoff
+from events.models import EntryEvent, Event, entry_event_public_id
+from events.selectors import event_get, events_retention_cutoff
 from events.types import ENTRY_EVENT_TYPES, EVENT_TYPES
 
 EventHook = Callable[[Event], Iterable[models.Model] | None]
@@ -121,30 +121,28 @@ def event_materialize(public_id: str) -> Event | None:
     A webhook delivery points at a row; a ledger entry's event has none until
     its first delivery needs one (after commit, in the worker). The copy takes
     the entry's id, time and body, so it is the same event wherever it is read;
-    two workers copying at once make one row.
+    two workers copying at once make one row. Found as the API finds it
+    (`events.selectors.event_get`): past retention, there is nothing to deliver.
     """
-    event = Event.objects.select_related("account").filter(public_id=public_id).first()
+    stored = Event.objects.select_related("account").filter(public_id=public_id)
+    event = stored.first()  # a stored event, or an entry's event already copied
     if event is not None:
         return event
-    feed = FeedEvent.objects.filter(entry_public_id=public_id.removeprefix("evt_"), entry_id__isnull=False).first()
-    if feed is None or feed.public_id != public_id:
-        return None
-    Event.objects.bulk_create(
-        [
-            Event(
-                id=feed.entry_id,
-                entry_id=feed.entry_id,
-                public_id=feed.public_id,
-                type=feed.type,
-                account_id=feed.account_id,
-                created_at=feed.created_at,
-                api_version=feed.api_version,
-                data=feed.data,
-            )
-        ],
-        ignore_conflicts=True,
+    entry = event_get(public_id)
+    if not isinstance(entry, EntryEvent):
+        return entry
+    copy = Event(
+        id=entry.id,
+        entry_id=entry.id,
+        public_id=entry.public_id,
+        type=entry.type,
+        account_id=entry.account_id,
+        created_at=entry.created_at,
+        api_version=entry.api_version,
+        data=entry.data,
     )
-    return Event.objects.select_related("account").filter(public_id=public_id).first()
+    Event.objects.bulk_create([copy], ignore_conflicts=True)
+    return stored.first()
 
 
 def event_record(*, type: str, account: Account | None, data: dict) -> Event:
